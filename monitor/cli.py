@@ -1,0 +1,108 @@
+"""The ``jiancha`` command line: scan, check-config and demo.
+
+Exit codes: 0 success; 2 configuration error (the message names the key); 3 a source
+could not be polled (nothing is printed as findings: an unreachable system must never
+read as "no violations").
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from exporters.findings import render_table, to_json_line
+from monitor.config import ConfigError, load_config
+from monitor.logs import configure_logging
+from monitor.settings import Settings
+from monitor.sources.sql import SourceError
+
+EXIT_CONFIG = 2
+EXIT_SOURCE = 3
+
+
+def _instant(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if value.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset (e.g. +08:00)")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jiancha", description="电子监察 supervision daemon")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    scan = commands.add_parser("scan", help="poll every source once and print the findings")
+    scan.add_argument("--config", required=True, type=Path)
+    scan.add_argument("--at", type=_instant, help="evaluation instant, ISO 8601 with offset")
+    scan.add_argument("--format", choices=("json", "table"), default="json")
+
+    check = commands.add_parser("check-config", help="validate a configuration without running")
+    check.add_argument("config", type=Path)
+
+    demo = commands.add_parser("demo", help="build the example hall and scan it")
+    demo.add_argument("--workdir", type=Path, default=Path("var/demo"))
+    demo.add_argument("--at", type=_instant, default=_instant("2026-10-09T10:00:00+08:00"))
+    return parser
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = "JIANCHA_" + "_".join(str(p) for p in error["loc"]).upper()
+        raise ConfigError(f"{key}: {error['msg']}") from None
+
+
+def _scan(config_path: Path, at: dt.datetime | None, fmt: str, settings: Settings) -> int:
+    from monitor.scan import scan
+
+    config = load_config(config_path)
+    at = at or dt.datetime.now(settings.tz)
+    result = scan(config, settings, at)
+    if fmt == "json":
+        for finding in result.findings:
+            print(to_json_line(finding))
+    else:
+        print(render_table(result.findings))
+        if result.rejects:
+            print(f"{len(result.rejects)} rows rejected (see log)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings()
+        configure_logging(settings.log_format, settings.log_level)
+        if args.command == "scan":
+            return _scan(args.config, args.at, args.format, settings)
+        if args.command == "check-config":
+            config = load_config(args.config)
+            print(f"{args.config}: ok ({len(config.sources)} sources)")
+            return 0
+        if args.command == "demo":
+            from monitor.demo import build_demo
+
+            config_path = build_demo(args.workdir)
+            print(f"demo hall built in {args.workdir}; findings as of {args.at.isoformat()}:")
+            return _scan(config_path, args.at, "table", settings)
+    except ConfigError as exc:
+        print(f"jiancha: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except SourceError as exc:
+        print(f"jiancha: {exc}", file=sys.stderr)
+        return EXIT_SOURCE
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

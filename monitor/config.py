@@ -1,0 +1,185 @@
+"""The YAML configuration: sources, calendar and rule parameters, validated up front.
+
+Every key is checked before anything runs; an error names the offending key as a path
+(``sources[0].entities.cases.query``) so an operator can fix the file without reading
+code. ``${VAR}`` in a string is replaced from the environment, so passwords live in the
+environment or in secret files, not in the YAML. Relative paths (SQLite files, the
+calendar override) are relative to the configuration file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from rules.parameters import RuleParameters
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+ENTITY_NAMES = ("items", "cases", "steps", "suspensions")
+
+
+class EntityQuery(_Strict):
+    """One entity of a SQL source: a SELECT whose column aliases are canonical field names."""
+
+    query: str
+    # Vendor codes to canonical values, per field: {"result": {"0": "approved", ...}}
+    value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @field_validator("query")
+    @classmethod
+    def _is_select(cls, value: str) -> str:
+        if not re.match(r"^\s*(select|with)\b", value, re.IGNORECASE):
+            raise ValueError("must be a SELECT (or WITH … SELECT) statement")
+        return value
+
+
+class SqlSourceConfig(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+    kind: Literal["sql"] = "sql"
+    url: str
+    password: SecretStr | None = None
+    center: str | None = None  # default center for rows that do not name one
+    statement_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 30
+    connect_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 10
+    # How :since is bound: a naive local datetime, an aware one, a YYYYMMDDhhmmss
+    # string (pinyin schemas), or epoch seconds.
+    since_format: Literal["datetime", "aware", "compact", "epoch"] = "datetime"
+    overlap_seconds: Annotated[int, Field(ge=0)] = 300
+    poll_interval_seconds: Annotated[int, Field(gt=0)] = 60
+    entities: dict[str, EntityQuery]
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a SQLAlchemy URL: {exc}") from None
+        return value
+
+    @field_validator("entities")
+    @classmethod
+    def _known_entities(cls, value: dict[str, EntityQuery]) -> dict[str, EntityQuery]:
+        unknown = sorted(set(value) - set(ENTITY_NAMES))
+        if unknown:
+            raise ValueError(f"unknown entity {unknown[0]!r}; expected one of {ENTITY_NAMES}")
+        if not value:
+            raise ValueError("at least one entity is required")
+        return value
+
+
+class CalendarConfig(_Strict):
+    first_year: Annotated[int, Field(ge=1990, le=2100)] = 2015
+    last_year: Annotated[int, Field(ge=1990, le=2100)] = dt.date.today().year + 5
+    override: Path | None = None
+    region: str | None = None
+    end_of_day: dt.time = dt.time(23, 59, 59)
+
+
+class Config(_Strict):
+    sources: list[SqlSourceConfig]
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig)
+    rules: RuleParameters = Field(default_factory=RuleParameters)
+    path: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, value: list[SqlSourceConfig]) -> list[SqlSourceConfig]:
+        names = [s.name for s in value]
+        duplicate = next((n for n in names if names.count(n) > 1), None)
+        if duplicate:
+            raise ValueError(f"source name {duplicate!r} is used twice")
+        if not value:
+            raise ValueError("at least one source is required")
+        return value
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _interpolate(node: Any, loc: tuple[int | str, ...] = ()) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, (*loc, k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, (*loc, i)) for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"{_key_path(loc)}: environment variable {name} is not set")
+            return os.environ[name]
+
+        return _ENV_REF.sub(replace, node)
+    return node
+
+
+def _relative_sqlite(url: str, base: Path) -> str:
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return url
+    if database.startswith("file:") or Path(database).is_absolute():
+        return url
+    return parsed.set(database=str((base / database).resolve())).render_as_string(
+        hide_password=False
+    )
+
+
+def parse_config(data: Any, base_dir: Path, path: Path | None = None) -> Config:
+    """Validate a loaded YAML document; raise :class:`ConfigError` naming the bad key."""
+    if not isinstance(data, dict):
+        raise ConfigError("(top level): the configuration must be a mapping")
+    data = _interpolate(data)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{_key_path(first['loc'])}: {first['msg']}{more}") from None
+    for source in config.sources:
+        source.url = _relative_sqlite(source.url, base_dir)
+    if config.calendar.override is not None and not config.calendar.override.is_absolute():
+        config.calendar.override = (base_dir / config.calendar.override).resolve()
+    if config.calendar.override is not None and not config.calendar.override.is_file():
+        raise ConfigError(f"calendar.override: file {config.calendar.override} does not exist")
+    if config.calendar.first_year > config.calendar.last_year:
+        raise ConfigError("calendar.first_year: is after calendar.last_year")
+    config.path = path
+    return config
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_config(data, path.parent.resolve(), path)

@@ -1,0 +1,203 @@
+"""Canonical model: the one picture of a service hall that sources, rules and exporters share.
+
+Every vendor schema is mapped onto these pydantic models at the source; rules read them
+and produce :class:`Finding` objects. Times are always timezone-aware (sources attach the
+hall's zone, Asia/Shanghai by default, to naive values), money is integer fen, and
+limits are whole working days.
+
+Applicants appear only as ``applicant_key``: a keyed hash of the ID number (see
+:mod:`monitor.privacy`), so that the same person can be matched across cases while the
+name and the ID number are never stored, logged or exported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+def _require_aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.utcoffset() is None:
+        raise ValueError("time must be timezone-aware")
+    return value
+
+
+AwareDatetime = Annotated[dt.datetime, AfterValidator(_require_aware)]
+WorkingDays = Annotated[int, Field(ge=0, le=3650)]
+Fen = Annotated[int, Field(ge=0)]
+
+
+class _Canonical(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Center(_Canonical):
+    """A service center (政务服务中心)."""
+
+    code: str
+    name: str = ""
+
+
+class Department(_Canonical):
+    """A window unit (窗口单位): public security, market regulation, …"""
+
+    code: str
+    name: str = ""
+    center: str | None = None
+
+
+class Window(_Canonical):
+    """A service window (窗口) of a department in a center."""
+
+    code: str
+    name: str = ""
+    center: str | None = None
+    department: str | None = None
+
+
+class ItemKind(enum.StrEnum):
+    """办件类型 (GB/T 39046: 1 即办件, 2 承诺件)."""
+
+    IMMEDIATE = "immediate"  # 即办件: concluded on the day of acceptance
+    PROMISED = "promised"  # 承诺件: concluded within the promised limit
+
+
+class Item(_Canonical):
+    """A catalogued service item (事项) with its time limits and fee standard."""
+
+    code: str
+    name: str = ""
+    department: str | None = None
+    kind: ItemKind = ItemKind.PROMISED
+    statutory_limit_days: WorkingDays  # 法定时限
+    promised_limit_days: WorkingDays  # 承诺时限
+    fee_standard_fen: Fen = 0  # 收费标准
+    fee_abolished_on: dt.date | None = None  # 取消收费日期
+    # Longest allowed suspension per special procedure type (补正, 专家评审, …), in
+    # working days; the key "*" applies to every type without its own entry.
+    max_suspension_days: dict[str, WorkingDays] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _promise_within_law(self) -> Item:
+        if self.promised_limit_days > self.statutory_limit_days:
+            raise ValueError(
+                f"promised limit {self.promised_limit_days} exceeds statutory limit "
+                f"{self.statutory_limit_days}"
+            )
+        return self
+
+    def max_suspension_for(self, procedure: str) -> int | None:
+        return self.max_suspension_days.get(procedure, self.max_suspension_days.get("*"))
+
+
+class CaseResult(enum.StrEnum):
+    """How a case ended (办结结果), normalised from vendor codes such as BJJGDM."""
+
+    APPROVED = "approved"  # 准予 / 出证办结 / 办结
+    DENIED = "denied"  # 不予许可: a decision, so it can be late
+    FORWARDED = "forwarded"  # 转报: decided here, forwarded upwards
+    RETURNED = "returned"  # 退回
+    WITHDRAWN = "withdrawn"  # 撤回 by the applicant
+    REFUSED = "refused"  # 不予受理 / 补正超时驳回: application refused, no decision owed
+    VOID = "void"  # 作废 / 删除
+
+    @property
+    def stops_clock_without_decision(self) -> bool:
+        """Withdrawn, refused, returned and void cases end the clock and are never late."""
+        return self in _CLOCK_STOPPERS
+
+
+_CLOCK_STOPPERS = frozenset(
+    {CaseResult.RETURNED, CaseResult.WITHDRAWN, CaseResult.REFUSED, CaseResult.VOID}
+)
+
+
+class Step(_Canonical):
+    """One handling step (环节: 承办, 审核, 批准) with its own limit."""
+
+    seq: int
+    name: str = ""
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None = None
+    limit_days: WorkingDays | None = None
+
+
+class Suspension(_Canonical):
+    """A special procedure (特别程序) that stops the clock (行政许可法 art. 45)."""
+
+    seq: int
+    procedure: str  # 补正, 听证, 检验, 检测, 专家评审, …
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None = None  # None: still suspended
+
+
+class Case(_Canonical):
+    """An application case (办件) as registered in the approval system."""
+
+    id: str  # 办件编号 / 申办流水号 (SBLSH)
+    item: str  # item code (事项编码)
+    center: str | None = None
+    department: str | None = None
+    window: str | None = None
+    applicant_key: str | None = None  # keyed hash; never a name or an ID number
+    received_at: AwareDatetime | None = None  # 申报时间 (SBSJ)
+    accepted_at: AwareDatetime  # 受理时间 (SLSJ)
+    promised_due_at: AwareDatetime | None = None  # 承诺办结时间 when the source has one
+    concluded_at: AwareDatetime | None = None  # 办结时间 (BJSJ)
+    result: CaseResult | None = None
+    recorded_at: AwareDatetime | None = None  # when the row was typed into the system
+    fee_due_fen: Fen = 0
+    steps: tuple[Step, ...] = ()
+    suspensions: tuple[Suspension, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Case:
+        if self.concluded_at is not None and self.concluded_at < self.accepted_at:
+            raise ValueError("concluded before it was accepted")
+        if self.result is not None and self.concluded_at is None:
+            raise ValueError("has a result but no conclusion time")
+        return self
+
+    @property
+    def is_open(self) -> bool:
+        return self.concluded_at is None
+
+
+class Severity(enum.StrEnum):
+    YELLOW = "yellow"  # 黄牌预警
+    RED = "red"  # 红牌
+
+
+class Finding(_Canonical):
+    """One supervision finding: what rule fired on what subject, with its evidence."""
+
+    rule: str
+    severity: Severity
+    subject_kind: str  # case, step, suspension, ticket, payment, …
+    subject_id: str
+    case_id: str | None = None
+    center: str | None = None
+    department: str | None = None
+    window: str | None = None
+    item: str | None = None
+    due_at: AwareDatetime | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    calendar_confirmed: bool = True
+    calendar_version: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable identity across evaluations: rule + subject (the subject id carries the phase)."""
+        return f"{self.rule}|{self.subject_kind}|{self.subject_id}"
+
+
+class Snapshot(BaseModel):
+    """Everything the rules see at one evaluation: the latest version of each entity."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: dict[str, Item] = Field(default_factory=dict)
+    cases: dict[str, Case] = Field(default_factory=dict)

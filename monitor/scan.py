@@ -1,0 +1,93 @@
+"""One complete pass: poll every source once, assemble, evaluate every rule at an instant.
+
+This is the engine behind ``jiancha scan`` (and, later, one cycle of the daemon). It
+keeps the one-way flow: sources -> canonical records -> snapshot -> rules -> findings.
+A source that fails is raised, never swallowed: an unreachable approval system must not
+look like a hall without violations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+
+import structlog
+
+from monitor.calendar import CalendarOverride, WorkingCalendar
+from monitor.config import Config
+from monitor.deadlines import DeadlinePolicy
+from monitor.model import Finding, Snapshot
+from monitor.privacy import ApplicantHasher
+from monitor.settings import Settings
+from monitor.snapshot import Records, assemble
+from monitor.sources.mapping import Reject
+from monitor.sources.sql import SqlSource
+from rules import evaluate_all
+from rules.context import RuleContext
+
+log = structlog.get_logger(__name__)
+
+# Entities are polled in this order so that references resolve within one pass.
+POLL_ORDER = ("items", "cases", "steps", "suspensions")
+
+
+@dataclass
+class ScanResult:
+    findings: list[Finding]
+    snapshot: Snapshot
+    rows: Counter[tuple[str, str]] = field(default_factory=Counter)  # (source, entity)
+    rejects: list[tuple[str, Reject]] = field(default_factory=list)  # (source, reject)
+
+
+def build_calendar(config: Config) -> WorkingCalendar:
+    override = CalendarOverride.load(config.calendar.override) if config.calendar.override else None
+    return WorkingCalendar.build(
+        config.calendar.first_year, config.calendar.last_year, override, config.calendar.region
+    )
+
+
+def hasher_from(settings: Settings) -> ApplicantHasher:
+    key = settings.applicant_hash_key
+    return ApplicantHasher(None if key is None else key.get_secret_value().encode())
+
+
+def scan(
+    config: Config,
+    settings: Settings,
+    at: dt.datetime,
+    calendar: WorkingCalendar | None = None,
+) -> ScanResult:
+    """Poll all sources fully and evaluate every rule as of ``at``."""
+    calendar = calendar or build_calendar(config)
+    policy = DeadlinePolicy(tz=settings.tz, end_of_day=config.calendar.end_of_day)
+    hasher = hasher_from(settings)
+    records = Records()
+    result = ScanResult(findings=[], snapshot=Snapshot())
+    for source_config in config.sources:
+        source = SqlSource(source_config, settings.tz, hasher)
+        try:
+            for entity in POLL_ORDER:
+                if entity not in source_config.entities:
+                    continue
+                batch = source.poll(entity)
+                result.rows[(source.name, entity)] += batch.rows
+                result.rejects.extend((source.name, r) for r in batch.rejects)
+                for record in batch.records:
+                    records.add(entity, record)
+        finally:
+            source.close()
+    snapshot, rejects = assemble(records)
+    for reject in rejects:
+        log.warning(
+            "record_rejected",
+            entity=reject.entity,
+            key=reject.key,
+            reason=reject.reason,
+            detail=reject.detail,
+        )
+    result.rejects.extend(("*", r) for r in rejects)
+    ctx = RuleContext(calendar=calendar, policy=policy, at=at, parameters=config.rules)
+    result.snapshot = snapshot
+    result.findings = evaluate_all(snapshot, ctx)
+    return result

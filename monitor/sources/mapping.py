@@ -1,0 +1,245 @@
+"""Rows to canonical records: one function per entity, rejecting what cannot be mapped.
+
+A source delivers rows as ``{canonical field name: raw value}`` (the SELECT's column
+aliases). Here each row becomes a canonical model object or a :class:`Reject` that says
+why, in a small fixed vocabulary (``missing_field``, ``bad_time``, ``bad_number``,
+``negative_limit``, ``bad_value``, ``invalid``, ``unknown_item``, ``unknown_case``) so
+the reason can be a metric label. A reject carries the row's key (case id, item code) —
+never an applicant's name or ID number — and never stops the poll.
+
+Applicant identities arrive as ``applicant_id_number`` (preferred) or
+``applicant_name`` and leave this module only as a keyed hash in ``applicant_key``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ValidationError
+
+from monitor.model import Case, Item, Step, Suspension
+from monitor.privacy import ApplicantHasher
+from monitor.timeparse import TimeParseError, parse_date, parse_time
+
+REJECT_REASONS = (
+    "missing_field",
+    "bad_time",
+    "bad_number",
+    "negative_limit",
+    "bad_value",
+    "invalid",
+    "unknown_item",
+    "unknown_case",
+)
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row that could not be mapped, with why."""
+
+    entity: str
+    key: str | None
+    reason: str
+    detail: str
+
+
+class RowError(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class RowContext:
+    """What the mapping needs to know about its source."""
+
+    tz: ZoneInfo
+    hasher: ApplicantHasher
+    value_maps: Mapping[str, Mapping[str, str]]
+    default_center: str | None = None
+
+
+# Fields that carry identities; they are hashed and dropped, never copied.
+_IDENTITY_FIELDS = ("applicant_id_number", "applicant_name")
+# Update-time column used for the incremental watermark; not part of the model.
+WATERMARK_FIELD = "updated_at"
+
+
+def _text(row: Mapping[str, Any], field: str, ctx: RowContext) -> str | None:
+    value = row.get(field)
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    mapping = ctx.value_maps.get(field)
+    if mapping is not None:
+        if text not in mapping:
+            raise RowError("bad_value", f"{field}: code {text!r} is not in value_maps.{field}")
+        return mapping[text]
+    return text
+
+
+def _required_text(row: Mapping[str, Any], field: str, ctx: RowContext) -> str:
+    text = _text(row, field, ctx)
+    if text is None:
+        raise RowError("missing_field", f"{field} is missing")
+    return text
+
+
+def _time(row: Mapping[str, Any], field: str, ctx: RowContext) -> dt.datetime | None:
+    try:
+        return parse_time(row.get(field), ctx.tz)
+    except TimeParseError as exc:
+        raise RowError("bad_time", f"{field}: {exc}") from None
+
+
+def _required_time(row: Mapping[str, Any], field: str, ctx: RowContext) -> dt.datetime:
+    value = _time(row, field, ctx)
+    if value is None:
+        raise RowError("missing_field", f"{field} is missing")
+    return value
+
+
+def _date(row: Mapping[str, Any], field: str, ctx: RowContext) -> dt.date | None:
+    try:
+        return parse_date(row.get(field), ctx.tz)
+    except TimeParseError as exc:
+        raise RowError("bad_time", f"{field}: {exc}") from None
+
+
+def _integer(row: Mapping[str, Any], field: str, *, limit: bool = False) -> int | None:
+    value = row.get(field)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise RowError("bad_number", f"{field}: not a number") from None
+    if number != number.to_integral_value():
+        raise RowError("bad_number", f"{field}: {number} is not a whole number")
+    if limit and number < 0:
+        raise RowError("negative_limit", f"{field}: {number} is negative")
+    return int(number)
+
+
+def _fen(row: Mapping[str, Any], field: str) -> int | None:
+    """Money from ``<field>_fen`` (integer fen) or ``<field>_yuan`` (exact decimal yuan)."""
+    fen = _integer(row, f"{field}_fen")
+    if fen is not None:
+        return fen
+    yuan = row.get(f"{field}_yuan")
+    if yuan is None or (isinstance(yuan, str) and not yuan.strip()):
+        return None
+    try:
+        amount = Decimal(str(yuan).strip().replace(",", "").lstrip("¥￥")) * 100
+    except InvalidOperation:
+        raise RowError("bad_number", f"{field}_yuan: not an amount") from None
+    if amount != amount.to_integral_value():
+        raise RowError("bad_number", f"{field}_yuan: more than two decimals")
+    return int(amount)
+
+
+def _build(model: type[BaseModel], fields: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or model.__name__
+        raise RowError("invalid", f"{where}: {error['msg']}") from None
+
+
+def map_item(row: Mapping[str, Any], ctx: RowContext) -> Item:
+    kind = _text(row, "kind", ctx)
+    promised = _integer(row, "promised_limit_days", limit=True)
+    suspension_cap = _integer(row, "max_suspension_days", limit=True)
+    return _build(
+        Item,
+        {
+            "code": _required_text(row, "code", ctx),
+            "name": _text(row, "name", ctx),
+            "department": _text(row, "department", ctx),
+            "kind": kind or ("immediate" if promised == 0 else "promised"),
+            "statutory_limit_days": _integer(row, "statutory_limit_days", limit=True),
+            "promised_limit_days": promised,
+            "fee_standard_fen": _fen(row, "fee_standard"),
+            "fee_abolished_on": _date(row, "fee_abolished_on", ctx),
+            "max_suspension_days": None if suspension_cap is None else {"*": suspension_cap},
+        },
+    )
+
+
+def map_case(row: Mapping[str, Any], ctx: RowContext) -> Case:
+    identity = next((row[f] for f in _IDENTITY_FIELDS if row.get(f) not in (None, "")), None)
+    return _build(
+        Case,
+        {
+            "id": _required_text(row, "id", ctx),
+            "item": _required_text(row, "item", ctx),
+            "center": _text(row, "center", ctx) or ctx.default_center,
+            "department": _text(row, "department", ctx),
+            "window": _text(row, "window", ctx),
+            "applicant_key": ctx.hasher.key_for(identity),
+            "received_at": _time(row, "received_at", ctx),
+            "accepted_at": _required_time(row, "accepted_at", ctx),
+            "promised_due_at": _time(row, "promised_due_at", ctx),
+            "concluded_at": _time(row, "concluded_at", ctx),
+            "result": _text(row, "result", ctx),
+            "recorded_at": _time(row, "recorded_at", ctx),
+            "fee_due_fen": _fen(row, "fee_due"),
+        },
+    )
+
+
+def map_step(row: Mapping[str, Any], ctx: RowContext) -> tuple[str, Step]:
+    return _required_text(row, "case_id", ctx), _build(
+        Step,
+        {
+            "seq": _integer(row, "seq"),
+            "name": _text(row, "name", ctx),
+            "started_at": _required_time(row, "started_at", ctx),
+            "ended_at": _time(row, "ended_at", ctx),
+            "limit_days": _integer(row, "limit_days", limit=True),
+        },
+    )
+
+
+def map_suspension(row: Mapping[str, Any], ctx: RowContext) -> tuple[str, Suspension]:
+    return _required_text(row, "case_id", ctx), _build(
+        Suspension,
+        {
+            "seq": _integer(row, "seq"),
+            "procedure": _required_text(row, "procedure", ctx),
+            "started_at": _required_time(row, "started_at", ctx),
+            "ended_at": _time(row, "ended_at", ctx),
+        },
+    )
+
+
+MAPPERS: dict[str, Callable[[Mapping[str, Any], RowContext], Any]] = {
+    "items": map_item,
+    "cases": map_case,
+    "steps": map_step,
+    "suspensions": map_suspension,
+}
+
+# Which column identifies a row in a reject (never an identity column).
+ROW_KEYS: dict[str, tuple[str, ...]] = {
+    "items": ("code",),
+    "cases": ("id",),
+    "steps": ("case_id", "seq"),
+    "suspensions": ("case_id", "seq"),
+}
+
+
+def row_key(entity: str, row: Mapping[str, Any]) -> str | None:
+    parts = [row.get(column) for column in ROW_KEYS[entity]]
+    if all(p is None for p in parts):
+        return None
+    return "/".join("" if p is None else str(p).strip() for p in parts)

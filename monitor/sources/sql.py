@@ -1,0 +1,235 @@
+"""SQL source: poll an approval system's database through any SQLAlchemy URL.
+
+Each configured entity is a SELECT whose column aliases are canonical field names; a
+``:since`` bind parameter, when the query uses one, makes the poll incremental (the
+watermark is the largest ``updated_at`` seen, minus an overlap so rows committed late
+are not missed). Connections are read-only where the dialect allows it and every
+statement has a timeout. Rows are streamed (server-side cursors), mapped one by one, and
+a row that does not map is rejected with its reason; the poll goes on.
+
+The source decides nothing about violations: it only turns rows into canonical records.
+Errors are typed by intent: :class:`SourceUnavailable` (the database cannot be reached —
+retrying later can help, and findings must be held, not resolved) and
+:class:`SourceQueryError` (the SQL itself is wrong — only fixing the config helps).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from monitor.config import SqlSourceConfig
+from monitor.privacy import ApplicantHasher
+from monitor.sources.mapping import (
+    MAPPERS,
+    WATERMARK_FIELD,
+    Reject,
+    RowContext,
+    RowError,
+    row_key,
+)
+from monitor.timeparse import TimeParseError, parse_time
+
+log = structlog.get_logger(__name__)
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_FETCH_BATCH = 5000
+
+
+class SourceError(Exception):
+    """A poll failed as a whole."""
+
+    retryable = True
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(f"source {source}: {message}")
+        self.source = source
+
+
+class SourceUnavailable(SourceError):
+    """The database cannot be reached or timed out; a later poll may succeed."""
+
+
+class SourceQueryError(SourceError):
+    """The configured SQL is wrong for this database; only a config change helps."""
+
+    retryable = False
+
+
+@dataclass
+class EntityBatch:
+    """What one poll of one entity produced."""
+
+    records: list[Any] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    rows: int = 0
+    watermark: dt.datetime | None = None
+
+
+def _engine_options(url: URL, config: SqlSourceConfig) -> dict[str, Any]:
+    backend = url.get_backend_name()
+    timeout_ms = int(config.statement_timeout_seconds * 1000)
+    connect = int(max(1, config.connect_timeout_seconds))
+    if backend == "postgresql":
+        return {
+            "connect_args": {
+                "connect_timeout": connect,
+                "options": f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}",
+                "application_name": f"jiancha:{config.name}",
+            }
+        }
+    if backend in {"mysql", "mariadb"}:
+        return {"connect_args": {"connect_timeout": connect}}
+    if backend == "sqlite":
+        return {"connect_args": {"timeout": config.statement_timeout_seconds}}
+    return {}
+
+
+def _session_guards(engine: Engine, config: SqlSourceConfig) -> None:
+    """Per-connection read-only mode and statement timeout where not set by connect args."""
+    backend = engine.url.get_backend_name()
+    seconds = config.statement_timeout_seconds
+
+    if backend in {"mysql", "mariadb"}:
+
+        @event.listens_for(engine, "connect")
+        def _mysql(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT VERSION()")
+            mariadb = "mariadb" in str(cursor.fetchone()[0]).lower()
+            cursor.execute("SET SESSION TRANSACTION READ ONLY")
+            if mariadb:
+                cursor.execute(f"SET SESSION max_statement_time = {seconds:.3f}")
+            else:
+                cursor.execute(f"SET SESSION max_execution_time = {int(seconds * 1000)}")
+            cursor.close()
+
+    elif backend == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute("PRAGMA query_only = ON")
+
+
+class SqlSource:
+    """One approval-system database, polled entity by entity."""
+
+    def __init__(self, config: SqlSourceConfig, tz: ZoneInfo, hasher: ApplicantHasher) -> None:
+        self.config = config
+        self.name = config.name
+        url = make_url(config.url)
+        if config.password is not None:
+            url = url.set(password=config.password.get_secret_value())
+        self.display_url = url.render_as_string(hide_password=True)
+        self._tz = tz
+        self._hasher = hasher
+        # pre_ping and recycle let the pool recover from a restarted database by itself.
+        self.engine = create_engine(
+            url, pool_pre_ping=True, pool_recycle=1800, **_engine_options(url, config)
+        )
+        _session_guards(self.engine, config)
+        self._logged_rejects: set[tuple[str, str | None, str]] = set()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _since_value(self, since: dt.datetime | None) -> Any:
+        instant = (since or _EPOCH).astimezone(self._tz)
+        match self.config.since_format:
+            case "datetime":
+                return instant.replace(tzinfo=None)
+            case "aware":
+                return instant
+            case "compact":
+                return instant.strftime("%Y%m%d%H%M%S")
+            case "epoch":
+                return int(instant.timestamp())
+        raise AssertionError(self.config.since_format)
+
+    def next_since(self, watermark: dt.datetime | None) -> dt.datetime | None:
+        """Where the next incremental poll starts: the watermark minus the overlap."""
+        if watermark is None:
+            return None
+        return watermark - dt.timedelta(seconds=self.config.overlap_seconds)
+
+    def poll(self, entity: str, since: dt.datetime | None = None) -> EntityBatch:
+        """Run the entity's SELECT (rows changed since ``since``, or all) and map the rows."""
+        spec = self.config.entities[entity]
+        statement = text(spec.query)
+        params = (
+            {"since": self._since_value(since)} if "since" in statement.compile().params else {}
+        )
+        ctx = RowContext(
+            tz=self._tz,
+            hasher=self._hasher,
+            value_maps=spec.value_maps,
+            default_center=self.config.center,
+        )
+        mapper = MAPPERS[entity]
+        batch = EntityBatch()
+        try:
+            with self.engine.connect() as connection:
+                result = connection.execution_options(
+                    stream_results=True, yield_per=_FETCH_BATCH
+                ).execute(statement, params)
+                for row in result.mappings():
+                    batch.rows += 1
+                    self._map(entity, row, ctx, mapper, batch)
+        except OperationalError as exc:
+            raise SourceUnavailable(self.name, _describe(exc)) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise SourceUnavailable(self.name, _describe(exc)) from exc
+            raise SourceQueryError(self.name, f"{entity}: {_describe(exc)}") from exc
+        except SQLAlchemyError as exc:
+            raise SourceQueryError(self.name, f"{entity}: {_describe(exc)}") from exc
+        return batch
+
+    def _map(
+        self,
+        entity: str,
+        row: Mapping[str, Any],
+        ctx: RowContext,
+        mapper: Any,
+        batch: EntityBatch,
+    ) -> None:
+        try:
+            updated = parse_time(row.get(WATERMARK_FIELD), self._tz)
+        except TimeParseError as exc:
+            self.reject(batch, Reject(entity, row_key(entity, row), "bad_time", str(exc)))
+            return
+        if updated is not None and (batch.watermark is None or updated > batch.watermark):
+            batch.watermark = updated
+        try:
+            batch.records.append(mapper(row, ctx))
+        except RowError as exc:
+            self.reject(batch, Reject(entity, row_key(entity, row), exc.reason, exc.detail))
+
+    def reject(self, batch: EntityBatch, reject: Reject) -> None:
+        batch.rejects.append(reject)
+        identity = (reject.entity, reject.key, reject.reason)
+        if identity not in self._logged_rejects:  # once per row and reason, not every poll
+            self._logged_rejects.add(identity)
+            log.warning(
+                "row_rejected",
+                source=self.name,
+                entity=reject.entity,
+                key=reject.key,
+                reason=reject.reason,
+                detail=reject.detail,
+            )
+
+
+def _describe(exc: SQLAlchemyError) -> str:
+    """The database's own message, without the SQL text or bound values."""
+    original = getattr(exc, "orig", None)
+    message = str(original if original is not None else exc).strip().splitlines()
+    return message[0] if message else type(exc).__name__

@@ -1,0 +1,80 @@
+"""Parse the time values vendor systems deliver into timezone-aware datetimes.
+
+Service-hall databases store times in every shape (DESIGN.md §3): ``YYYYMMDDhhmmss``
+strings (pinyin schemas), ``YYYYMMDD`` dates, ISO text with or without an offset, naive
+``datetime`` columns, ``date`` columns, and Unix timestamps in seconds or milliseconds.
+All are Beijing time unless they carry their own offset or the source says otherwise.
+A value that matches none of these raises :class:`TimeParseError` with the value's shape
+(never the value itself when it could be personal data — times never are).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+
+class TimeParseError(ValueError):
+    """A value could not be read as a time."""
+
+
+_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2})?)?$")
+# Epoch seconds up to the year 5138 are below 1e11; anything larger is milliseconds.
+_MILLISECONDS_FROM = 100_000_000_000
+
+
+def parse_time(value: object, tz: ZoneInfo) -> dt.datetime | None:
+    """``value`` as an aware datetime in ``tz`` (when naive); None for NULL or empty text."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.utcoffset() is not None else value.replace(tzinfo=tz)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time(), tzinfo=tz)
+    if isinstance(value, bool):
+        raise TimeParseError("a boolean is not a time")
+    if isinstance(value, int | float | Decimal):
+        return _from_epoch(value, tz)
+    if isinstance(value, bytes):
+        value = value.decode("ascii", errors="replace")
+    if not isinstance(value, str):
+        raise TimeParseError(f"cannot read a {type(value).__name__} as a time")
+    text = value.strip()
+    if not text:
+        return None
+    compact = _COMPACT.match(text)
+    if compact:
+        parts = [int(p) if p else 0 for p in compact.groups()]
+        try:
+            return dt.datetime(*parts, tzinfo=tz)  # type: ignore[misc]
+        except ValueError as exc:
+            raise TimeParseError(f"invalid date in {text!r}: {exc}") from None
+    if re.fullmatch(r"-?\d+(\.\d+)?", text):
+        return _from_epoch(Decimal(text), tz)
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("/", "-"))
+    except ValueError:
+        raise TimeParseError(f"unrecognised time format {text!r}") from None
+    return parsed if parsed.utcoffset() is not None else parsed.replace(tzinfo=tz)
+
+
+def _from_epoch(value: int | float | Decimal, tz: ZoneInfo) -> dt.datetime:
+    seconds = Decimal(str(value))
+    if abs(seconds) >= _MILLISECONDS_FROM:
+        seconds /= 1000
+    if seconds < 0:
+        raise TimeParseError(f"negative timestamp {value}")
+    try:
+        return dt.datetime.fromtimestamp(float(seconds), tz=tz)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise TimeParseError(f"timestamp {value} out of range: {exc}") from None
+
+
+def parse_date(value: object, tz: ZoneInfo) -> dt.date | None:
+    """A calendar date from the same shapes (a time is reduced to its local date)."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    parsed = parse_time(value, tz)
+    return None if parsed is None else parsed.astimezone(tz).date()

@@ -1,0 +1,1 @@
+"""Test suite for jiancha (unit, property and real-service integration tests)."""

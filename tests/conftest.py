@@ -1,0 +1,32 @@
+"""Shared pytest fixtures for tests that use real PostgreSQL and MariaDB servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.services import (
+    free_port,
+    in_ci,
+    mariadb_database,
+    postgres_database,
+    require_binary,
+    unavailable,
+)
+
+__all__ = ["free_port", "in_ci", "mariadb_url", "postgres_url", "require_binary", "unavailable"]
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """SQLAlchemy URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """SQLAlchemy URL of a fresh, empty MariaDB database (utf8mb4), dropped after the test."""
+    with mariadb_database() as url:
+        yield url
