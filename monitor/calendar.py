@@ -94,7 +94,8 @@ class WorkingCalendar:
         extra_workdays = frozenset(extra_workdays)
         clash = extra_holidays & extra_workdays
         if clash:
-            raise ValueError(f"dates both holiday and workday in the override: {sorted(clash)}")
+            listed = ", ".join(d.isoformat() for d in sorted(clash))
+            raise ValueError(f"dates both holiday and workday in the override: {listed}")
 
         official = holidays.China(years=range(first_year, last_year + 1))
         make_up = frozenset(official.weekend_workdays)

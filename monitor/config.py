@@ -2,7 +2,7 @@
 
 Every key is checked before anything runs; an error names the offending key as a path
 (``sources[0].entities.cases.query``) so an operator can fix the file without reading
-code. ``${VAR}`` in a string is replaced from the environment, so passwords live in the
+code. ``${VAR}`` (or ``${VAR:-default}``) in a string is replaced from the environment, so passwords live in the
 environment or in secret files, not in the YAML. Relative paths (SQLite files, the
 calendar override) are relative to the configuration file.
 """
@@ -117,7 +117,8 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return path or "(top level)"
 
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# ${VAR} or ${VAR:-default}, as in a shell or docker compose.
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def _interpolate(node: Any, loc: tuple[int | str, ...] = ()) -> Any:
@@ -128,7 +129,9 @@ def _interpolate(node: Any, loc: tuple[int | str, ...] = ()) -> Any:
     if isinstance(node, str):
 
         def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
+            name, default = match.group(1), match.group(2)
+            if name not in os.environ and default is not None:
+                return default
             if name not in os.environ:
                 raise ConfigError(f"{_key_path(loc)}: environment variable {name} is not set")
             return os.environ[name]

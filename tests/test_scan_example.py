@@ -1,0 +1,130 @@
+"""`jiancha scan` end to end on the example vendor schema (SQLite), through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.demo import build_demo
+from tests.example_hall import AT_ISO, EXPECTED, SENSITIVE
+from tests.services import free_port
+
+
+def _jiancha(*args: str) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"JIANCHA_APPLICANT_HASH_KEY": "test-key", "JIANCHA_LOG_FORMAT": "json"}
+    return subprocess.run(
+        [sys.executable, "-m", "monitor.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_demo(tmp_path_factory.mktemp("hall"))
+
+
+def test_scan_prints_the_hand_computed_findings(demo_config: Path) -> None:
+    run = _jiancha("scan", "--config", str(demo_config), "--at", AT_ISO, "--format", "json")
+    assert run.returncode == 0, run.stderr
+    findings = [json.loads(line) for line in run.stdout.splitlines()]
+    got = {(f["rule"], f["subject_id"]): f["due_at"] for f in findings}
+    assert got == EXPECTED
+    for finding in findings:
+        assert set(finding) >= {
+            "rule",
+            "severity",
+            "subject_kind",
+            "subject_id",
+            "center",
+            "department",
+            "window",
+            "item",
+            "due_at",
+            "evidence",
+        }
+        assert finding["center"] == "HZ01"
+        assert finding["calendar_confirmed"] is True
+        assert finding["calendar_version"].startswith("holidays-")
+    by_key = {(f["rule"], f["subject_id"]): f for f in findings}
+    assert by_key[("case.overdue", "BJ002")]["severity"] == "red"
+    # Sep 29, Sep 30, Oct 8 and Oct 9 have passed since the Sep 28 deadline.
+    assert by_key[("case.overdue", "BJ002")]["evidence"]["working_days_late"] == 4
+    assert by_key[("case.due_soon", "BJ001")]["evidence"]["remaining_working_days"] == 2
+    assert by_key[("case.due_soon", "BJ001")]["severity"] == "yellow"
+    assert by_key[("case.overdue", "BJ010")]["evidence"]["source_due_mismatch_working_days"] == -3
+    assert by_key[("case.suspension_overdue", "BJ006/1")]["evidence"]["used_working_days"] == 7
+    assert by_key[("case.statutory_overdue", "BJ004")]["evidence"]["state"] == "open"
+    assert by_key[("case.step_overdue", "BJ009/2")]["subject_kind"] == "step"
+
+
+def test_scan_never_prints_names_or_id_numbers(demo_config: Path) -> None:
+    for fmt in ("json", "table"):
+        run = _jiancha("scan", "--config", str(demo_config), "--at", AT_ISO, "--format", fmt)
+        assert run.returncode == 0, run.stderr
+        for secret in SENSITIVE:
+            assert secret not in run.stdout
+            assert secret not in run.stderr
+
+
+def test_scan_logs_each_rejected_row_with_its_reason(demo_config: Path) -> None:
+    run = _jiancha("scan", "--config", str(demo_config), "--at", AT_ISO)
+    events = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
+    rejected = {(e["entity"], e["key"], e["reason"]) for e in events if "reason" in e}
+    assert rejected == {
+        ("cases", "BJ012", "bad_time"),
+        ("cases", "BJ013", "unknown_item"),
+        ("steps", "BJ404/1", "unknown_case"),
+    }
+
+
+def test_table_format_is_readable(demo_config: Path) -> None:
+    run = _jiancha("scan", "--config", str(demo_config), "--at", AT_ISO, "--format", "table")
+    assert run.returncode == 0, run.stderr
+    assert "红牌" in run.stdout and "黄牌" in run.stdout
+    assert f"{len(EXPECTED)} findings" in run.stdout
+
+
+def test_bad_config_key_exits_2_and_names_the_key(demo_config: Path, tmp_path: Path) -> None:
+    text = demo_config.read_text(encoding="utf-8").replace("since_format:", "since_fromat:")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text, encoding="utf-8")
+    for args in (("scan", "--config", str(bad)), ("check-config", str(bad))):
+        run = _jiancha(*args)
+        assert run.returncode == 2
+        assert "sources[0].since_fromat" in run.stderr
+        assert run.stdout == ""
+
+
+def test_check_config_accepts_the_example(demo_config: Path) -> None:
+    run = _jiancha("check-config", str(demo_config))
+    assert run.returncode == 0, run.stderr
+    assert "ok" in run.stdout
+
+
+def test_unreachable_source_is_an_error_not_a_clean_hall(demo_config: Path, tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    text = demo_config.read_text(encoding="utf-8").replace(
+        "url: ${APPROVAL_DB_URL:-sqlite:///hall.db}",
+        f"url: postgresql+psycopg://nobody@127.0.0.1:{port}/none",
+    )
+    config = tmp_path / "down.yaml"
+    config.write_text(text, encoding="utf-8")
+    run = _jiancha("scan", "--config", str(config), "--at", AT_ISO)
+    assert run.returncode == 3
+    assert run.stdout == ""
+    assert "source approval" in run.stderr
+
+
+def test_at_without_offset_is_refused(demo_config: Path) -> None:
+    run = _jiancha("scan", "--config", str(demo_config), "--at", "2026-10-09T10:00:00")
+    assert run.returncode == 2
+    assert "UTC offset" in run.stderr

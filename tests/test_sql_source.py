@@ -1,0 +1,276 @@
+"""The SQL source against real PostgreSQL and MariaDB (and SQLite): mapping, :since, rejects."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from monitor.config import EntityQuery
+from monitor.demo import load_example
+from monitor.privacy import ApplicantHasher
+from monitor.scan import scan
+from monitor.settings import Settings
+from monitor.sources.sql import SourceUnavailable, SqlSource
+from tests.example_hall import AT, EXPECTED, EXPECTED_REJECTS, SHANGHAI, example_config
+from tests.services import free_port
+
+BACKENDS = [
+    pytest.param("postgres_url", marks=[pytest.mark.postgres, pytest.mark.integration]),
+    pytest.param("mariadb_url", marks=[pytest.mark.mariadb, pytest.mark.integration]),
+    pytest.param("sqlite_url"),
+]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'hall.db'}"
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(request.param))
+
+
+@pytest.fixture
+def example_url(db_url: str) -> str:
+    load_example(db_url)
+    return db_url
+
+
+def _execute(url: str, *statements: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+    engine.dispose()
+
+
+@pytest.fixture
+def source_for() -> Iterator:
+    sources: list[SqlSource] = []
+
+    def make(url: str, **entities: str) -> SqlSource:
+        config = example_config(url).sources[0]
+        if entities:
+            queries = {name: EntityQuery(query=query) for name, query in entities.items()}
+            config = config.model_copy(update={"entities": queries})
+        source = SqlSource(config, SHANGHAI, ApplicantHasher(b"k"))
+        sources.append(source)
+        return source
+
+    yield make
+    for source in sources:
+        source.close()
+
+
+def test_scan_finds_the_same_on_every_database(example_url: str) -> None:
+    result = scan(example_config(example_url), Settings(applicant_hash_key="k"), AT)
+    assert {(f.rule, f.subject_id): f.due_at.isoformat() for f in result.findings} == EXPECTED
+    assert {(r.entity, r.key, r.reason) for _, r in result.rejects} == EXPECTED_REJECTS
+    # 14 accepted cases (BJ014 was never accepted), one of them unreadable.
+    assert result.rows[("approval", "cases")] == 14
+    assert len(result.snapshot.cases) == 12  # minus BJ012 (bad time) and BJ013 (unknown item)
+
+
+def test_incremental_poll_with_since_sees_only_changes(example_url: str, source_for) -> None:
+    source = source_for(example_url)
+    first = source.poll("cases")
+    assert first.rows == 14
+    # The newest GXSJ among accepted cases is BJ015's, 2026-10-09 11:31:00.
+    assert first.watermark == dt.datetime(2026, 10, 9, 11, 31, tzinfo=SHANGHAI)
+
+    _execute(
+        example_url,
+        "UPDATE SL_BJ SET BJSJ = '20261009120000', BJJGDM = '0', GXSJ = '20261009120000' "
+        "WHERE SBLSH = 'BJ002'",
+        "INSERT INTO SL_BJ VALUES ('BJ016', '330100-001', 'HZ01', 'SCJ', 'W03', '某人', "
+        "'330106200001010000', '20261009120000', '20261009120500', '1', NULL, NULL, NULL, "
+        "'20261009120500', 0.00, '20261009120500')",
+    )
+    since = source.next_since(first.watermark)
+    assert since == dt.datetime(2026, 10, 9, 11, 26, tzinfo=SHANGHAI)  # 5 minutes overlap
+    second = source.poll("cases", since)
+    # BJ015 is inside the overlap window and comes again; BJ002 changed; BJ016 is new.
+    assert sorted(c.id for c in second.records) == ["BJ002", "BJ015", "BJ016"]
+    bj002 = next(c for c in second.records if c.id == "BJ002")
+    assert bj002.concluded_at == dt.datetime(2026, 10, 9, 12, 0, tzinfo=SHANGHAI)
+    assert second.watermark == dt.datetime(2026, 10, 9, 12, 5, tzinfo=SHANGHAI)
+    third = source.poll("cases", source.next_since(second.watermark))
+    assert sorted(c.id for c in third.records) == ["BJ002", "BJ016"]
+
+
+MALFORMED_TABLE = """
+CREATE TABLE BAD_CASES (
+    SBLSH VARCHAR(40), SXBM VARCHAR(32), SLSJ VARCHAR(20), BJSJ VARCHAR(20),
+    BJJGDM VARCHAR(2), SFJE VARCHAR(20), GXSJ VARCHAR(14)
+)
+"""
+MALFORMED_ROWS = [
+    # key, item, accepted, concluded, result, fee, updated -> expected reason (None: kept)
+    ("G1", "330100-001", "20261008100000", None, None, "80.00", "20261008100000", None),
+    ("G2", "330100-002", "2026-10-08 09:00:00", "20261008093000", "0", "0", "20261008093000", None),
+    (None, "330100-001", "20261008100000", None, None, None, "20261008100000", "missing_field"),
+    ("B2", "330100-001", "20261308100000", None, None, None, "20261008100000", "bad_time"),
+    ("B3", "330100-001", "20261008100000", None, None, "12.345", "20261008100000", "bad_number"),
+    (
+        "B4",
+        "330100-001",
+        "20261008100000",
+        "20261008110000",
+        "9",
+        None,
+        "20261008110000",
+        "bad_value",
+    ),
+    (
+        "B5",
+        "330100-001",
+        "20261008100000",
+        "20261007100000",
+        "0",
+        None,
+        "20261008100000",
+        "invalid",
+    ),
+    ("B6", "330100-001", "20261008100000", None, None, None, "yesterday", "bad_time"),
+    (None, None, None, None, None, None, "20261008100000", "missing_field"),
+]
+
+
+def test_malformed_rows_are_rejected_and_good_rows_kept(example_url: str, source_for) -> None:
+    _execute(example_url, MALFORMED_TABLE)
+    for row in MALFORMED_ROWS:
+        values = ", ".join("NULL" if v is None else f"'{v}'" for v in row[:7])
+        _execute(example_url, f"INSERT INTO BAD_CASES VALUES ({values})")
+    source = source_for(
+        example_url,
+        cases="SELECT SBLSH AS id, SXBM AS item, SLSJ AS accepted_at, BJSJ AS concluded_at, "
+        "BJJGDM AS result, SFJE AS fee_due_yuan, GXSJ AS updated_at FROM BAD_CASES "
+        "WHERE GXSJ >= :since",
+    )
+    source.config.entities["cases"].value_maps["result"] = {"0": "approved"}
+    batch = source.poll("cases")
+    assert batch.rows == len(MALFORMED_ROWS)
+    assert sorted(c.id for c in batch.records) == ["G1", "G2"]
+    assert {c.id: c.fee_due_fen for c in batch.records} == {"G1": 8000, "G2": 0}
+    expected = sorted((r[0] or "", r[7]) for r in MALFORMED_ROWS if r[7] is not None)
+    assert sorted((r.key or "", r.reason) for r in batch.rejects) == expected
+    assert all(r.detail for r in batch.rejects)
+
+
+def test_negative_limit_in_the_catalogue_is_rejected(example_url: str, source_for) -> None:
+    _execute(example_url, "UPDATE SXML SET CNSX = '-1' WHERE SXBM = '330100-003'")
+    batch = source_for(example_url).poll("items")
+    assert {(r.key, r.reason) for r in batch.rejects} == {("330100-003", "negative_limit")}
+    assert len(batch.records) == 4
+
+
+@pytest.mark.postgres
+@pytest.mark.integration
+def test_postgres_session_is_read_only_with_a_statement_timeout(
+    postgres_url: str, source_for
+) -> None:
+    load_example(postgres_url)
+    source = source_for(postgres_url)
+    with source.engine.connect() as connection:
+        assert connection.execute(text("SHOW statement_timeout")).scalar() == "30s"
+        with pytest.raises(DBAPIError, match="read-only"):
+            connection.execute(text("DELETE FROM SL_BJ"))
+
+
+@pytest.mark.mariadb
+@pytest.mark.integration
+def test_mariadb_session_is_read_only_with_a_statement_timeout(
+    mariadb_url: str, source_for
+) -> None:
+    load_example(mariadb_url)
+    source = source_for(mariadb_url)
+    with source.engine.connect() as connection:
+        assert float(connection.execute(text("SELECT @@max_statement_time")).scalar()) == 30.0
+        with pytest.raises(DBAPIError, match="READ ONLY"):
+            connection.execute(text("DELETE FROM SL_BJ"))
+
+
+def test_sqlite_session_is_read_only(sqlite_url: str, source_for) -> None:
+    load_example(sqlite_url)
+    source = source_for(sqlite_url)
+    with source.engine.connect() as connection, pytest.raises(DBAPIError, match="readonly"):
+        connection.execute(text("DELETE FROM SL_BJ"))
+
+
+@pytest.mark.postgres
+@pytest.mark.integration
+def test_postgres_statement_timeout_reports_the_source_unavailable(
+    postgres_url: str, source_for
+) -> None:
+    source = source_for(postgres_url, cases="SELECT pg_sleep(3) AS id")
+    slow = SqlSource(
+        source.config.model_copy(update={"statement_timeout_seconds": 0.5}),
+        SHANGHAI,
+        ApplicantHasher(b"k"),
+    )
+    try:
+        with pytest.raises(SourceUnavailable, match="statement timeout"):
+            slow.poll("cases")
+    finally:
+        slow.close()
+
+
+def test_unreachable_database_raises_source_unavailable(source_for) -> None:
+    source = source_for(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none")
+    with pytest.raises(SourceUnavailable, match="source approval"):
+        source.poll("cases")
+
+
+NATIVE_TYPES = {
+    "postgresql": "TIMESTAMP",
+    "mysql": "DATETIME",
+    "sqlite": "TIMESTAMP",
+}
+
+
+def test_native_datetime_columns_and_datetime_since(db_url: str, source_for) -> None:
+    """Vendors with real datetime columns: naive values are Beijing time, :since binds naive."""
+    column_type = NATIVE_TYPES[create_engine(db_url).dialect.name]
+    _execute(
+        db_url,
+        f"CREATE TABLE ITEMS (CODE VARCHAR(10), FDSX INTEGER, CNSX INTEGER, GXSJ {column_type})",
+        "INSERT INTO ITEMS VALUES ('A', 20, 10, '2026-10-08 09:00:00')",
+        "INSERT INTO ITEMS VALUES ('B', 5, 0, '2026-10-09 09:00:00')",
+    )
+    base = source_for(db_url).config
+    config = base.model_copy(
+        update={
+            "since_format": "datetime",
+            "entities": {
+                "items": base.entities["items"].model_copy(
+                    update={
+                        "query": "SELECT CODE AS code, FDSX AS statutory_limit_days, "
+                        "CNSX AS promised_limit_days, GXSJ AS updated_at FROM ITEMS "
+                        "WHERE GXSJ >= :since",
+                        "value_maps": {},
+                    }
+                )
+            },
+        }
+    )
+    source = SqlSource(config, SHANGHAI, ApplicantHasher(b"k"))
+    try:
+        everything = source.poll("items")
+        assert sorted(i.code for i in everything.records) == ["A", "B"]
+        assert {i.code: i.kind.value for i in everything.records} == {
+            "A": "promised",
+            "B": "immediate",
+        }
+        assert everything.watermark == dt.datetime(2026, 10, 9, 9, 0, tzinfo=SHANGHAI)
+        since = dt.datetime(2026, 10, 9, 8, 0, tzinfo=SHANGHAI)
+        assert [i.code for i in source.poll("items", since).records] == ["B"]
+        # The same instant expressed in UTC selects the same rows.
+        assert [i.code for i in source.poll("items", since.astimezone(dt.UTC)).records] == ["B"]
+    finally:
+        source.close()
