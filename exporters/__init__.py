@@ -1,1 +1,1 @@
-"""jiancha."""
+"""Exporters: renderers of findings and figures (JSON lines and tables so far)."""

@@ -1,1 +1,1 @@
-"""jiancha."""
+"""Grafana dashboards, provisioning files and the dashboard sync command (to come)."""

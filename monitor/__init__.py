@@ -1,1 +1,1 @@
-"""jiancha."""
+"""The daemon: settings, canonical model, calendar, deadlines, sources, scan engine and CLI."""

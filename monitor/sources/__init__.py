@@ -1,1 +1,1 @@
-"""jiancha."""
+"""Sources: pollers that turn vendor rows into canonical records (never decide violations)."""
