@@ -2,9 +2,9 @@
 
 Every key is checked before anything runs; an error names the offending key as a path
 (``sources[0].entities.cases.query``) so an operator can fix the file without reading
-code. ``${VAR}`` (or ``${VAR:-default}``) in a string is replaced from the environment, so passwords live in the
-environment or in secret files, not in the YAML. Relative paths (SQLite files, the
-calendar override) are relative to the configuration file.
+code. ``${VAR}`` (or ``${VAR:-default}``) in a string is replaced from the environment,
+so passwords live in the environment or in secret files, not in the YAML. Relative
+paths (SQLite files, the calendar override) are relative to the configuration file.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -44,7 +52,8 @@ class EntityQuery(_Strict):
     @field_validator("query")
     @classmethod
     def _is_select(cls, value: str) -> str:
-        if not re.match(r"^\s*(select|with)\b", value, re.IGNORECASE):
+        code = re.sub(r"--[^\n]*|/\*.*?\*/", " ", value, flags=re.DOTALL)
+        if not re.match(r"^\s*(select|with)\b", code, re.IGNORECASE):
             raise ValueError("must be a SELECT (or WITH … SELECT) statement")
         return value
 
@@ -96,7 +105,12 @@ class Config(_Strict):
     sources: list[SqlSourceConfig]
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
     rules: RuleParameters = Field(default_factory=RuleParameters)
-    path: Path | None = Field(default=None, exclude=True)
+    _path: Path | None = PrivateAttr(default=None)
+
+    @property
+    def path(self) -> Path | None:
+        """The file the configuration was loaded from, if any."""
+        return self._path
 
     @field_validator("sources")
     @classmethod
@@ -160,9 +174,9 @@ def parse_config(data: Any, base_dir: Path, path: Path | None = None) -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{_key_path(first['loc'])}: {first['msg']}{more}") from None
+        shown = [f"{_key_path(e['loc'])}: {e['msg']}" for e in exc.errors()[:3]]
+        more = f" (and {exc.error_count() - 3} more)" if exc.error_count() > 3 else ""
+        raise ConfigError("; ".join(shown) + more) from None
     for source in config.sources:
         source.url = _relative_sqlite(source.url, base_dir)
     if config.calendar.override is not None and not config.calendar.override.is_absolute():
@@ -171,7 +185,7 @@ def parse_config(data: Any, base_dir: Path, path: Path | None = None) -> Config:
         raise ConfigError(f"calendar.override: file {config.calendar.override} does not exist")
     if config.calendar.first_year > config.calendar.last_year:
         raise ConfigError("calendar.first_year: is after calendar.last_year")
-    config.path = path
+    config._path = path
     return config
 
 

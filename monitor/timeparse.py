@@ -2,7 +2,8 @@
 
 Service-hall databases store times in every shape (DESIGN.md §3): ``YYYYMMDDhhmmss``
 strings (pinyin schemas), ``YYYYMMDD`` dates, ISO text with or without an offset, naive
-``datetime`` columns, ``date`` columns, and Unix timestamps in seconds or milliseconds.
+``datetime`` columns, ``date`` columns, Unix timestamps in seconds or milliseconds, and
+``YYYYMMDDhhmmss`` held in a number column.
 All are Beijing time unless they carry their own offset or the source says otherwise.
 A value that matches none of these raises :class:`TimeParseError` with the value's shape
 (never the value itself when it could be personal data — times never are).
@@ -35,6 +36,10 @@ def parse_time(value: object, tz: ZoneInfo) -> dt.datetime | None:
         return dt.datetime.combine(value, dt.time(), tzinfo=tz)
     if isinstance(value, bool):
         raise TimeParseError("a boolean is not a time")
+    if isinstance(value, int) and _COMPACT.match(str(value)) and len(str(value)) in (8, 12, 14):
+        # A NUMBER column holding YYYYMMDD[hhmm[ss]]: as epoch seconds these would all
+        # be in 1970-1973 or after 2200, never a real service-hall time.
+        return parse_time(str(value), tz)
     if isinstance(value, int | float | Decimal):
         return _from_epoch(value, tz)
     if isinstance(value, bytes):
@@ -62,6 +67,8 @@ def parse_time(value: object, tz: ZoneInfo) -> dt.datetime | None:
 
 def _from_epoch(value: int | float | Decimal, tz: ZoneInfo) -> dt.datetime:
     seconds = Decimal(str(value))
+    if not seconds.is_finite():
+        raise TimeParseError(f"{value} is not a timestamp")
     if abs(seconds) >= _MILLISECONDS_FROM:
         seconds /= 1000
     if seconds < 0:

@@ -122,11 +122,20 @@ def _integer(row: Mapping[str, Any], field: str, *, limit: bool = False) -> int 
         number = Decimal(str(value).strip())
     except InvalidOperation:
         raise RowError("bad_number", f"{field}: not a number") from None
+    if not number.is_finite():
+        raise RowError("bad_number", f"{field}: not a finite number")
     if number != number.to_integral_value():
         raise RowError("bad_number", f"{field}: {number} is not a whole number")
     if limit and number < 0:
         raise RowError("negative_limit", f"{field}: {number} is negative")
     return int(number)
+
+
+def _required_integer(row: Mapping[str, Any], field: str, *, limit: bool = False) -> int:
+    value = _integer(row, field, limit=limit)
+    if value is None:
+        raise RowError("missing_field", f"{field} is missing")
+    return value
 
 
 def _fen(row: Mapping[str, Any], field: str) -> int | None:
@@ -141,6 +150,8 @@ def _fen(row: Mapping[str, Any], field: str) -> int | None:
         amount = Decimal(str(yuan).strip().replace(",", "").lstrip("¥￥")) * 100
     except InvalidOperation:
         raise RowError("bad_number", f"{field}_yuan: not an amount") from None
+    if not amount.is_finite():
+        raise RowError("bad_number", f"{field}_yuan: not a finite amount")
     if amount != amount.to_integral_value():
         raise RowError("bad_number", f"{field}_yuan: more than two decimals")
     return int(amount)
@@ -157,7 +168,7 @@ def _build(model: type[BaseModel], fields: dict[str, Any]) -> Any:
 
 def map_item(row: Mapping[str, Any], ctx: RowContext) -> Item:
     kind = _text(row, "kind", ctx)
-    promised = _integer(row, "promised_limit_days", limit=True)
+    promised = _required_integer(row, "promised_limit_days", limit=True)
     suspension_cap = _integer(row, "max_suspension_days", limit=True)
     return _build(
         Item,
@@ -166,7 +177,7 @@ def map_item(row: Mapping[str, Any], ctx: RowContext) -> Item:
             "name": _text(row, "name", ctx),
             "department": _text(row, "department", ctx),
             "kind": kind or ("immediate" if promised == 0 else "promised"),
-            "statutory_limit_days": _integer(row, "statutory_limit_days", limit=True),
+            "statutory_limit_days": _required_integer(row, "statutory_limit_days", limit=True),
             "promised_limit_days": promised,
             "fee_standard_fen": _fen(row, "fee_standard"),
             "fee_abolished_on": _date(row, "fee_abolished_on", ctx),
@@ -176,7 +187,9 @@ def map_item(row: Mapping[str, Any], ctx: RowContext) -> Item:
 
 
 def map_case(row: Mapping[str, Any], ctx: RowContext) -> Case:
-    identity = next((row[f] for f in _IDENTITY_FIELDS if row.get(f) not in (None, "")), None)
+    identity = next(
+        (row[f] for f in _IDENTITY_FIELDS if row.get(f) is not None and str(row[f]).strip()), None
+    )
     return _build(
         Case,
         {
@@ -201,7 +214,7 @@ def map_step(row: Mapping[str, Any], ctx: RowContext) -> tuple[str, Step]:
     return _required_text(row, "case_id", ctx), _build(
         Step,
         {
-            "seq": _integer(row, "seq"),
+            "seq": _required_integer(row, "seq"),
             "name": _text(row, "name", ctx),
             "started_at": _required_time(row, "started_at", ctx),
             "ended_at": _time(row, "ended_at", ctx),
@@ -214,7 +227,7 @@ def map_suspension(row: Mapping[str, Any], ctx: RowContext) -> tuple[str, Suspen
     return _required_text(row, "case_id", ctx), _build(
         Suspension,
         {
-            "seq": _integer(row, "seq"),
+            "seq": _required_integer(row, "seq"),
             "procedure": _required_text(row, "procedure", ctx),
             "started_at": _required_time(row, "started_at", ctx),
             "ended_at": _time(row, "ended_at", ctx),
