@@ -86,6 +86,15 @@ def _case_evidence(case: Case, item: Item, deadlines: CaseDeadlines) -> dict[str
     return evidence
 
 
+def _past(instant: dt.datetime, due_at: dt.datetime) -> bool:
+    """Whether ``instant`` is after the due instant, in whole seconds.
+
+    The due instant is the last second of the day (23:59:59); a conclusion stamped
+    23:59:59.5 is still within it. Red starts at the first second after.
+    """
+    return instant.replace(microsecond=0) > due_at
+
+
 def _lateness(due_at: dt.datetime, until: dt.datetime, ctx: RuleContext) -> dict[str, Any]:
     return {
         "working_days_late": -remaining_working_days(due_at, ctx.calendar, ctx.policy, until),
@@ -112,8 +121,8 @@ def case_cards(case: Case, item: Item, ctx: RuleContext) -> Iterator[Finding]:
         return
     evidence = _case_evidence(case, item, deadlines)
     until = stopped or at
-    statutory_passed = until > deadlines.statutory_due_at
-    promise_passed = until > deadlines.promised_due_at
+    statutory_passed = _past(until, deadlines.statutory_due_at)
+    promise_passed = _past(until, deadlines.promised_due_at)
 
     if statutory_passed:
         yield _finding(
@@ -136,7 +145,7 @@ def case_cards(case: Case, item: Item, ctx: RuleContext) -> Iterator[Finding]:
             evidence=evidence | _lateness(deadlines.promised_due_at, until, ctx),
         )
         return
-    if stopped is not None:
+    if stopped is not None or statutory_passed:  # a red case carries no yellow card
         return
     if item.promised_limit_days == 0 and not ctx.parameters.warns_immediate(
         case.item, case.department
@@ -164,7 +173,7 @@ def _step_overdue(case: Case, step: Step, ctx: RuleContext) -> Finding | None:
         return None
     ended = step.ended_at if step.ended_at is not None and step.ended_at <= at else None
     until = ended or at
-    if until <= due:
+    if not _past(until, due):
         return None
     return _finding(
         STEP_OVERDUE,
@@ -212,18 +221,20 @@ def suspension_cards(case: Case, item: Item, ctx: RuleContext) -> Iterator[Findi
     otherwise a suspension becomes a way to hide an overdue case. Counted in working
     days over (start, end], or up to the evaluation instant while still running.
     """
+    # A suspension row never closed by the vendor ends, at the latest, with the case.
+    horizon = clock_stopped_at(case, ctx.at) or ctx.at
     for suspension in case.suspensions:
-        if suspension.started_at > ctx.at:
+        if suspension.started_at > horizon:
             continue
         allowed = item.max_suspension_for(suspension.procedure)
         if allowed is None:
             continue
-        used = _suspension_days(suspension, ctx)
+        used = _suspension_days(suspension, horizon, ctx)
         if used <= allowed:
             continue
         start = ctx.policy.local_date(suspension.started_at)
         due = ctx.policy.end_of(ctx.calendar.nth_working_day_after(start, allowed))
-        running = suspension.ended_at is None or suspension.ended_at > ctx.at
+        running = suspension.ended_at is None or suspension.ended_at > horizon
         yield _finding(
             SUSPENSION_OVERDUE,
             Severity.YELLOW,
@@ -242,8 +253,8 @@ def suspension_cards(case: Case, item: Item, ctx: RuleContext) -> Iterator[Findi
         )
 
 
-def _suspension_days(suspension: Suspension, ctx: RuleContext) -> int:
-    return suspension_working_days((suspension,), ctx.calendar, ctx.policy, ctx.at)
+def _suspension_days(suspension: Suspension, horizon: dt.datetime, ctx: RuleContext) -> int:
+    return suspension_working_days((suspension,), ctx.calendar, ctx.policy, horizon)
 
 
 def evaluate(cases: Iterable[Case], items: Mapping[str, Item], ctx: RuleContext) -> list[Finding]:

@@ -72,7 +72,7 @@ class RuleParameters(_Strict):
                 return self.due_soon_days
         ratio = self._resolve("due_soon_ratio", item, department)
         minimum = self._resolve("due_soon_min_days", item, department)
-        # round() first so that 0.2 * 15 is 3, not 3.0000000000000004 -> 4.
+        # round() first so that 0.14 * 50 is 7, not 7.000000000000001 -> 8.
         return max(int(minimum), math.ceil(round(float(ratio) * limit_days, 9)))
 
     def warns_immediate(self, item: str, department: str | None) -> bool:

@@ -1,0 +1,262 @@
+"""Unit tests of RuleParameters: due-soon threshold resolution order and validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from rules.parameters import OverdueOverride, Overrides, RuleParameters
+
+
+def params(
+    items: dict[str, dict[str, Any]] | None = None,
+    departments: dict[str, dict[str, Any]] | None = None,
+    **globals_: Any,
+) -> RuleParameters:
+    """RuleParameters as the configuration's ``rules:`` section would give them."""
+    data: dict[str, Any] = dict(globals_)
+    data["overrides"] = {"items": items or {}, "departments": departments or {}}
+    return RuleParameters.model_validate(data)
+
+
+# -- defaults: max(1, ceil(20 % of the limit)) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("limit", "expected"),
+    [
+        (0, 1),  # ceil(0) = 0 -> minimum 1
+        (1, 1),  # ceil(0.2) = 1
+        (3, 1),  # ceil(0.6) = 1
+        (5, 1),  # 0.2 * 5 = 1 exactly
+        (6, 2),  # ceil(1.2) = 2: rounded up, not to nearest
+        (7, 2),  # ceil(1.4) = 2
+        (10, 2),  # 2 exactly
+        (11, 3),  # ceil(2.2) = 3
+        (15, 3),  # 3 exactly
+        (20, 4),
+        (30, 6),
+        (45, 9),
+        (60, 12),
+    ],
+)
+def test_default_threshold(limit: int, expected: int) -> None:
+    assert RuleParameters().due_soon_threshold("I1", "D1", limit) == expected
+    assert RuleParameters().due_soon_threshold("I1", None, limit) == expected
+
+
+def test_defaults_values() -> None:
+    p = RuleParameters()
+    assert p.due_soon_ratio == 0.2
+    assert p.due_soon_min_days == 1
+    assert p.due_soon_days is None
+    assert p.warn_immediate is False
+    assert p.overrides == Overrides()
+
+
+@pytest.mark.parametrize(
+    ("ratio", "limit", "expected"),
+    [
+        (0.14, 50, 7),  # 0.14 * 50 is 7.000000000000001 in floats; must be 7, not 8
+        (0.28, 25, 7),  # 7.000000000000001 -> 7
+        (0.28, 50, 14),  # 14.000000000000002 -> 14
+        (0.1, 30, 3),
+        (0.3, 10, 3),
+        (0.15, 20, 3),
+        (1.0, 12, 12),
+        (0.0, 12, 1),  # minimum
+        (0.5, 5, 3),  # ceil(2.5)
+    ],
+)
+def test_global_ratio_with_float_noise(ratio: float, limit: int, expected: int) -> None:
+    assert params(due_soon_ratio=ratio).due_soon_threshold("I1", "D1", limit) == expected
+
+
+def test_global_min_days() -> None:
+    p = params(due_soon_min_days=3)
+    assert p.due_soon_threshold("I1", "D1", 10) == 3  # max(3, 2)
+    assert p.due_soon_threshold("I1", "D1", 20) == 4  # max(3, 4)
+    p = params(due_soon_min_days=0, due_soon_ratio=0.0)
+    assert p.due_soon_threshold("I1", "D1", 10) == 0
+
+
+def test_global_fixed_days_beats_ratio() -> None:
+    p = params(due_soon_days=5, due_soon_ratio=0.5, due_soon_min_days=2)
+    for limit in (0, 3, 10, 40):
+        assert p.due_soon_threshold("I1", "D1", limit) == 5
+    assert params(due_soon_days=0).due_soon_threshold("I1", None, 20) == 0
+
+
+# -- resolution order: item, then department, then global ------------------------------
+
+
+def test_item_fixed_days_beats_department_fixed_days() -> None:
+    p = params(items={"I1": {"due_soon_days": 4}}, departments={"D1": {"due_soon_days": 1}})
+    assert p.due_soon_threshold("I1", "D1", 10) == 4
+    # Another item of the same department takes the department's value.
+    assert p.due_soon_threshold("I2", "D1", 10) == 1
+    # Another item in another department: global default (limit 10 -> 2).
+    assert p.due_soon_threshold("I2", "D2", 10) == 2
+
+
+def test_item_ratio_not_overruled_by_department_fixed_days() -> None:
+    p = params(items={"I1": {"due_soon_ratio": 0.5}}, departments={"D1": {"due_soon_days": 0}})
+    # Item ratio 0.5 of 10 -> 5; the department's fixed 0 days must not win.
+    assert p.due_soon_threshold("I1", "D1", 10) == 5
+    # ceil(0.5 * 3) = 2.
+    assert p.due_soon_threshold("I1", "D1", 3) == 2
+    # Other items of the department do get the fixed 0.
+    assert p.due_soon_threshold("I2", "D1", 10) == 0
+
+
+def test_item_min_days_not_overruled_by_department_fixed_days() -> None:
+    p = params(items={"I1": {"due_soon_min_days": 3}}, departments={"D1": {"due_soon_days": 0}})
+    # Item says something about the threshold (min 3), so its formula applies:
+    # max(3, ceil(0.2 * 10) = 2) = 3.
+    assert p.due_soon_threshold("I1", "D1", 10) == 3
+    # max(3, ceil(0.2 * 25) = 5) = 5.
+    assert p.due_soon_threshold("I1", "D1", 25) == 5
+
+
+def test_item_override_without_threshold_fields_falls_through() -> None:
+    # An item override that only sets warn_immediate says nothing about the threshold.
+    p = params(items={"I1": {"warn_immediate": True}}, departments={"D1": {"due_soon_days": 6}})
+    assert p.due_soon_threshold("I1", "D1", 10) == 6
+    p = params(items={"I1": {"warn_immediate": True}}, due_soon_days=7)
+    assert p.due_soon_threshold("I1", "D1", 10) == 7
+
+
+def test_department_ratio_not_overruled_by_global_fixed_days() -> None:
+    p = params(due_soon_days=5, departments={"D1": {"due_soon_ratio": 0.5}})
+    # Department's formula: max(1, ceil(0.5 * 10)) = 5 -- with limit 4: ceil(2) = 2.
+    assert p.due_soon_threshold("I1", "D1", 4) == 2
+    assert p.due_soon_threshold("I1", "D1", 10) == 5
+    # Another department: the global fixed 5 days.
+    assert p.due_soon_threshold("I1", "D2", 4) == 5
+
+
+def test_fields_resolve_independently_across_levels() -> None:
+    # Item sets the minimum, department sets the ratio: max(3, ceil(0.5 * 10) = 5) = 5,
+    # and with limit 4: max(3, ceil(2)) = 3.
+    p = params(items={"I1": {"due_soon_min_days": 3}}, departments={"D1": {"due_soon_ratio": 0.5}})
+    assert p.due_soon_threshold("I1", "D1", 10) == 5
+    assert p.due_soon_threshold("I1", "D1", 4) == 3
+    # Item ratio, global minimum 4: max(4, ceil(0.1 * 10) = 1) = 4.
+    p = params(items={"I1": {"due_soon_ratio": 0.1}}, due_soon_min_days=4)
+    assert p.due_soon_threshold("I1", None, 10) == 4
+
+
+def test_fixed_days_beats_ratio_at_the_same_level() -> None:
+    p = params(items={"I1": {"due_soon_days": 2, "due_soon_ratio": 0.9}})
+    assert p.due_soon_threshold("I1", "D1", 10) == 2
+    p = params(departments={"D1": {"due_soon_days": 2, "due_soon_min_days": 9}})
+    assert p.due_soon_threshold("I1", "D1", 10) == 2
+
+
+def test_item_fixed_zero_days_is_respected() -> None:
+    # 0 is a value, not "unset".
+    p = params(items={"I1": {"due_soon_days": 0}}, departments={"D1": {"due_soon_days": 3}})
+    assert p.due_soon_threshold("I1", "D1", 10) == 0
+
+
+def test_department_override_needs_a_department() -> None:
+    p = params(departments={"D1": {"due_soon_days": 5}})
+    assert p.due_soon_threshold("I1", None, 10) == 2
+    assert p.due_soon_threshold("I1", "D1", 10) == 5
+
+
+def test_overrides_match_codes_exactly() -> None:
+    p = params(items={"I1": {"due_soon_days": 5}}, departments={"D1": {"due_soon_days": 4}})
+    assert p.due_soon_threshold("i1", "d1", 10) == 2
+    assert p.due_soon_threshold("I10", "D10", 10) == 2
+
+
+# -- warn_immediate resolution ---------------------------------------------------------
+
+
+def test_warns_immediate_resolution() -> None:
+    assert RuleParameters().warns_immediate("I1", "D1") is False
+    assert params(warn_immediate=True).warns_immediate("I1", "D1") is True
+    p = params(departments={"D1": {"warn_immediate": True}})
+    assert p.warns_immediate("I1", "D1") is True
+    assert p.warns_immediate("I1", "D2") is False
+    assert p.warns_immediate("I1", None) is False
+    p = params(
+        items={"I1": {"warn_immediate": False}}, departments={"D1": {"warn_immediate": True}}
+    )
+    assert p.warns_immediate("I1", "D1") is False
+    assert p.warns_immediate("I2", "D1") is True
+    p = params(items={"I1": {"warn_immediate": True}})
+    assert p.warns_immediate("I1", None) is True
+
+
+# -- validation ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"due_soon_days": -1},
+        {"due_soon_min_days": -1},
+        {"due_soon_ratio": -0.1},
+        {"due_soon_ratio": 1.5},
+        {"overrides": {"items": {"I1": {"due_soon_days": -2}}}},
+        {"overrides": {"items": {"I1": {"due_soon_min_days": -1}}}},
+        {"overrides": {"departments": {"D1": {"due_soon_ratio": -0.5}}}},
+        {"overrides": {"departments": {"D1": {"due_soon_ratio": 2}}}},
+    ],
+)
+def test_out_of_range_values_rejected(data: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        RuleParameters.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "bad_key"),
+    [
+        ({"due_soon_dayz": 3}, "due_soon_dayz"),
+        ({"grace_minutes": 3}, "grace_minutes"),
+        ({"overrides": {"windows": {}}}, "windows"),
+        ({"overrides": {"items": {"I1": {"threshold": 2}}}}, "threshold"),
+        ({"overrides": {"departments": {"D1": {"due_soon": 2}}}}, "due_soon"),
+    ],
+)
+def test_unknown_keys_rejected(data: dict[str, Any], bad_key: str) -> None:
+    with pytest.raises(ValidationError) as excinfo:
+        RuleParameters.model_validate(data)
+    errors = excinfo.value.errors()
+    assert any(e["type"] == "extra_forbidden" for e in errors)
+    assert any(bad_key in e["loc"] for e in errors)
+
+
+def test_override_model_directly() -> None:
+    assert OverdueOverride().due_soon_days is None
+    with pytest.raises(ValidationError):
+        OverdueOverride(due_soon_days=-1)
+    with pytest.raises(ValidationError):
+        OverdueOverride.model_validate({"bogus": 1})
+    with pytest.raises(ValidationError):
+        Overrides.model_validate({"items": {}, "centers": {}})
+
+
+def test_parameters_are_frozen() -> None:
+    p = RuleParameters()
+    with pytest.raises(ValidationError):
+        p.due_soon_days = 3  # type: ignore[misc]
+    o = OverdueOverride(due_soon_days=1)
+    with pytest.raises(ValidationError):
+        o.due_soon_days = 2  # type: ignore[misc]
+
+
+def test_valid_boundaries_accepted() -> None:
+    p = params(
+        due_soon_ratio=0.0,
+        due_soon_min_days=0,
+        due_soon_days=0,
+        items={"I1": {"due_soon_ratio": 1.0, "due_soon_min_days": 0}},
+        departments={"D1": {"due_soon_days": 0, "warn_immediate": False}},
+    )
+    # Item ratio 1.0 of 7 -> 7.
+    assert p.due_soon_threshold("I1", "D1", 7) == 7
