@@ -129,7 +129,7 @@ class Suspension(_Canonical):
     """A special procedure (特别程序) that stops the clock (行政许可法 art. 45)."""
 
     seq: int
-    procedure: str  # 补正, 听证, 检验, 检测, 专家评审, …
+    kind: str  # 种类: 补正, 听证, 检验, 检测, 专家评审, …
     started_at: AwareDatetime
     ended_at: AwareDatetime | None = None  # None: still suspended
 

@@ -226,7 +226,7 @@ def suspension_cards(case: Case, item: Item, ctx: RuleContext) -> Iterator[Findi
     for suspension in case.suspensions:
         if suspension.started_at > horizon:
             continue
-        allowed = item.max_suspension_for(suspension.procedure)
+        allowed = item.max_suspension_for(suspension.kind)
         if allowed is None:
             continue
         used = _suspension_days(suspension, horizon, ctx)
@@ -244,7 +244,7 @@ def suspension_cards(case: Case, item: Item, ctx: RuleContext) -> Iterator[Findi
             subject_kind="suspension",
             subject_id=f"{case.id}/{suspension.seq}",
             evidence={
-                "procedure": suspension.procedure,
+                "procedure": suspension.kind,
                 "started_at": _iso(suspension.started_at),
                 "ended_at": None if running else _iso(suspension.ended_at),
                 "allowed_working_days": allowed,

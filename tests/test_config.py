@@ -60,7 +60,7 @@ def test_example_config_loads() -> None:
     assert approval.since_format == "compact"
     assert set(approval.entities) == {"items", "cases", "steps", "suspensions"}
     assert approval.entities["cases"].value_maps["result"]["5"] == "refused"
-    assert approval.entities["suspensions"].value_maps["procedure"]["1"] == "补正"
+    assert approval.entities["suspensions"].value_maps["kind"]["1"] == "补正"
     assert approval.url == f"sqlite:///{EXAMPLE.parent.resolve() / 'hall.db'}"
     assert config.calendar.first_year == 2024
     assert config.calendar.last_year == 2030

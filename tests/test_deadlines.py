@@ -63,7 +63,7 @@ def item(promised: int, statutory: int | None = None) -> Item:
 
 
 def susp(seq: int, start: dt.datetime, end: dt.datetime | None) -> Suspension:
-    return Suspension(seq=seq, procedure="补正", started_at=start, ended_at=end)
+    return Suspension(seq=seq, kind="补正", started_at=start, ended_at=end)
 
 
 def case(

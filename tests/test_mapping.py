@@ -43,9 +43,16 @@ VALUE_MAPS: dict[str, dict[str, str]] = {
         "5": "refused",
         "6": "approved",
     },
-    "procedure": {"1": "补正", "2": "听证", "3": "检验检测", "4": "专家评审", "5": "现场核查"},
 }
 CTX = RowContext(tz=SH, hasher=HASHER, value_maps=VALUE_MAPS, default_center="HZ01")
+# Value maps are per entity: the suspensions' "kind" is the special procedure type.
+SUSPENSION_CTX = RowContext(
+    tz=SH,
+    hasher=HASHER,
+    value_maps={
+        "kind": {"1": "补正", "2": "听证", "3": "检验检测", "4": "专家评审", "5": "现场核查"}
+    },
+)
 PLAIN = RowContext(tz=SH, hasher=HASHER, value_maps={})
 
 
@@ -109,7 +116,7 @@ def suspension_row(**changes: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "case_id": "SB20261009001",
         "seq": 1,
-        "procedure": "1",
+        "kind": "1",
         "started_at": "20261010",
         "ended_at": None,
         "updated_at": "20261010000000",
@@ -120,7 +127,7 @@ def suspension_row(**changes: Any) -> dict[str, Any]:
 
 def reason_of(mapper: Callable[[Mapping[str, Any], RowContext], Any], row: dict[str, Any]) -> str:
     with pytest.raises(RowError) as caught:
-        mapper(row, CTX)
+        mapper(row, SUSPENSION_CTX if mapper is map_suspension else CTX)
     assert caught.value.reason in REJECT_REASONS
     return caught.value.reason
 
@@ -469,11 +476,11 @@ def test_map_step_rejects(changes: dict[str, Any], reason: str | None) -> None:
 
 
 def test_map_suspension_good_row() -> None:
-    case_id, suspension = map_suspension(suspension_row(), CTX)
+    case_id, suspension = map_suspension(suspension_row(), SUSPENSION_CTX)
     assert case_id == "SB20261009001"
-    assert suspension == Suspension(seq=1, procedure="补正", started_at=at(10, 0))
-    _, ended = map_suspension(suspension_row(procedure="4", ended_at="20261015"), CTX)
-    assert ended.procedure == "专家评审"
+    assert suspension == Suspension(seq=1, kind="补正", started_at=at(10, 0))
+    _, ended = map_suspension(suspension_row(kind="4", ended_at="20261015"), SUSPENSION_CTX)
+    assert ended.kind == "专家评审"
     assert ended.ended_at == at(15, 0)
 
 
@@ -481,11 +488,11 @@ def test_map_suspension_good_row() -> None:
     ("changes", "reason"),
     [
         ({"case_id": ""}, "missing_field"),
-        ({"procedure": None}, "missing_field"),
+        ({"kind": None}, "missing_field"),
         ({"started_at": None}, "missing_field"),
         ({"started_at": "20261310"}, "bad_time"),
         ({"seq": "x"}, "bad_number"),
-        ({"procedure": "9"}, "bad_value"),
+        ({"kind": "9"}, "bad_value"),
     ],
 )
 def test_map_suspension_rejects(changes: dict[str, Any], reason: str) -> None:
@@ -538,8 +545,8 @@ def make_step(seq: int, name: str = "") -> Step:
     return Step(seq=seq, name=name, started_at=at(9))
 
 
-def make_suspension(seq: int, procedure: str = "补正") -> Suspension:
-    return Suspension(seq=seq, procedure=procedure, started_at=at(10))
+def make_suspension(seq: int, kind: str = "补正") -> Suspension:
+    return Suspension(seq=seq, kind=kind, started_at=at(10))
 
 
 def test_assemble_joins_and_sorts() -> None:
@@ -609,7 +616,7 @@ def test_assemble_later_versions_win() -> None:
     assert case.window == "W2"
     assert case.department == "NEW"
     assert [s.name for s in case.steps] == ["审核"]
-    assert [s.procedure for s in case.suspensions] == ["听证"]
+    assert [s.kind for s in case.suspensions] == ["听证"]
     assert snapshot.items["SX001"].department == "NEW"
 
 
@@ -624,10 +631,10 @@ def test_mapped_rows_assemble() -> None:
     records.add("cases", map_case(case_row(department=None), CTX))
     records.add("steps", map_step(step_row(seq="2", name="审核"), CTX))
     records.add("steps", map_step(step_row(seq="1"), CTX))
-    records.add("suspensions", map_suspension(suspension_row(), CTX))
+    records.add("suspensions", map_suspension(suspension_row(), SUSPENSION_CTX))
     snapshot, rejects = assemble(records)
     assert rejects == []
     case = snapshot.cases["SB20261009001"]
     assert case.department == "SCJG"
     assert [s.name for s in case.steps] == ["承办", "审核"]
-    assert [s.procedure for s in case.suspensions] == ["补正"]
+    assert [s.kind for s in case.suspensions] == ["补正"]

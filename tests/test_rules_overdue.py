@@ -145,10 +145,8 @@ def case(
     )
 
 
-def susp(
-    seq: int, start: dt.datetime, end: dt.datetime | None, procedure: str = "补正"
-) -> Suspension:
-    return Suspension(seq=seq, procedure=procedure, started_at=start, ended_at=end)
+def susp(seq: int, start: dt.datetime, end: dt.datetime | None, kind: str = "补正") -> Suspension:
+    return Suspension(seq=seq, kind=kind, started_at=start, ended_at=end)
 
 
 def step(

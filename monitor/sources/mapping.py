@@ -228,7 +228,7 @@ def map_suspension(row: Mapping[str, Any], ctx: RowContext) -> tuple[str, Suspen
         Suspension,
         {
             "seq": _required_integer(row, "seq"),
-            "procedure": _required_text(row, "procedure", ctx),
+            "kind": _required_text(row, "kind", ctx),
             "started_at": _required_time(row, "started_at", ctx),
             "ended_at": _time(row, "ended_at", ctx),
         },
