@@ -36,6 +36,7 @@ demo: $(VENV)/.installed
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # pytest exit 5 (no tests collected) is a failure too; any non-zero code fails the target.
 define run_pytest
@@ -49,6 +50,7 @@ pytest: $(VENV)/.installed-test
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(run_pytest)
 
 clean-venv:
