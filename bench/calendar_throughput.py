@@ -64,9 +64,7 @@ def random_case(rng: random.Random, seq: int, item: Item) -> tuple[Case, dt.date
             ended = None
             if rng.random() < 0.8:
                 ended = cursor + dt.timedelta(minutes=rng.randrange(60 * 24 * 15))
-            suspensions.append(
-                Suspension(seq=s, kind="补正", started_at=cursor, ended_at=ended)
-            )
+            suspensions.append(Suspension(seq=s, kind="补正", started_at=cursor, ended_at=ended))
             if ended is None:
                 break
             cursor = ended
