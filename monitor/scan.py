@@ -21,7 +21,7 @@ from monitor.model import Finding, Snapshot
 from monitor.privacy import ApplicantHasher
 from monitor.settings import Settings
 from monitor.snapshot import Records, assemble
-from monitor.sources.mapping import Reject
+from monitor.sources.mapping import Reject, log_reject
 from monitor.sources.sql import SqlSource
 from rules import evaluate_all
 from rules.context import RuleContext
@@ -75,17 +75,20 @@ def scan(
                 result.rejects.extend((source.name, r) for r in batch.rejects)
                 for record in batch.records:
                     records.add(entity, record)
+                log.info(
+                    "entity_polled",
+                    source=source.name,
+                    url=source.display_url,
+                    entity=entity,
+                    rows=batch.rows,
+                    rejected=len(batch.rejects),
+                )
         finally:
             source.close()
     snapshot, rejects = assemble(records)
     for reject in rejects:
-        log.warning(
-            "record_rejected",
-            entity=reject.entity,
-            key=reject.key,
-            reason=reject.reason,
-            detail=reject.detail,
-        )
+        log_reject(reject)
+
     result.rejects.extend(("*", r) for r in rejects)
     ctx = RuleContext(calendar=calendar, policy=policy, at=at, parameters=config.rules)
     result.snapshot = snapshot

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from monitor.model import Case, Item, Snapshot, Step, Suspension
 from monitor.sources.mapping import Reject
+
+_Child = TypeVar("_Child", Step, Suspension)
 
 
 @dataclass
@@ -42,24 +45,28 @@ class Records:
             raise ValueError(f"unknown entity {entity!r}")
 
 
+def _by_case(
+    entity: str,
+    children: dict[tuple[str, int], _Child],
+    cases: dict[str, Case],
+    rejects: list[Reject],
+) -> dict[str, tuple[_Child, ...]]:
+    """Children (steps or suspensions) grouped by their case, in ``seq`` order."""
+    grouped: dict[str, list[_Child]] = defaultdict(list)
+    for (case_id, seq), child in sorted(children.items()):
+        if case_id in cases:
+            grouped[case_id].append(child)
+        else:
+            rejects.append(
+                Reject(entity, f"{case_id}/{seq}", "unknown_case", f"no case {case_id!r}")
+            )
+    return {case_id: tuple(group) for case_id, group in grouped.items()}
+
+
 def assemble(records: Records) -> tuple[Snapshot, list[Reject]]:
     rejects: list[Reject] = []
-    steps: dict[str, list[Step]] = defaultdict(list)
-    suspensions: dict[str, list[Suspension]] = defaultdict(list)
-    for (case_id, seq), step in records.steps.items():
-        if case_id in records.cases:
-            steps[case_id].append(step)
-        else:
-            rejects.append(
-                Reject("steps", f"{case_id}/{seq}", "unknown_case", f"no case {case_id!r}")
-            )
-    for (case_id, seq), suspension in records.suspensions.items():
-        if case_id in records.cases:
-            suspensions[case_id].append(suspension)
-        else:
-            rejects.append(
-                Reject("suspensions", f"{case_id}/{seq}", "unknown_case", f"no case {case_id!r}")
-            )
+    steps = _by_case("steps", records.steps, records.cases, rejects)
+    suspensions = _by_case("suspensions", records.suspensions, records.cases, rejects)
     cases: dict[str, Case] = {}
     for case_id, case in records.cases.items():
         if case.item not in records.items:
@@ -71,8 +78,8 @@ def assemble(records: Records) -> tuple[Snapshot, list[Reject]]:
             update={
                 # A vendor that keeps the department on the item only: inherit it.
                 "department": case.department or records.items[case.item].department,
-                "steps": tuple(sorted(steps.get(case_id, ()), key=lambda s: s.seq)),
-                "suspensions": tuple(sorted(suspensions.get(case_id, ()), key=lambda s: s.seq)),
+                "steps": steps.get(case_id, ()),
+                "suspensions": suspensions.get(case_id, ()),
             }
         )
     return Snapshot(items=dict(records.items), cases=cases), rejects

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.demo import build_demo
+from monitor.demo import EXAMPLE_DIR, build_demo, load_example
 from tests.example_hall import AT_ISO, EXPECTED, SENSITIVE
 from tests.services import free_port
 
@@ -122,6 +122,35 @@ def test_unreachable_source_is_an_error_not_a_clean_hall(demo_config: Path, tmp_
     assert run.returncode == 3
     assert run.stdout == ""
     assert "source approval" in run.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.integration
+def test_database_password_never_printed(postgres_url: str, tmp_path: Path) -> None:
+    load_example(postgres_url)
+    secret = "Pw-0f-the-approval-DB"
+    config = tmp_path / "pg.yaml"
+    template = (EXAMPLE_DIR / "jiancha.yaml").read_text(encoding="utf-8")
+    config.write_text(
+        template.replace("${APPROVAL_DB_URL:-sqlite:///hall.db}", postgres_url).replace(
+            "    center: HZ01", f"    center: HZ01\n    password: {secret}"
+        ),
+        encoding="utf-8",
+    )
+    # PostgreSQL here trusts loopback, so the password is sent and ignored: the scan works.
+    run = _jiancha("scan", "--config", str(config), "--at", AT_ISO)
+    assert run.returncode == 0, run.stderr
+    assert len(run.stdout.splitlines()) == len(EXPECTED)
+    assert "***" in run.stderr  # the URL is logged, masked
+    # And when the database is down, the error names the source but not the password.
+    down = config.read_text(encoding="utf-8").replace(
+        postgres_url.rsplit("@", 1)[1].split("/")[0], f"127.0.0.1:{free_port()}"
+    )
+    config.write_text(down, encoding="utf-8")
+    failed = _jiancha("scan", "--config", str(config), "--at", AT_ISO)
+    assert failed.returncode == 3
+    for output in (run.stdout, run.stderr, failed.stdout, failed.stderr):
+        assert secret not in output
 
 
 def test_at_without_offset_is_refused(demo_config: Path) -> None:

@@ -17,14 +17,18 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import structlog
 from pydantic import BaseModel, ValidationError
 
 from monitor.model import Case, Item, Step, Suspension
 from monitor.privacy import ApplicantHasher
 from monitor.timeparse import TimeParseError, parse_date, parse_time
+
+_T = TypeVar("_T")
+log = structlog.get_logger(__name__)
 
 REJECT_REASONS = (
     "missing_field",
@@ -46,6 +50,18 @@ class Reject:
     key: str | None
     reason: str
     detail: str
+
+
+def log_reject(reject: Reject, source: str | None = None) -> None:
+    """One warning per rejected row: its key and reason, never its content."""
+    log.warning(
+        "row_rejected",
+        source=source,
+        entity=reject.entity,
+        key=reject.key,
+        reason=reject.reason,
+        detail=reject.detail,
+    )
 
 
 class RowError(Exception):
@@ -86,32 +102,38 @@ def _text(row: Mapping[str, Any], field: str, ctx: RowContext) -> str | None:
     return text
 
 
-def _required_text(row: Mapping[str, Any], field: str, ctx: RowContext) -> str:
-    text = _text(row, field, ctx)
-    if text is None:
-        raise RowError("missing_field", f"{field} is missing")
-    return text
-
-
-def _time(row: Mapping[str, Any], field: str, ctx: RowContext) -> dt.datetime | None:
-    try:
-        return parse_time(row.get(field), ctx.tz)
-    except TimeParseError as exc:
-        raise RowError("bad_time", f"{field}: {exc}") from None
-
-
-def _required_time(row: Mapping[str, Any], field: str, ctx: RowContext) -> dt.datetime:
-    value = _time(row, field, ctx)
+def _present(value: _T | None, field: str) -> _T:
     if value is None:
         raise RowError("missing_field", f"{field} is missing")
     return value
 
 
-def _date(row: Mapping[str, Any], field: str, ctx: RowContext) -> dt.date | None:
+def _required_text(row: Mapping[str, Any], field: str, ctx: RowContext) -> str:
+    return _present(_text(row, field, ctx), field)
+
+
+def _parsed(
+    parser: Callable[[object, ZoneInfo], _T | None],
+    row: Mapping[str, Any],
+    field: str,
+    ctx: RowContext,
+) -> _T | None:
     try:
-        return parse_date(row.get(field), ctx.tz)
+        return parser(row.get(field), ctx.tz)
     except TimeParseError as exc:
         raise RowError("bad_time", f"{field}: {exc}") from None
+
+
+def _time(row: Mapping[str, Any], field: str, ctx: RowContext) -> dt.datetime | None:
+    return _parsed(parse_time, row, field, ctx)
+
+
+def _required_time(row: Mapping[str, Any], field: str, ctx: RowContext) -> dt.datetime:
+    return _present(_time(row, field, ctx), field)
+
+
+def _date(row: Mapping[str, Any], field: str, ctx: RowContext) -> dt.date | None:
+    return _parsed(parse_date, row, field, ctx)
 
 
 def _integer(row: Mapping[str, Any], field: str, *, limit: bool = False) -> int | None:
@@ -132,10 +154,7 @@ def _integer(row: Mapping[str, Any], field: str, *, limit: bool = False) -> int 
 
 
 def _required_integer(row: Mapping[str, Any], field: str, *, limit: bool = False) -> int:
-    value = _integer(row, field, limit=limit)
-    if value is None:
-        raise RowError("missing_field", f"{field} is missing")
-    return value
+    return _present(_integer(row, field, limit=limit), field)
 
 
 def _fen(row: Mapping[str, Any], field: str) -> int | None:

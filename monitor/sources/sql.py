@@ -34,6 +34,7 @@ from monitor.sources.mapping import (
     Reject,
     RowContext,
     RowError,
+    log_reject,
     row_key,
 )
 from monitor.timeparse import TimeParseError, parse_time
@@ -218,14 +219,7 @@ class SqlSource:
         identity = (reject.entity, reject.key, reject.reason)
         if identity not in self._logged_rejects:  # once per row and reason, not every poll
             self._logged_rejects.add(identity)
-            log.warning(
-                "row_rejected",
-                source=self.name,
-                entity=reject.entity,
-                key=reject.key,
-                reason=reject.reason,
-                detail=reject.detail,
-            )
+            log_reject(reject, self.name)
 
 
 def _describe(exc: SQLAlchemyError) -> str:
