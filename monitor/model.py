@@ -26,7 +26,8 @@ def _require_aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 AwareDatetime = Annotated[dt.datetime, AfterValidator(_require_aware)]
-WorkingDays = Annotated[int, Field(ge=0, le=3650)]
+# The longest statutory limits in the catalogues are a few hundred working days.
+WorkingDays = Annotated[int, Field(ge=0, le=1000)]
 Fen = Annotated[int, Field(ge=0)]
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from monitor.calendar import CalendarOverride, WorkingCalendar
-from monitor.config import Config
+from monitor.config import Config, ConfigError
 from monitor.deadlines import DeadlinePolicy
 from monitor.model import Finding, Snapshot
 from monitor.privacy import ApplicantHasher
@@ -60,6 +60,11 @@ def scan(
 ) -> ScanResult:
     """Poll all sources fully and evaluate every rule as of ``at``."""
     calendar = calendar or build_calendar(config)
+    if not calendar.first_day <= at.astimezone(settings.tz).date() <= calendar.last_day:
+        raise ConfigError(
+            f"calendar: the evaluation instant {at.isoformat()} is outside "
+            f"calendar.first_year..last_year ({calendar.first_day}..{calendar.last_day})"
+        )
     policy = DeadlinePolicy(tz=settings.tz, end_of_day=config.calendar.end_of_day)
     hasher = hasher_from(settings)
     records = Records()
@@ -85,7 +90,7 @@ def scan(
                 )
         finally:
             source.close()
-    snapshot, rejects = assemble(records)
+    snapshot, rejects = assemble(records, calendar, settings.tz)
     for reject in rejects:
         log_reject(reject)
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
+from monitor.calendar import CalendarRangeError, WorkingCalendar
+from monitor.deadlines import HALL_TIMEZONE
 from monitor.model import Case, Item, Snapshot, Step, Suspension
 from monitor.sources.mapping import Reject
 
@@ -63,7 +66,28 @@ def _by_case(
     return {case_id: tuple(group) for case_id, group in grouped.items()}
 
 
-def assemble(records: Records) -> tuple[Snapshot, list[Reject]]:
+def _outside(calendar: WorkingCalendar | None, tz: ZoneInfo, case: Case, item: Item) -> str | None:
+    """Why the calendar cannot judge this case, if it cannot."""
+    if calendar is None:
+        return None
+    accepted = case.accepted_at.astimezone(tz).date()
+    try:
+        calendar.nth_working_day_after(accepted, item.statutory_limit_days)
+    except CalendarRangeError as exc:
+        return str(exc)
+    return None
+
+
+def assemble(
+    records: Records,
+    calendar: WorkingCalendar | None = None,
+    tz: ZoneInfo = HALL_TIMEZONE,
+) -> tuple[Snapshot, list[Reject]]:
+    """Join children to their cases; reject what cannot be judged.
+
+    With a ``calendar``, a case whose acceptance or statutory deadline lies outside the
+    calendar's years is rejected (``outside_calendar``) rather than left to fail later.
+    """
     rejects: list[Reject] = []
     steps = _by_case("steps", records.steps, records.cases, rejects)
     suspensions = _by_case("suspensions", records.suspensions, records.cases, rejects)
@@ -73,6 +97,10 @@ def assemble(records: Records) -> tuple[Snapshot, list[Reject]]:
             rejects.append(
                 Reject("cases", case_id, "unknown_item", f"item {case.item!r} is not catalogued")
             )
+            continue
+        problem = _outside(calendar, tz, case, records.items[case.item])
+        if problem is not None:
+            rejects.append(Reject("cases", case_id, "outside_calendar", problem))
             continue
         cases[case_id] = case.model_copy(
             update={

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from monitor.demo import EXAMPLE_DIR, build_demo, load_example
 from tests.example_hall import AT_ISO, EXPECTED, SENSITIVE
@@ -157,3 +158,26 @@ def test_at_without_offset_is_refused(demo_config: Path) -> None:
     run = _jiancha("scan", "--config", str(demo_config), "--at", "2026-10-09T10:00:00")
     assert run.returncode == 2
     assert "UTC offset" in run.stderr
+
+
+def test_case_outside_the_calendar_is_rejected_not_fatal(tmp_path: Path) -> None:
+    config_path = build_demo(tmp_path)
+    engine = create_engine(f"sqlite:///{tmp_path / 'hall.db'}")
+    with engine.begin() as connection:  # accepted in 2019, before calendar.first_year 2024
+        connection.execute(
+            text("UPDATE SL_BJ SET SLSJ = '20190102090000', SBSJ = NULL WHERE SBLSH = 'BJ002'")
+        )
+    engine.dispose()
+    run = _jiancha("scan", "--config", str(config_path), "--at", AT_ISO)
+    assert run.returncode == 0, run.stderr
+    subjects = {json.loads(line)["subject_id"] for line in run.stdout.splitlines()}
+    assert "BJ002" not in subjects
+    assert {s for _, s in EXPECTED} - {"BJ002"} <= subjects
+    events = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
+    assert any(e.get("key") == "BJ002" and e.get("reason") == "outside_calendar" for e in events)
+
+
+def test_instant_outside_the_calendar_is_a_config_error(demo_config: Path) -> None:
+    run = _jiancha("scan", "--config", str(demo_config), "--at", "2041-01-02T10:00:00+08:00")
+    assert run.returncode == 2
+    assert "calendar.first_year..last_year" in run.stderr

@@ -3,9 +3,10 @@
 A source delivers rows as ``{canonical field name: raw value}`` (the SELECT's column
 aliases). Here each row becomes a canonical model object or a :class:`Reject` that says
 why, in a small fixed vocabulary (``missing_field``, ``bad_time``, ``bad_number``,
-``negative_limit``, ``bad_value``, ``invalid``, ``unknown_item``, ``unknown_case``) so
-the reason can be a metric label. A reject carries the row's key (case id, item code) —
-never an applicant's name or ID number — and never stops the poll.
+``negative_limit``, ``bad_value``, ``invalid``, ``unknown_item``, ``unknown_case``,
+``outside_calendar``) so the reason can be a metric label. A reject carries the row's
+key (case id, item code) — never an applicant's name or ID number — and never stops the
+poll.
 
 Applicant identities arrive as ``applicant_id_number`` (preferred) or
 ``applicant_name`` and leave this module only as a keyed hash in ``applicant_key``.
@@ -39,6 +40,7 @@ REJECT_REASONS = (
     "invalid",
     "unknown_item",
     "unknown_case",
+    "outside_calendar",
 )
 
 
