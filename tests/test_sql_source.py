@@ -274,3 +274,17 @@ def test_native_datetime_columns_and_datetime_since(db_url: str, source_for) -> 
         assert [i.code for i in source.poll("items", since.astimezone(dt.UTC)).records] == ["B"]
     finally:
         source.close()
+
+
+def test_upper_case_aliases_are_matched(sqlite_url: str, source_for) -> None:
+    """Oracle returns unquoted aliases in upper case; the mapping must not care."""
+    load_example(sqlite_url)
+    source = source_for(
+        sqlite_url,
+        items='SELECT SXBM AS "CODE", FDSX AS "STATUTORY_LIMIT_DAYS", '
+        'CNSX AS "PROMISED_LIMIT_DAYS", GXSJ AS "UPDATED_AT" FROM SXML',
+    )
+    batch = source.poll("items")
+    assert batch.rejects == []
+    assert len(batch.records) == 5
+    assert batch.watermark is not None

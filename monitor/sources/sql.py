@@ -183,7 +183,8 @@ class SqlSource:
                 ).execute(statement, params)
                 for row in result.mappings():
                     batch.rows += 1
-                    self._map(entity, row, ctx, mapper, batch)
+                    # Oracle and DB2 upper-case unquoted aliases: match names case-blind.
+                    self._map(entity, {k.lower(): v for k, v in row.items()}, ctx, mapper, batch)
         except OperationalError as exc:
             raise SourceUnavailable(self.name, _describe(exc)) from exc
         except DBAPIError as exc:
