@@ -20,6 +20,23 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 AT = dt.datetime(2026, 10, 9, 10, 0, tzinfo=SHANGHAI)
 AT_ISO = "2026-10-09T10:00:00+08:00"
 
+# The keys of one `jiancha scan --format json` line, in order (DESIGN.md one-shot contract
+# plus the calendar fields every finding carries).
+CONTRACT = [
+    "rule",
+    "severity",
+    "subject_kind",
+    "subject_id",
+    "center",
+    "department",
+    "window",
+    "item",
+    "due_at",
+    "evidence",
+    "calendar_confirmed",
+    "calendar_version",
+]
+
 # (rule, subject_id) -> due_at
 EXPECTED: dict[tuple[str, str], str] = {
     # BJ001: accepted Mon Sep 21, 10 days: 22 23 24 28 29 30 O8 O9 O10 O12 -> Oct 12;

@@ -9,22 +9,9 @@ from zoneinfo import ZoneInfo
 
 from exporters.findings import CONTRACT_FIELDS, render_table, to_json_line
 from monitor.model import Finding, Severity
+from tests.example_hall import CONTRACT
 
 SH = ZoneInfo("Asia/Shanghai")
-CONTRACT = [
-    "rule",
-    "severity",
-    "subject_kind",
-    "subject_id",
-    "center",
-    "department",
-    "window",
-    "item",
-    "due_at",
-    "evidence",
-    "calendar_confirmed",
-    "calendar_version",
-]
 
 
 def overdue() -> Finding:

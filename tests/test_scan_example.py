@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from monitor.demo import EXAMPLE_DIR, build_demo, load_example
-from tests.example_hall import AT_ISO, EXPECTED, SENSITIVE
+from tests.example_hall import AT_ISO, CONTRACT, EXPECTED, SENSITIVE
 from tests.services import free_port
 
 
@@ -40,18 +40,7 @@ def test_scan_prints_the_hand_computed_findings(demo_config: Path) -> None:
     got = {(f["rule"], f["subject_id"]): f["due_at"] for f in findings}
     assert got == EXPECTED
     for finding in findings:
-        assert set(finding) >= {
-            "rule",
-            "severity",
-            "subject_kind",
-            "subject_id",
-            "center",
-            "department",
-            "window",
-            "item",
-            "due_at",
-            "evidence",
-        }
+        assert list(finding) == CONTRACT
         assert finding["center"] == "HZ01"
         assert finding["calendar_confirmed"] is True
         assert finding["calendar_version"].startswith("holidays-")
