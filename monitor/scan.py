@@ -60,12 +60,12 @@ def scan(
 ) -> ScanResult:
     """Poll all sources fully and evaluate every rule as of ``at``."""
     calendar = calendar or build_calendar(config)
-    if not calendar.first_day <= at.astimezone(settings.tz).date() <= calendar.last_day:
+    policy = DeadlinePolicy(tz=settings.tz, end_of_day=config.calendar.end_of_day)
+    if not calendar.first_day <= policy.local_date(at) <= calendar.last_day:
         raise ConfigError(
             f"calendar: the evaluation instant {at.isoformat()} is outside "
             f"calendar.first_year..last_year ({calendar.first_day}..{calendar.last_day})"
         )
-    policy = DeadlinePolicy(tz=settings.tz, end_of_day=config.calendar.end_of_day)
     hasher = hasher_from(settings)
     records = Records()
     result = ScanResult(findings=[], snapshot=Snapshot())
@@ -90,10 +90,9 @@ def scan(
                 )
         finally:
             source.close()
-    snapshot, rejects = assemble(records, calendar, settings.tz)
+    snapshot, rejects = assemble(records, calendar, policy)
     for reject in rejects:
         log_reject(reject)
-
     result.rejects.extend(("*", r) for r in rejects)
     ctx = RuleContext(calendar=calendar, policy=policy, at=at, parameters=config.rules)
     result.snapshot = snapshot

@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TypeVar
-from zoneinfo import ZoneInfo
 
 from monitor.calendar import CalendarRangeError, WorkingCalendar
-from monitor.deadlines import HALL_TIMEZONE
+from monitor.deadlines import DeadlinePolicy
 from monitor.model import Case, Item, Snapshot, Step, Suspension
 from monitor.sources.mapping import Reject
 
@@ -66,11 +65,13 @@ def _by_case(
     return {case_id: tuple(group) for case_id, group in grouped.items()}
 
 
-def _outside(calendar: WorkingCalendar | None, tz: ZoneInfo, case: Case, item: Item) -> str | None:
+def _outside(
+    calendar: WorkingCalendar | None, policy: DeadlinePolicy, case: Case, item: Item
+) -> str | None:
     """Why the calendar cannot judge this case, if it cannot."""
     if calendar is None:
         return None
-    accepted = case.accepted_at.astimezone(tz).date()
+    accepted = policy.local_date(case.accepted_at)
     try:
         calendar.nth_working_day_after(accepted, item.statutory_limit_days)
     except CalendarRangeError as exc:
@@ -81,13 +82,14 @@ def _outside(calendar: WorkingCalendar | None, tz: ZoneInfo, case: Case, item: I
 def assemble(
     records: Records,
     calendar: WorkingCalendar | None = None,
-    tz: ZoneInfo = HALL_TIMEZONE,
+    policy: DeadlinePolicy | None = None,
 ) -> tuple[Snapshot, list[Reject]]:
     """Join children to their cases; reject what cannot be judged.
 
     With a ``calendar``, a case whose acceptance or statutory deadline lies outside the
     calendar's years is rejected (``outside_calendar``) rather than left to fail later.
     """
+    policy = policy or DeadlinePolicy()
     rejects: list[Reject] = []
     steps = _by_case("steps", records.steps, records.cases, rejects)
     suspensions = _by_case("suspensions", records.suspensions, records.cases, rejects)
@@ -98,7 +100,7 @@ def assemble(
                 Reject("cases", case_id, "unknown_item", f"item {case.item!r} is not catalogued")
             )
             continue
-        problem = _outside(calendar, tz, case, records.items[case.item])
+        problem = _outside(calendar, policy, case, records.items[case.item])
         if problem is not None:
             rejects.append(Reject("cases", case_id, "outside_calendar", problem))
             continue
