@@ -74,6 +74,8 @@ def _outside(
     accepted = policy.local_date(case.accepted_at)
     try:
         calendar.nth_working_day_after(accepted, item.statutory_limit_days)
+        if case.promised_due_at is not None:  # the vendor's own 承诺办结时间
+            calendar.is_working_day(policy.local_date(case.promised_due_at))
     except CalendarRangeError as exc:
         return str(exc)
     return None
@@ -86,8 +88,9 @@ def assemble(
 ) -> tuple[Snapshot, list[Reject]]:
     """Join children to their cases; reject what cannot be judged.
 
-    With a ``calendar``, a case whose acceptance or statutory deadline lies outside the
-    calendar's years is rejected (``outside_calendar``) rather than left to fail later.
+    With a ``calendar``, a case whose acceptance, statutory deadline or source-supplied
+    promised date lies outside the calendar's years is rejected (``outside_calendar``)
+    rather than left to fail the whole evaluation later.
     """
     policy = policy or DeadlinePolicy()
     rejects: list[Reject] = []

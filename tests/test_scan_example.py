@@ -149,13 +149,20 @@ def test_at_without_offset_is_refused(demo_config: Path) -> None:
     assert "UTC offset" in run.stderr
 
 
-def test_case_outside_the_calendar_is_rejected_not_fatal(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "change",
+    [
+        # accepted in 2019, before calendar.first_year 2024
+        "SLSJ = '20190102090000', SBSJ = NULL",
+        # the vendor's own promised date in 2099, after calendar.last_year 2030
+        "CNBJSJ = '20991231000000'",
+    ],
+)
+def test_case_outside_the_calendar_is_rejected_not_fatal(tmp_path: Path, change: str) -> None:
     config_path = build_demo(tmp_path)
     engine = create_engine(f"sqlite:///{tmp_path / 'hall.db'}")
-    with engine.begin() as connection:  # accepted in 2019, before calendar.first_year 2024
-        connection.execute(
-            text("UPDATE SL_BJ SET SLSJ = '20190102090000', SBSJ = NULL WHERE SBLSH = 'BJ002'")
-        )
+    with engine.begin() as connection:
+        connection.execute(text(f"UPDATE SL_BJ SET {change} WHERE SBLSH = 'BJ002'"))
     engine.dispose()
     run = _jiancha("scan", "--config", str(config_path), "--at", AT_ISO)
     assert run.returncode == 0, run.stderr
