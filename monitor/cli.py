@@ -19,7 +19,7 @@ from exporters.findings import render_table, to_json_line
 from monitor.config import ConfigError, load_config
 from monitor.logs import configure_logging
 from monitor.settings import Settings
-from monitor.sources.sql import SourceError
+from monitor.sources.base import SourceError
 
 EXIT_CONFIG = 2
 EXIT_SOURCE = 3

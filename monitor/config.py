@@ -19,9 +19,11 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PrivateAttr,
     SecretStr,
+    Tag,
     ValidationError,
     field_validator,
 )
@@ -39,7 +41,26 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-ENTITY_NAMES = ("items", "cases", "steps", "suspensions")
+# Every entity a source can deliver, in the order a poll goes through them so that
+# references (case -> item, step -> case) resolve within one pass.
+ENTITY_NAMES = (
+    "items",
+    "cases",
+    "steps",
+    "suspensions",
+    "tickets",
+    "evaluations",
+    "payments",
+)
+SourceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+
+def _known_entity_names(names: list[str] | set[str] | dict[str, Any]) -> None:
+    unknown = sorted(set(names) - set(ENTITY_NAMES))
+    if unknown:
+        raise ValueError(f"unknown entity {unknown[0]!r}; expected one of {ENTITY_NAMES}")
+    if not names:
+        raise ValueError("at least one entity is required")
 
 
 class EntityQuery(_Strict):
@@ -59,7 +80,9 @@ class EntityQuery(_Strict):
 
 
 class SqlSourceConfig(_Strict):
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+    """A database (approval system, window system, finance system) polled with SELECTs."""
+
+    name: SourceName
     kind: Literal["sql"] = "sql"
     url: str
     password: SecretStr | None = None
@@ -85,12 +108,114 @@ class SqlSourceConfig(_Strict):
     @field_validator("entities")
     @classmethod
     def _known_entities(cls, value: dict[str, EntityQuery]) -> dict[str, EntityQuery]:
-        unknown = sorted(set(value) - set(ENTITY_NAMES))
-        if unknown:
-            raise ValueError(f"unknown entity {unknown[0]!r}; expected one of {ENTITY_NAMES}")
-        if not value:
-            raise ValueError("at least one entity is required")
+        _known_entity_names(value)
         return value
+
+    @property
+    def entity_names(self) -> tuple[str, ...]:
+        return tuple(e for e in ENTITY_NAMES if e in self.entities)
+
+
+class StatementSourceConfig(_Strict):
+    """A watched folder of bank statements (CSV or XLSX) of the designated fee accounts.
+
+    ``columns`` maps canonical payment fields to the statement's column headers, e.g.
+    ``{id: 交易流水号, amount_yuan: 交易金额, paid_at: 交易时间, reference: 摘要}``.
+    """
+
+    name: SourceName
+    kind: Literal["statement_files"]
+    directory: Path
+    patterns: list[str] = Field(default_factory=lambda: ["*.csv", "*.xlsx"])
+    encoding: str = "utf-8-sig"  # many bank exports are gb18030
+    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
+    skip_rows: Annotated[int, Field(ge=0)] = 0  # title lines above the header row
+    columns: dict[str, str]
+    value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
+    account: str | None = None  # receiving account when the statement does not repeat it
+    center: str | None = None
+    # A file modified less than this long ago may still be being written: wait.
+    min_age_seconds: Annotated[float, Field(ge=0)] = 2
+    poll_interval_seconds: Annotated[int, Field(gt=0)] = 60
+
+    @property
+    def entity_names(self) -> tuple[str, ...]:
+        return ("payments",)
+
+
+class HttpAuth(_Strict):
+    kind: Literal["bearer", "basic"]
+    token: SecretStr | None = None  # bearer
+    username: str | None = None  # basic
+    password: SecretStr | None = None  # basic
+
+
+class HttpPagination(_Strict):
+    """How a list endpoint pages: by page number, by offset, by a cursor, or not at all."""
+
+    style: Literal["none", "page", "offset", "cursor"] = "none"
+    page_param: str = "page"
+    size_param: str = "size"
+    page_size: Annotated[int, Field(gt=0, le=10000)] = 100
+    first_page: int = 1
+    offset_param: str = "offset"
+    cursor_param: str = "cursor"
+    next_cursor_path: str = "next"  # dotted path of the next cursor in the response
+    max_pages: Annotated[int, Field(gt=0)] = 10000
+
+
+class HttpEntity(_Strict):
+    """One entity of an HTTP JSON source: a list endpoint and its field mapping."""
+
+    path: str
+    params: dict[str, str] = Field(default_factory=dict)
+    records_path: str = ""  # dotted path of the list in the response ("" = the body)
+    # canonical field -> dotted JSON path; fields not named are taken by their own name
+    fields: dict[str, str] = Field(default_factory=dict)
+    value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
+    since_param: str | None = None  # query parameter for incremental polling
+    pagination: HttpPagination = Field(default_factory=HttpPagination)
+
+
+class HttpSourceConfig(_Strict):
+    """A window system (queue, evaluators) that exposes REST endpoints returning JSON."""
+
+    name: SourceName
+    kind: Literal["http"]
+    base_url: str
+    auth: HttpAuth | None = None
+    center: str | None = None
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 10
+    verify_tls: bool = True
+    since_format: Literal["datetime", "aware", "compact", "epoch"] = "aware"
+    overlap_seconds: Annotated[int, Field(ge=0)] = 300
+    poll_interval_seconds: Annotated[int, Field(gt=0)] = 60
+    entities: dict[str, HttpEntity]
+
+    @field_validator("entities")
+    @classmethod
+    def _known_entities(cls, value: dict[str, HttpEntity]) -> dict[str, HttpEntity]:
+        _known_entity_names(value)
+        return value
+
+    @property
+    def entity_names(self) -> tuple[str, ...]:
+        return tuple(e for e in ENTITY_NAMES if e in self.entities)
+
+
+def _source_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("kind", "sql"))
+    return str(getattr(value, "kind", "sql"))
+
+
+SOURCE_KINDS = ("sql", "statement_files", "http")
+SourceConfig = Annotated[
+    Annotated[SqlSourceConfig, Tag("sql")]
+    | Annotated[StatementSourceConfig, Tag("statement_files")]
+    | Annotated[HttpSourceConfig, Tag("http")],
+    Discriminator(_source_kind),
+]
 
 
 class CalendarConfig(_Strict):
@@ -102,7 +227,7 @@ class CalendarConfig(_Strict):
 
 
 class Config(_Strict):
-    sources: list[SqlSourceConfig]
+    sources: list[SourceConfig]
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
     rules: RuleParameters = Field(default_factory=RuleParameters)
     _path: Path | None = PrivateAttr(default=None)
@@ -114,7 +239,7 @@ class Config(_Strict):
 
     @field_validator("sources")
     @classmethod
-    def _unique_names(cls, value: list[SqlSourceConfig]) -> list[SqlSourceConfig]:
+    def _unique_names(cls, value: list[SourceConfig]) -> list[SourceConfig]:
         names = [s.name for s in value]
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate:
@@ -126,7 +251,11 @@ class Config(_Strict):
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
     path = ""
-    for part in loc:
+    for i, part in enumerate(loc):
+        # Skip the source union's tag: it is not a key the operator wrote.
+        tag = i >= 2 and loc[i - 2] == "sources" and isinstance(loc[i - 1], int)
+        if tag and part in SOURCE_KINDS:
+            continue
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path or "(top level)"
 
@@ -178,7 +307,10 @@ def parse_config(data: Any, base_dir: Path, path: Path | None = None) -> Config:
         more = f" (and {exc.error_count() - 3} more)" if exc.error_count() > 3 else ""
         raise ConfigError("; ".join(shown) + more) from None
     for source in config.sources:
-        source.url = _relative_sqlite(source.url, base_dir)
+        if isinstance(source, SqlSourceConfig):
+            source.url = _relative_sqlite(source.url, base_dir)
+        elif isinstance(source, StatementSourceConfig) and not source.directory.is_absolute():
+            source.directory = (base_dir / source.directory).resolve()
     if config.calendar.override is not None and not config.calendar.override.is_absolute():
         config.calendar.override = (base_dir / config.calendar.override).resolve()
     if config.calendar.override is not None and not config.calendar.override.is_file():

@@ -151,6 +151,7 @@ class Case(_Canonical):
     result: CaseResult | None = None
     recorded_at: AwareDatetime | None = None  # when the row was typed into the system
     fee_due_fen: Fen = 0
+    payment_reference: str | None = None  # 缴款码 / 缴款单号 issued for the fee
     steps: tuple[Step, ...] = ()
     suspensions: tuple[Suspension, ...] = ()
 
@@ -165,6 +166,78 @@ class Case(_Canonical):
     @property
     def is_open(self) -> bool:
         return self.concluded_at is None
+
+
+class TicketStatus(enum.StrEnum):
+    """What became of a queue ticket (排队叫号)."""
+
+    WAITING = "waiting"  # issued, not yet called
+    CALLED = "called"  # called to a window, being served
+    SERVED = "served"  # service finished at the window
+    ABSENT = "absent"  # called, applicant did not come (过号)
+    CANCELLED = "cancelled"  # withdrawn before being called
+
+
+class Ticket(_Canonical):
+    """A queue ticket from the window system: who was served where and when."""
+
+    id: str  # the queue system's unique serial (ticket numbers repeat every day)
+    number: str = ""  # 票号 as printed, e.g. A012
+    center: str | None = None
+    department: str | None = None
+    window: str | None = None
+    service: str | None = None  # service/item code chosen at the kiosk, when known
+    applicant_key: str | None = None  # when the kiosk swiped an ID card; keyed hash
+    issued_at: AwareDatetime
+    called_at: AwareDatetime | None = None
+    finished_at: AwareDatetime | None = None
+    status: TicketStatus = TicketStatus.WAITING
+    consultation: bool = False  # 咨询 only: no case is expected
+
+
+class Evaluation(_Canonical):
+    """A rating from the evaluator (评价器, 好差评).
+
+    ``level`` follows GB/T 39046 A.8: 1 非常满意, 2 满意, 3 基本满意, 4 不满意,
+    5 非常不满意. ``followed_up_at`` is when the follow-up (回访/整改反馈) of a bad
+    rating was recorded.
+    """
+
+    id: str
+    center: str | None = None
+    department: str | None = None
+    window: str | None = None
+    staff_id: str | None = None
+    case_id: str | None = None
+    rated_at: AwareDatetime
+    level: Annotated[int, Field(ge=1, le=5)]
+    comment: str = ""  # free text from the applicant: never logged or exported as a label
+    followed_up_at: AwareDatetime | None = None
+
+    @property
+    def is_bad(self) -> bool:
+        return self.level >= 4
+
+
+class Payment(_Canonical):
+    """One line of the fee account's bank statement (or the finance system's 缴款 record).
+
+    ``amount_fen`` is positive for a deposit into ``account`` and negative for money
+    leaving it (a refund or a reversal).
+    """
+
+    id: str  # bank transaction id (交易流水号)
+    account: str  # receiving account number (收款账号)
+    amount_fen: int
+    paid_at: AwareDatetime
+    reference: str | None = None  # 缴款码 / 缴款单号
+    payer_key: str | None = None  # keyed hash of the payer's ID number or name
+    case_id: str | None = None  # when the bank or finance system links the case
+    center: str | None = None
+
+    @property
+    def is_deposit(self) -> bool:
+        return self.amount_fen > 0
 
 
 class Severity(enum.StrEnum):
@@ -202,3 +275,6 @@ class Snapshot(BaseModel):
 
     items: dict[str, Item] = Field(default_factory=dict)
     cases: dict[str, Case] = Field(default_factory=dict)
+    tickets: dict[str, Ticket] = Field(default_factory=dict)
+    evaluations: dict[str, Evaluation] = Field(default_factory=dict)
+    payments: dict[str, Payment] = Field(default_factory=dict)

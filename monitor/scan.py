@@ -21,15 +21,12 @@ from monitor.model import Finding, Snapshot
 from monitor.privacy import ApplicantHasher
 from monitor.settings import Settings
 from monitor.snapshot import Records, assemble
+from monitor.sources import open_source
 from monitor.sources.mapping import Reject, log_reject
-from monitor.sources.sql import SqlSource
 from rules import evaluate_all
 from rules.context import RuleContext
 
 log = structlog.get_logger(__name__)
-
-# Entities are polled in this order so that references resolve within one pass.
-POLL_ORDER = ("items", "cases", "steps", "suspensions")
 
 
 @dataclass
@@ -70,11 +67,9 @@ def scan(
     records = Records()
     result = ScanResult(findings=[], snapshot=Snapshot())
     for source_config in config.sources:
-        source = SqlSource(source_config, settings.tz, hasher)
+        source = open_source(source_config, settings.tz, hasher)
         try:
-            for entity in POLL_ORDER:
-                if entity not in source_config.entities:
-                    continue
+            for entity in source.entities:
                 batch = source.poll(entity)
                 result.rows[(source.name, entity)] += batch.rows
                 result.rejects.extend((source.name, r) for r in batch.rejects)

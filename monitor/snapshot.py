@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from monitor.calendar import CalendarRangeError, WorkingCalendar
 from monitor.deadlines import DeadlinePolicy
-from monitor.model import Case, Item, Snapshot, Step, Suspension
+from monitor.model import Case, Evaluation, Item, Payment, Snapshot, Step, Suspension, Ticket
 from monitor.sources.mapping import Reject
 
 _Child = TypeVar("_Child", Step, Suspension)
@@ -29,9 +29,15 @@ class Records:
     cases: dict[str, Case] = field(default_factory=dict)
     steps: dict[tuple[str, int], Step] = field(default_factory=dict)
     suspensions: dict[tuple[str, int], Suspension] = field(default_factory=dict)
+    tickets: dict[str, Ticket] = field(default_factory=dict)
+    evaluations: dict[str, Evaluation] = field(default_factory=dict)
+    payments: dict[str, Payment] = field(default_factory=dict)
 
     def add(self, entity: str, record: object) -> None:
-        if entity == "items":
+        if entity in ("tickets", "evaluations", "payments"):
+            assert isinstance(record, Ticket | Evaluation | Payment)
+            getattr(self, entity)[record.id] = record
+        elif entity == "items":
             assert isinstance(record, Item)
             self.items[record.code] = record
         elif entity == "cases":
@@ -115,4 +121,11 @@ def assemble(
                 "suspensions": suspensions.get(case_id, ()),
             }
         )
-    return Snapshot(items=dict(records.items), cases=cases), rejects
+    snapshot = Snapshot(
+        items=dict(records.items),
+        cases=cases,
+        tickets=dict(records.tickets),
+        evaluations=dict(records.evaluations),
+        payments=dict(records.payments),
+    )
+    return snapshot, rejects

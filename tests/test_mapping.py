@@ -499,14 +499,13 @@ def test_map_suspension_rejects(changes: dict[str, Any], reason: str) -> None:
     assert reason_of(map_suspension, suspension_row(**changes)) == reason
 
 
-def test_mappers_table() -> None:
-    expected = {
-        "items": map_item,
-        "cases": map_case,
-        "steps": map_step,
-        "suspensions": map_suspension,
-    }
-    assert expected == MAPPERS
+def test_every_configurable_entity_has_a_mapper_and_a_row_key() -> None:
+    from monitor.config import ENTITY_NAMES
+    from monitor.sources.mapping import ROW_KEYS
+
+    assert set(MAPPERS) == set(ENTITY_NAMES) == set(ROW_KEYS)
+    assert MAPPERS["cases"] is map_case and MAPPERS["items"] is map_item
+    assert MAPPERS["steps"] is map_step and MAPPERS["suspensions"] is map_suspension
 
 
 # --- row keys -------------------------------------------------------------------------
@@ -622,7 +621,7 @@ def test_assemble_later_versions_win() -> None:
 
 def test_records_unknown_entity() -> None:
     with pytest.raises(ValueError, match="unknown entity"):
-        Records().add("tickets", object())
+        Records().add("complaints", object())
 
 
 def test_mapped_rows_assemble() -> None:

@@ -15,7 +15,8 @@ from monitor.demo import load_example
 from monitor.privacy import ApplicantHasher
 from monitor.scan import scan
 from monitor.settings import Settings
-from monitor.sources.sql import SourceUnavailable, SqlSource
+from monitor.sources.base import SourceUnavailable
+from monitor.sources.sql import SqlSource
 from tests.example_hall import AT, EXPECTED, EXPECTED_REJECTS, SHANGHAI, example_config
 from tests.services import free_port
 

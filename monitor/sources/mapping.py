@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from pydantic import BaseModel, ValidationError
 
-from monitor.model import Case, Item, Step, Suspension
+from monitor.model import Case, Evaluation, Item, Payment, Step, Suspension, Ticket
 from monitor.privacy import ApplicantHasher
 from monitor.timeparse import TimeParseError, parse_date, parse_time
 
@@ -178,6 +178,31 @@ def _fen(row: Mapping[str, Any], field: str) -> int | None:
     return int(amount)
 
 
+_TRUE = frozenset({"1", "true", "t", "yes", "y", "是"})
+_FALSE = frozenset({"0", "false", "f", "no", "n", "否"})
+
+
+def _flag(row: Mapping[str, Any], field: str, ctx: RowContext) -> bool | None:
+    value = row.get(field)
+    if value is None or isinstance(value, bool):
+        return value
+    text = _text(row, field, ctx)
+    if text is None:
+        return None
+    folded = text.lower()
+    if folded in _TRUE:
+        return True
+    if folded in _FALSE:
+        return False
+    raise RowError("bad_value", f"{field}: {text!r} is not a yes/no value")
+
+
+def _identity(row: Mapping[str, Any], fields: tuple[str, ...], ctx: RowContext) -> str | None:
+    """Keyed hash of the first identity field present; the raw value goes no further."""
+    value = next((row[f] for f in fields if row.get(f) is not None and str(row[f]).strip()), None)
+    return ctx.hasher.key_for(value)
+
+
 def _build(model: type[BaseModel], fields: dict[str, Any]) -> Any:
     try:
         return model.model_validate({k: v for k, v in fields.items() if v is not None})
@@ -208,9 +233,6 @@ def map_item(row: Mapping[str, Any], ctx: RowContext) -> Item:
 
 
 def map_case(row: Mapping[str, Any], ctx: RowContext) -> Case:
-    identity = next(
-        (row[f] for f in _IDENTITY_FIELDS if row.get(f) is not None and str(row[f]).strip()), None
-    )
     return _build(
         Case,
         {
@@ -219,7 +241,7 @@ def map_case(row: Mapping[str, Any], ctx: RowContext) -> Case:
             "center": _text(row, "center", ctx) or ctx.default_center,
             "department": _text(row, "department", ctx),
             "window": _text(row, "window", ctx),
-            "applicant_key": ctx.hasher.key_for(identity),
+            "applicant_key": _identity(row, _IDENTITY_FIELDS, ctx),
             "received_at": _time(row, "received_at", ctx),
             "accepted_at": _required_time(row, "accepted_at", ctx),
             "promised_due_at": _time(row, "promised_due_at", ctx),
@@ -227,6 +249,7 @@ def map_case(row: Mapping[str, Any], ctx: RowContext) -> Case:
             "result": _text(row, "result", ctx),
             "recorded_at": _time(row, "recorded_at", ctx),
             "fee_due_fen": _fen(row, "fee_due"),
+            "payment_reference": _text(row, "payment_reference", ctx),
         },
     )
 
@@ -256,11 +279,71 @@ def map_suspension(row: Mapping[str, Any], ctx: RowContext) -> tuple[str, Suspen
     )
 
 
+def map_ticket(row: Mapping[str, Any], ctx: RowContext) -> Ticket:
+    return _build(
+        Ticket,
+        {
+            "id": _required_text(row, "id", ctx),
+            "number": _text(row, "number", ctx),
+            "center": _text(row, "center", ctx) or ctx.default_center,
+            "department": _text(row, "department", ctx),
+            "window": _text(row, "window", ctx),
+            "service": _text(row, "service", ctx),
+            "applicant_key": _identity(row, _IDENTITY_FIELDS, ctx),
+            "issued_at": _required_time(row, "issued_at", ctx),
+            "called_at": _time(row, "called_at", ctx),
+            "finished_at": _time(row, "finished_at", ctx),
+            "status": _text(row, "status", ctx),
+            "consultation": _flag(row, "consultation", ctx),
+        },
+    )
+
+
+def map_evaluation(row: Mapping[str, Any], ctx: RowContext) -> Evaluation:
+    return _build(
+        Evaluation,
+        {
+            "id": _required_text(row, "id", ctx),
+            "center": _text(row, "center", ctx) or ctx.default_center,
+            "department": _text(row, "department", ctx),
+            "window": _text(row, "window", ctx),
+            "staff_id": _text(row, "staff_id", ctx),
+            "case_id": _text(row, "case_id", ctx),
+            "rated_at": _required_time(row, "rated_at", ctx),
+            "level": _required_integer(row, "level"),
+            "comment": _text(row, "comment", ctx),
+            "followed_up_at": _time(row, "followed_up_at", ctx),
+        },
+    )
+
+
+_PAYER_FIELDS = ("payer_id_number", "payer_name")
+
+
+def map_payment(row: Mapping[str, Any], ctx: RowContext) -> Payment:
+    return _build(
+        Payment,
+        {
+            "id": _required_text(row, "id", ctx),
+            "account": _required_text(row, "account", ctx),
+            "amount_fen": _present(_fen(row, "amount"), "amount_fen or amount_yuan"),
+            "paid_at": _required_time(row, "paid_at", ctx),
+            "reference": _text(row, "reference", ctx),
+            "payer_key": _identity(row, _PAYER_FIELDS, ctx),
+            "case_id": _text(row, "case_id", ctx),
+            "center": _text(row, "center", ctx) or ctx.default_center,
+        },
+    )
+
+
 MAPPERS: dict[str, Callable[[Mapping[str, Any], RowContext], Any]] = {
     "items": map_item,
     "cases": map_case,
     "steps": map_step,
     "suspensions": map_suspension,
+    "tickets": map_ticket,
+    "evaluations": map_evaluation,
+    "payments": map_payment,
 }
 
 # Which column identifies a row in a reject (never an identity column).
@@ -269,6 +352,9 @@ ROW_KEYS: dict[str, tuple[str, ...]] = {
     "cases": ("id",),
     "steps": ("case_id", "seq"),
     "suspensions": ("case_id", "seq"),
+    "tickets": ("id",),
+    "evaluations": ("id",),
+    "payments": ("id",),
 }
 
 

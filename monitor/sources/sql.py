@@ -8,16 +8,14 @@ statement has a timeout. Rows are streamed (server-side cursors), mapped one by 
 a row that does not map is rejected with its reason; the poll goes on.
 
 The source decides nothing about violations: it only turns rows into canonical records.
-Errors are typed by intent: :class:`SourceUnavailable` (the database cannot be reached —
-retrying later can help, and findings must be held, not resolved) and
-:class:`SourceQueryError` (the SQL itself is wrong — only fixing the config helps).
+Errors are typed by intent (see :mod:`monitor.sources.base`): the database cannot be
+reached (:class:`SourceUnavailable`) or the SQL itself is wrong (:class:`SourceQueryError`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from monitor.config import SqlSourceConfig
 from monitor.privacy import ApplicantHasher
+from monitor.sources.base import EntityBatch, SourceQueryError, SourceUnavailable
 from monitor.sources.mapping import (
     MAPPERS,
     WATERMARK_FIELD,
@@ -43,36 +42,6 @@ log = structlog.get_logger(__name__)
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _FETCH_BATCH = 5000
-
-
-class SourceError(Exception):
-    """A poll failed as a whole."""
-
-    retryable = True
-
-    def __init__(self, source: str, message: str) -> None:
-        super().__init__(f"source {source}: {message}")
-        self.source = source
-
-
-class SourceUnavailable(SourceError):
-    """The database cannot be reached or timed out; a later poll may succeed."""
-
-
-class SourceQueryError(SourceError):
-    """The configured SQL is wrong for this database; only a config change helps."""
-
-    retryable = False
-
-
-@dataclass
-class EntityBatch:
-    """What one poll of one entity produced."""
-
-    records: list[Any] = field(default_factory=list)
-    rejects: list[Reject] = field(default_factory=list)
-    rows: int = 0
-    watermark: dt.datetime | None = None
 
 
 def _engine_options(url: URL, config: SqlSourceConfig) -> dict[str, Any]:
@@ -123,9 +92,12 @@ def _session_guards(engine: Engine, config: SqlSourceConfig) -> None:
 class SqlSource:
     """One approval-system database, polled entity by entity."""
 
+    full_poll_lists_all = True
+
     def __init__(self, config: SqlSourceConfig, tz: ZoneInfo, hasher: ApplicantHasher) -> None:
         self.config = config
         self.name = config.name
+        self.entities = config.entity_names
         url = make_url(config.url)
         if config.password is not None:
             url = url.set(password=config.password.get_secret_value())
