@@ -1,4 +1,4 @@
-"""The ``jiancha`` command line: scan, check-config and demo.
+"""The ``jiancha`` command line: scan, run, check-config and demo.
 
 Exit codes: 0 success; 2 configuration error (the message names the key); 3 a source
 could not be polled (nothing is printed as findings: an unreachable system must never
@@ -20,6 +20,7 @@ from monitor.config import ConfigError, load_config
 from monitor.logs import configure_logging
 from monitor.settings import Settings
 from monitor.sources.base import SourceError
+from monitor.store import StoreError
 
 EXIT_CONFIG = 2
 EXIT_SOURCE = 3
@@ -43,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--config", required=True, type=Path)
     scan.add_argument("--at", type=_instant, help="evaluation instant, ISO 8601 with offset")
     scan.add_argument("--format", choices=("json", "table"), default="json")
+
+    run = commands.add_parser("run", help="run the supervision daemon until SIGTERM/SIGINT")
+    run.add_argument("--config", required=True, type=Path)
 
     check = commands.add_parser("check-config", help="validate a configuration without running")
     check.add_argument("config", type=Path)
@@ -85,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_format, settings.log_level)
         if args.command == "scan":
             return _scan(args.config, args.at, args.format, settings)
+        if args.command == "run":
+            from monitor.daemon import run
+
+            return run(load_config(args.config), settings)
         if args.command == "check-config":
             config = load_config(args.config)
             print(f"{args.config}: ok ({len(config.sources)} sources)")
@@ -99,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"jiancha: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except SourceError as exc:
+        print(f"jiancha: {exc}", file=sys.stderr)
+        return EXIT_SOURCE
+    except StoreError as exc:
         print(f"jiancha: {exc}", file=sys.stderr)
         return EXIT_SOURCE
     raise AssertionError(args.command)

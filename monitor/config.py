@@ -63,6 +63,14 @@ def _known_entity_names(names: list[str] | set[str] | dict[str, Any]) -> None:
         raise ValueError("at least one entity is required")
 
 
+def _sqlalchemy_url(value: str) -> str:
+    try:
+        make_url(value)
+    except ArgumentError as exc:
+        raise ValueError(f"not a SQLAlchemy URL: {exc}") from None
+    return value
+
+
 class EntityQuery(_Strict):
     """One entity of a SQL source: a SELECT whose column aliases are canonical field names."""
 
@@ -99,11 +107,7 @@ class SqlSourceConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _valid_url(cls, value: str) -> str:
-        try:
-            make_url(value)
-        except ArgumentError as exc:
-            raise ValueError(f"not a SQLAlchemy URL: {exc}") from None
-        return value
+        return _sqlalchemy_url(value)
 
     @field_validator("entities")
     @classmethod
@@ -137,6 +141,12 @@ class StatementSourceConfig(_Strict):
     # A file modified less than this long ago may still be being written: wait.
     min_age_seconds: Annotated[float, Field(ge=0)] = 2
     poll_interval_seconds: Annotated[int, Field(gt=0)] = 60
+    # A summary line (合计/总计…) is recognised by its first non-empty cell containing one
+    # of these; it and the lines after it that do not fit the table are skipped.
+    footer_markers: list[str] = Field(default_factory=lambda: ["合计", "总计", "小计", "累计"])
+    # A CSV that does not end with a line break is taken for a half-written file. Turn off
+    # only for a bank whose complete exports lack the final line break.
+    require_final_newline: bool = True
 
     @property
     def entity_names(self) -> tuple[str, ...]:
@@ -226,10 +236,51 @@ class CalendarConfig(_Strict):
     end_of_day: dt.time = dt.time(23, 59, 59)
 
 
+class StateConfig(_Strict):
+    """Where the daemon keeps entities, watermarks and the findings ledger."""
+
+    url: str = "sqlite:///jiancha-state.db"  # relative paths: next to the config file
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        return _sqlalchemy_url(value)
+
+
+class DaemonConfig(_Strict):
+    """The scheduler of ``jiancha run``."""
+
+    evaluation_interval_seconds: Annotated[int, Field(gt=0, le=3600)] = 60
+    resync_time: dt.time = dt.time(2, 30)  # nightly full poll that notices deletions
+    shutdown_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10
+
+
+class AlertingConfig(_Strict):
+    """Per-case alerts pushed to Alertmanager (none configured: no pushing)."""
+
+    alertmanager_urls: list[str] = Field(default_factory=list)
+    timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 5
+    attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    # Alerts are re-sent every cycle with endsAt this many evaluation intervals ahead.
+    ends_after_intervals: Annotated[int, Field(ge=2, le=100)] = 4
+    generator_url: str | None = None  # link shown in Alertmanager, e.g. the dashboard
+
+    @field_validator("alertmanager_urls")
+    @classmethod
+    def _http_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return value
+
+
 class Config(_Strict):
     sources: list[SourceConfig]
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
     rules: RuleParameters = Field(default_factory=RuleParameters)
+    state: StateConfig = Field(default_factory=StateConfig)
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     _path: Path | None = PrivateAttr(default=None)
 
     @property
@@ -311,6 +362,7 @@ def parse_config(data: Any, base_dir: Path, path: Path | None = None) -> Config:
             source.url = _relative_sqlite(source.url, base_dir)
         elif isinstance(source, StatementSourceConfig) and not source.directory.is_absolute():
             source.directory = (base_dir / source.directory).resolve()
+    config.state.url = _relative_sqlite(config.state.url, base_dir)
     if config.calendar.override is not None and not config.calendar.override.is_absolute():
         config.calendar.override = (base_dir / config.calendar.override).resolve()
     if config.calendar.override is not None and not config.calendar.override.is_file():

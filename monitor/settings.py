@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _SECRETS_DIR = Path("/run/secrets")
@@ -33,6 +33,17 @@ class Settings(BaseSettings):
     applicant_hash_key: SecretStr | None = None
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
+    # The daemon's HTTP endpoint (/metrics, /healthz, /readyz).
+    listen_address: str = "127.0.0.1"
+    listen_port: int = Field(default=9708, ge=0, le=65535)
+    metrics_username: str | None = None
+    metrics_password: SecretStr | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # A simulated clock for demos and rehearsals: start at this instant and run
+    # ``clock_speed`` times faster than real time. Unset in production.
+    clock_start: dt.datetime | None = None
+    clock_speed: float = Field(default=1.0, gt=0, le=100000)
 
     @field_validator("timezone")
     @classmethod
@@ -42,6 +53,21 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
+
+    @field_validator("clock_start")
+    @classmethod
+    def _aware_clock(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("must carry a UTC offset, e.g. 2026-10-09T09:00:00+08:00")
+        return value
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Settings:
+        if (self.metrics_username is None) != (self.metrics_password is None):
+            raise ValueError("metrics_username and metrics_password go together")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        return self
 
     @property
     def tz(self) -> ZoneInfo:

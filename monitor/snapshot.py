@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from monitor.calendar import CalendarRangeError, WorkingCalendar
 from monitor.deadlines import DeadlinePolicy
@@ -51,6 +51,15 @@ class Records:
             self.suspensions[(case_id, suspension.seq)] = suspension
         else:
             raise ValueError(f"unknown entity {entity!r}")
+
+    def discard(self, entity: str, key: str) -> None:
+        """Forget a record by its store key (``record_key``): deleted at the source."""
+        table: dict[Any, Any] = getattr(self, entity)
+        if entity in ("steps", "suspensions"):
+            case_id, _, seq = key.rpartition("/")
+            table.pop((case_id, int(seq)), None)
+        else:
+            table.pop(key, None)
 
 
 def _by_case(

@@ -1,0 +1,258 @@
+"""Prometheus metrics of the daemon (DESIGN.md §4), on the daemon's own registry.
+
+Two kinds of metric live here. Event counters and histograms (rows ingested, polls,
+findings detected, alert pushes) are ordinary prometheus-client objects the daemon
+increments. Hall state (open cases, cards, findings open, KPIs, source health) is
+rendered at scrape time from the latest :class:`~monitor.figures.HallFigures` by a
+custom collector, so a department or window that no longer has overdue cases simply
+disappears instead of lingering as a stale series.
+
+Labels are limited to center, department, window, item, rule, severity, source (and a
+reject ``reason`` / an ``entity`` or ``outcome`` from small fixed sets): never a case id,
+a name or an ID number. Money is exported in yuan (the base unit), converted exactly
+from integer fen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib import metadata as importlib_metadata
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from monitor.figures import HallFigures
+
+# ``*_created`` series double the scrape for nothing a dashboard uses.
+disable_created_metrics()
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """What the exporter shows about one source."""
+
+    up: bool | None  # None: not polled yet since the daemon started
+    last_success: dt.datetime | None
+    consecutive_failures: int
+
+
+def _version() -> str:
+    try:
+        return importlib_metadata.version("jiancha")
+    except importlib_metadata.PackageNotFoundError:  # pragma: no cover - source checkout
+        return "unknown"
+
+
+class _HallCollector(Collector):
+    def __init__(self, metrics: DaemonMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        m = self._metrics
+        with m.lock:
+            figures = m.figures
+            sources = dict(m.sources)
+            store_up = m.store_up
+            confirmed_until = m.calendar_confirmed_until
+        up = GaugeMetricFamily(
+            "jiancha_source_up", "1 when the source's last poll succeeded.", labels=["source"]
+        )
+        last = GaugeMetricFamily(
+            "jiancha_source_last_success_timestamp_seconds",
+            "When the source was last polled successfully.",
+            labels=["source"],
+        )
+        failures = GaugeMetricFamily(
+            "jiancha_source_consecutive_failures",
+            "Polls failed in a row (0 when the last one succeeded).",
+            labels=["source"],
+        )
+        for name, health in sorted(sources.items()):
+            up.add_metric([name], 1.0 if health.up else 0.0)
+            failures.add_metric([name], health.consecutive_failures)
+            if health.last_success is not None:
+                last.add_metric([name], health.last_success.timestamp())
+        yield from (up, last, failures)
+        yield GaugeMetricFamily(
+            "jiancha_state_store_up", "1 when the state store answers.", value=float(store_up)
+        )
+        if confirmed_until is not None:
+            yield GaugeMetricFamily(
+                "jiancha_calendar_confirmed_until_timestamp_seconds",
+                "End of the last day whose official working-day schedule is confirmed.",
+                value=confirmed_until.timestamp(),
+            )
+        if figures is not None:
+            yield from _hall_families(figures)
+
+
+def _gauge(
+    name: str, documentation: str, labels: list[str], values: Mapping[tuple[str, ...], float]
+) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=labels)
+    for key, value in sorted(values.items()):
+        family.add_metric(list(key), value)
+    return family
+
+
+def _hall_families(f: HallFigures) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    place = ["center", "department"]
+    window = ["center", "department", "window"]
+    yield _gauge("jiancha_cases_open", "Cases accepted and not concluded.", place, f.cases_open)
+    yield _gauge(
+        "jiancha_cases_suspended",
+        "Open cases in a special procedure (clock stopped).",
+        place,
+        f.cases_suspended,
+    )
+    yield _gauge(
+        "jiancha_cases_due_soon", "Open cases with a yellow card (黄牌).", window, f.due_soon
+    )
+    yield _gauge(
+        "jiancha_cases_overdue",
+        "Open cases past their promised deadline (红牌).",
+        window,
+        f.overdue,
+    )
+    yield _gauge(
+        "jiancha_oldest_overdue_age_seconds",
+        "How long the longest-overdue open case has been past its deadline.",
+        place,
+        f.oldest_overdue_seconds,
+    )
+    yield _gauge(
+        "jiancha_findings_open",
+        "Findings open in the ledger.",
+        ["rule", "severity", "center", "department"],
+        f.findings_open,
+    )
+    yield _gauge(
+        "jiancha_fee_unreconciled_yuan",
+        "Fees due with no matching deposit in a designated account.",
+        place,
+        {k: float(Decimal(v) / 100) for k, v in f.unreconciled_fee_fen.items()},
+    )
+    yield _gauge(
+        "jiancha_deadlines_unconfirmed",
+        "Open findings whose deadline lies beyond the confirmed official calendar.",
+        [],
+        {(): f.unconfirmed_deadlines},
+    )
+    concluded = CounterMetricFamily(
+        "jiancha_cases_concluded",
+        "Decided cases known to the daemon, by timeliness (on_time or late).",
+        labels=["center", "department", "timeliness"],
+    )
+    for key, count in sorted(f.concluded.items()):
+        concluded.add_metric(list(key), count)
+    yield concluded
+    kpis = {
+        "jiancha_month_cases_accepted": ("Cases accepted this month.", "accepted"),
+        "jiancha_month_conclusion_ratio": ("办结率 this month (0-1).", "conclusion_ratio"),
+        "jiancha_month_on_time_ratio": ("按时办结率 this month (0-1).", "on_time_ratio"),
+        "jiancha_month_immediate_ratio": ("即办件比例 this month (0-1).", "immediate_ratio"),
+        "jiancha_month_satisfaction_ratio": ("满意率 this month (0-1).", "satisfaction_ratio"),
+    }
+    for name, (documentation, attribute) in kpis.items():
+        values = {
+            (center,): float(value)
+            for center, month in f.month.items()
+            if (value := getattr(month, attribute)) is not None
+        }
+        yield _gauge(name, documentation, ["center"], values)
+
+
+class DaemonMetrics:
+    """Every metric of one daemon, on its own registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.lock = threading.Lock()
+        self.figures: HallFigures | None = None
+        self.sources: dict[str, SourceHealth] = {}
+        self.store_up = True
+        self.calendar_confirmed_until: dt.datetime | None = None
+        r = self.registry
+        self.build_info = Gauge(
+            "jiancha_build_info", "Version of the running daemon.", ["version"], registry=r
+        )
+        self.build_info.labels(_version()).set(1)
+        self.rows_ingested = Counter(
+            "jiancha_rows_ingested",
+            "Rows read from sources and mapped onto the canonical model.",
+            ["source", "entity"],
+            registry=r,
+        )
+        self.rows_rejected = Counter(
+            "jiancha_rows_rejected",
+            "Rows that could not be mapped or judged, by reason.",
+            ["source", "reason"],
+            registry=r,
+        )
+        self.polls = Counter(
+            "jiancha_polls", "Polls by outcome (ok, failed).", ["source", "outcome"], registry=r
+        )
+        self.poll_duration = Histogram(
+            "jiancha_poll_duration_seconds",
+            "Time to poll one source (all its entities).",
+            ["source"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=r,
+        )
+        self.evaluation_duration = Histogram(
+            "jiancha_rule_evaluation_duration_seconds",
+            "Time to evaluate every rule and reconcile the ledger.",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.findings_detected = Counter(
+            "jiancha_findings_detected",
+            "Findings opened (or reopened) in the ledger.",
+            ["rule", "severity"],
+            registry=r,
+        )
+        self.findings_resolved = Counter(
+            "jiancha_findings_resolved",
+            "Findings resolved or escalated in the ledger.",
+            ["rule", "severity"],
+            registry=r,
+        )
+        self.alert_pushes = Counter(
+            "jiancha_alertmanager_pushes",
+            "Alert batches sent to one Alertmanager, by outcome (ok, failed).",
+            ["outcome"],
+            registry=r,
+        )
+        self.alerts_active = Gauge(
+            "jiancha_alerts_active", "Per-case alerts currently firing.", registry=r
+        )
+        self.last_evaluation = Gauge(
+            "jiancha_last_evaluation_timestamp_seconds",
+            "When rules were last evaluated.",
+            registry=r,
+        )
+        r.register(_HallCollector(self))
+
+    def publish(self, figures: HallFigures) -> None:
+        with self.lock:
+            self.figures = figures
+        self.last_evaluation.set(figures.at.timestamp())
+
+    def set_source(self, name: str, health: SourceHealth) -> None:
+        with self.lock:
+            self.sources[name] = health
+
+    def set_store_up(self, up: bool) -> None:
+        with self.lock:
+            self.store_up = up

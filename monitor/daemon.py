@@ -1,0 +1,560 @@
+"""``jiancha run``: the supervision daemon.
+
+One process, one APScheduler ``BlockingScheduler`` with jobs built from the
+configuration (explicit ids, ``max_instances=1``, ``coalesce=True``, misfire grace of
+one interval):
+
+- ``poll:<source>`` — poll one source incrementally at its own interval; its records,
+  watermark and consumed files commit to the state store in one transaction per
+  entity, then the evaluation is brought forward;
+- ``evaluate`` — assemble the snapshot, evaluate every rule at the clock's instant,
+  reconcile the findings ledger (holding what depends on an unsettled source), publish
+  the hall figures to ``/metrics``;
+- ``alerts`` — push open findings to Alertmanager and the ends of resolved ones;
+- ``resync`` — nightly full poll of every source, which notices rows deleted there.
+
+The daemon keeps the latest records in memory (loaded from the state store at start)
+and writes only what changed. A source that fails is marked down and its findings are
+held; its engine recovers by itself (pool pre-ping) when the database answers again.
+SIGTERM or SIGINT stop the scheduler, wait a few seconds for running jobs (each commit
+is atomic, so an abandoned one is simply rolled back) and close everything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import SQLAlchemyError
+
+from exporters.alertmanager import AlertContext, AlertmanagerPusher, render_alert
+from exporters.http import EndpointSecurity, MetricsServer
+from exporters.metrics import DaemonMetrics, SourceHealth
+from monitor.clock import Clock
+from monitor.config import Config
+from monitor.deadlines import DeadlinePolicy
+from monitor.figures import compute_figures
+from monitor.ledger import dependencies, reconcile
+from monitor.model import Finding, Snapshot
+from monitor.scan import build_calendar, hasher_from
+from monitor.settings import Settings
+from monitor.snapshot import Records, assemble
+from monitor.sources import open_source
+from monitor.sources.base import Source, SourceError
+from monitor.sources.mapping import log_reject
+from monitor.store import OPEN, LedgerEntry, StateStore, encode_record, record_key
+from rules import evaluate_all
+from rules.context import RuleContext
+
+log = structlog.get_logger(__name__)
+
+_ALERT_BATCH = 1000
+
+
+def _digest(payload: str) -> bytes:
+    return hashlib.blake2b(payload.encode(), digest_size=12).digest()
+
+
+@dataclass
+class SourceState:
+    """One source at run time: its poller and how its polls have gone."""
+
+    source: Source
+    interval_seconds: int
+    lock: threading.Lock
+    up: bool | None = None  # None: not polled yet since start
+    last_success: dt.datetime | None = None
+    last_error: str | None = None
+    failures: int = 0
+
+
+class Daemon:
+    """Everything ``jiancha run`` does, callable step by step (tests drive it so)."""
+
+    def __init__(
+        self,
+        config: Config,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        metrics: DaemonMetrics | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.tz = settings.tz
+        self.clock = clock or Clock(self.tz, settings.clock_start, settings.clock_speed)
+        self.calendar = build_calendar(config)
+        self.policy = DeadlinePolicy(tz=self.tz, end_of_day=config.calendar.end_of_day)
+        self.hasher = hasher_from(settings)
+        self.store = StateStore(config.state.url)
+        self.metrics = metrics or DaemonMetrics()
+        alerting = config.alerting
+        self.pusher = (
+            AlertmanagerPusher(
+                alerting.alertmanager_urls, alerting.timeout_seconds, alerting.attempts
+            )
+            if alerting.alertmanager_urls
+            else None
+        )
+        self.records = Records()
+        self.sources: dict[str, SourceState] = {}
+        self.snapshot = Snapshot()
+        self.findings: list[Finding] = []
+        self._owners: dict[tuple[str, str], str] = {}  # (entity, key) -> source
+        self._digests: dict[tuple[str, str, str], bytes] = {}  # (source, entity, key)
+        self._keys: dict[tuple[str, str], set[str]] = {}  # (source, entity) -> keys
+        self._watermarks: dict[tuple[str, str], dt.datetime | None] = {}
+        self._ledger: dict[str, LedgerEntry] = {}
+        self._rejects_seen: set[tuple[str, str | None, str]] = set()
+        self._lock = threading.RLock()  # guards the in-memory state above
+        self._scheduler: BlockingScheduler | None = None
+        self._running_jobs = 0
+        self._jobs_done = threading.Condition()
+        self.stopping = threading.Event()
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the store, load what it knows, open the sources."""
+        self.store.open()
+        loaded = Counter[str]()
+        for source, entity, key, record in self.store.load_entities():
+            self._remember(source, entity, key, encode_record(entity, record), record)
+            loaded[entity] += 1
+        self._watermarks = self.store.watermarks()
+        self._ledger = self.store.load_ledger()
+        for config in self.config.sources:
+            self.sources[config.name] = SourceState(
+                source=open_source(config, self.tz, self.hasher, ledger=self.store),
+                interval_seconds=config.poll_interval_seconds,
+                lock=threading.Lock(),
+            )
+            self._publish_source(config.name)
+        self.metrics.calendar_confirmed_until = self.policy.end_of(self.calendar.confirmed_until)
+        log.info(
+            "daemon_started",
+            state=self.store.display_url,
+            records=dict(loaded),
+            open_findings=sum(e.state == OPEN for e in self._ledger.values()),
+            sources=list(self.sources),
+            simulated_clock=self.clock.simulated,
+        )
+
+    def close(self) -> None:
+        for state in self.sources.values():
+            state.source.close()
+        if self.pusher is not None:
+            self.pusher.close()
+        self.store.close()
+
+    # --- polling -------------------------------------------------------------------------
+
+    def _remember(self, source: str, entity: str, key: str, payload: str, record: Any) -> None:
+        self.records.add(entity, record)
+        self._owners[(entity, key)] = source
+        self._digests[(source, entity, key)] = _digest(payload)
+        self._keys.setdefault((source, entity), set()).add(key)
+
+    def _forget(self, source: str, entity: str, key: str) -> None:
+        self._digests.pop((source, entity, key), None)
+        self._keys.get((source, entity), set()).discard(key)
+        if self._owners.get((entity, key)) == source:
+            del self._owners[(entity, key)]
+            self.records.discard(entity, key)
+
+    def poll(self, name: str, full: bool = False) -> bool:
+        """Poll one source (incrementally, or fully); whether it succeeded."""
+        state = self.sources[name]
+        with state.lock:
+            started = time.perf_counter()
+            changed = 0
+            try:
+                for entity in state.source.entities:
+                    if self.stopping.is_set():
+                        return False
+                    changed += self._poll_entity(name, state.source, entity, full)
+            except SourceError as exc:
+                self._source_failed(name, str(exc))
+                return False
+            except SQLAlchemyError as exc:
+                self.metrics.set_store_up(False)
+                log.error("state_store_write_failed", source=name, error=str(exc).splitlines()[0])
+                self.metrics.polls.labels(name, "failed").inc()
+                return False
+            finally:
+                self.metrics.poll_duration.labels(name).observe(time.perf_counter() - started)
+            self.metrics.set_store_up(True)
+            state.up, state.last_success, state.last_error = True, self.clock.now(), None
+            if state.failures:
+                log.info("source_recovered", source=name, after_failures=state.failures)
+            state.failures = 0
+            self.metrics.polls.labels(name, "ok").inc()
+            self._publish_source(name)
+            if changed and self._scheduler is not None:
+                self._bring_forward("evaluate")
+            return True
+
+    def _poll_entity(self, name: str, source: Source, entity: str, full: bool) -> int:
+        since = None if full else source.next_since(self._watermarks.get((name, entity)))
+        batch = source.poll(entity, since)
+        upserts: list[tuple[str, str, Any]] = []
+        seen: set[str] = set()
+        for record in batch.records:
+            key = record_key(entity, record)
+            seen.add(key)
+            payload = encode_record(entity, record)
+            if self._digests.get((name, entity, key)) != _digest(payload):
+                upserts.append((key, payload, record))
+        deletes: list[str] = []
+        if since is None and source.full_poll_lists_all:
+            deletes = sorted(self._keys.get((name, entity), set()) - seen)
+        previous = self._watermarks.get((name, entity))
+        watermark = max((w for w in (previous, batch.watermark) if w is not None), default=None)
+        now = self.clock.now()
+        self.store.apply_poll(
+            name,
+            entity,
+            [(key, payload) for key, payload, _ in upserts],
+            deletes,
+            watermark,
+            batch.files,
+            now,
+            full=since is None,
+        )
+        with self._lock:
+            for key, payload, record in upserts:
+                self._remember(name, entity, key, payload, record)
+            for key in deletes:
+                self._forget(name, entity, key)
+            self._watermarks[(name, entity)] = watermark
+        self.metrics.rows_ingested.labels(name, entity).inc(batch.rows)
+        for reject in batch.rejects:
+            self.metrics.rows_rejected.labels(name, reject.reason).inc()
+        if upserts or deletes or batch.rejects:
+            log.info(
+                "entity_polled",
+                source=name,
+                entity=entity,
+                rows=batch.rows,
+                changed=len(upserts),
+                deleted=len(deletes),
+                rejected=len(batch.rejects),
+                full=since is None,
+            )
+        return len(upserts) + len(deletes)
+
+    def _source_failed(self, name: str, error: str) -> None:
+        state = self.sources[name]
+        state.up, state.last_error = False, error
+        state.failures += 1
+        self.metrics.polls.labels(name, "failed").inc()
+        self._publish_source(name)
+        log.error("source_down", source=name, error=error, consecutive_failures=state.failures)
+
+    def _publish_source(self, name: str) -> None:
+        state = self.sources[name]
+        self.metrics.set_source(name, SourceHealth(state.up, state.last_success, state.failures))
+
+    def resync(self) -> None:
+        """Full poll of every source: catches what incremental polling cannot (deletions)."""
+        for name in self.sources:
+            if not self.stopping.is_set():
+                self.poll(name, full=True)
+
+    # --- evaluation ------------------------------------------------------------------------
+
+    def unsettled_sources(self) -> set[str]:
+        """Sources whose data cannot be trusted now: failing, or not polled since start."""
+        return {name for name, state in self.sources.items() if not state.up}
+
+    def _sources_of(self, entity: str) -> list[str]:
+        return [n for n, s in self.sources.items() if entity in s.source.entities]
+
+    def depends_on(self, finding: Finding) -> frozenset[str]:
+        return dependencies(
+            finding, lambda entity, key: self._owners.get((entity, key)), self._sources_of
+        )
+
+    def evaluate(self, at: dt.datetime | None = None) -> list[Finding]:
+        """Evaluate every rule now (or at ``at``) and reconcile the ledger."""
+        started = time.perf_counter()
+        at = at or self.clock.now()
+        with self._lock:
+            snapshot, rejects = assemble(self.records, self.calendar, self.policy)
+            for reject in rejects:
+                identity = (reject.entity, reject.key, reject.reason)
+                if identity not in self._rejects_seen:
+                    self._rejects_seen.add(identity)
+                    owner = self._owners.get((reject.entity, reject.key or ""), "unknown")
+                    self.metrics.rows_rejected.labels(owner, reject.reason).inc()
+                    log_reject(reject, owner)
+            ctx = RuleContext(
+                calendar=self.calendar, policy=self.policy, at=at, parameters=self.config.rules
+            )
+            findings = evaluate_all(snapshot, ctx)
+            changes = reconcile(
+                self._ledger,
+                findings,
+                self.depends_on,
+                self.unsettled_sources(),
+                at,
+                lookup=self.store.ledger_entry,
+            )
+            try:
+                self.store.save_ledger(changes)
+            except SQLAlchemyError as exc:
+                self.metrics.set_store_up(False)
+                log.error(
+                    "state_store_write_failed", job="evaluate", error=str(exc).splitlines()[0]
+                )
+                raise
+            self.metrics.set_store_up(True)
+            for entry in changes.entries.values():
+                if entry.state == OPEN or not entry.alert_ended:
+                    self._ledger[entry.fingerprint] = entry
+                else:
+                    self._ledger.pop(entry.fingerprint, None)
+            for _fingerprint, _at, event, rule, severity in changes.events:
+                counter = (
+                    self.metrics.findings_detected
+                    if event in ("opened", "reopened")
+                    else self.metrics.findings_resolved
+                )
+                counter.labels(rule, severity).inc()
+            self.snapshot, self.findings = snapshot, findings
+            open_findings = [e.finding for e in self._ledger.values() if e.state == OPEN]
+        self.metrics.publish(compute_figures(snapshot, open_findings, at, self.policy))
+        self.metrics.evaluation_duration.observe(time.perf_counter() - started)
+        if changes.events:
+            log.info(
+                "ledger_changed",
+                events=dict(Counter(event for _, _, event, _, _ in changes.events)),
+                open=len(open_findings),
+                held_sources=sorted(self.unsettled_sources()),
+            )
+        if self._scheduler is not None and self.pusher is not None:
+            self._bring_forward("alerts")
+        return findings
+
+    def open_entries(self) -> list[LedgerEntry]:
+        with self._lock:
+            return [e for e in self._ledger.values() if e.state == OPEN]
+
+    # --- alerts ------------------------------------------------------------------------------
+
+    def push_alerts(self) -> bool:
+        """Send open findings and unsent ends to Alertmanager; whether all of it arrived."""
+        if self.pusher is None:
+            return True
+        # Alertmanager judges startsAt/endsAt by the wall clock, whatever the hall's clock.
+        wall = dt.datetime.now(dt.UTC)
+        interval = dt.timedelta(seconds=self.config.daemon.evaluation_interval_seconds)
+        ends_at = wall + interval * self.config.alerting.ends_after_intervals
+        with self._lock:
+            entries = list(self._ledger.values())
+            items = dict(self.records.items)
+        alerts = []
+        for entry in entries:
+            finding = entry.finding
+            item = items.get(finding.item or "")
+            context = AlertContext(
+                item_name=item.name if item else "", sources=tuple(sorted(entry.sources))
+            )
+            starts = wall if self.clock.simulated else min(entry.first_seen, wall)
+            alerts.append(
+                render_alert(
+                    finding,
+                    context,
+                    starts,
+                    ends_at if entry.state == OPEN else wall,
+                    self.tz,
+                    self.config.alerting.generator_url,
+                )
+            )
+        delivered = True
+        for start in range(0, len(alerts), _ALERT_BATCH):
+            outcome = self.pusher.push(alerts[start : start + _ALERT_BATCH])
+            for ok in outcome.values():
+                self.metrics.alert_pushes.labels("ok" if ok else "failed").inc()
+            delivered = delivered and all(outcome.values())
+        self.metrics.alerts_active.set(sum(e.state == OPEN for e in entries))
+        ended = [e.fingerprint for e in entries if e.state != OPEN]
+        if delivered and ended:
+            self.store.mark_alerts_ended(ended)
+            with self._lock:
+                for fingerprint in ended:
+                    current = self._ledger.get(fingerprint)
+                    if current is not None and current.state != OPEN:
+                        del self._ledger[fingerprint]
+        return delivered
+
+    # --- readiness -----------------------------------------------------------------------------
+
+    def readiness(self) -> list[str]:
+        problems = [
+            f"source {name} has not been polled successfully yet"
+            for name, state in self.sources.items()
+            if state.last_success is None
+        ]
+        if not self.store.ping():
+            problems.append("state store is unreachable")
+        return problems
+
+    # --- the scheduler ----------------------------------------------------------------------
+
+    @contextmanager
+    def _job(self, job: str) -> Iterator[None]:
+        with self._jobs_done:
+            self._running_jobs += 1
+        try:
+            yield
+        except Exception:
+            log.exception("job_failed", job=job)
+        finally:
+            with self._jobs_done:
+                self._running_jobs -= 1
+                self._jobs_done.notify_all()
+
+    def _run_poll(self, name: str) -> None:
+        with self._job(f"poll:{name}"):
+            self.poll(name)
+
+    def _run_evaluate(self) -> None:
+        with self._job("evaluate"):
+            self.evaluate()
+
+    def _run_alerts(self) -> None:
+        with self._job("alerts"):
+            self.push_alerts()
+
+    def _run_resync(self) -> None:
+        with self._job("resync"):
+            self.resync()
+
+    def _bring_forward(self, job_id: str) -> None:
+        scheduler = self._scheduler
+        if scheduler is not None and scheduler.running and not self.stopping.is_set():
+            try:
+                scheduler.modify_job(job_id, next_run_time=dt.datetime.now(self.tz))
+            except Exception:  # the scheduler is shutting down
+                log.debug("job_not_brought_forward", job=job_id)
+
+    def build_scheduler(self) -> BlockingScheduler:
+        workers = len(self.sources) + 3
+        scheduler = BlockingScheduler(
+            timezone=self.tz,
+            executors={"default": ThreadPoolExecutor(max_workers=workers)},
+            job_defaults={"coalesce": True, "max_instances": 1},
+        )
+        now = dt.datetime.now(self.tz)
+        for name, state in self.sources.items():
+            scheduler.add_job(
+                self._run_poll,
+                IntervalTrigger(seconds=state.interval_seconds, timezone=self.tz),
+                args=[name],
+                id=f"poll:{name}",
+                name=f"poll {name}",
+                next_run_time=now,
+                misfire_grace_time=state.interval_seconds,
+            )
+        interval = self.config.daemon.evaluation_interval_seconds
+        scheduler.add_job(
+            self._run_evaluate,
+            IntervalTrigger(seconds=interval, timezone=self.tz),
+            id="evaluate",
+            name="evaluate rules",
+            next_run_time=now + dt.timedelta(seconds=1),
+            misfire_grace_time=interval,
+        )
+        if self.pusher is not None:
+            scheduler.add_job(
+                self._run_alerts,
+                IntervalTrigger(seconds=interval, timezone=self.tz),
+                id="alerts",
+                name="push alerts",
+                misfire_grace_time=interval,
+            )
+        resync = self.config.daemon.resync_time
+        scheduler.add_job(
+            self._run_resync,
+            CronTrigger(hour=resync.hour, minute=resync.minute, timezone=self.tz),
+            id="resync",
+            name="nightly full resync",
+            misfire_grace_time=3600,
+        )
+        self._scheduler = scheduler
+        return scheduler
+
+    def request_stop(self, reason: str) -> None:
+        if self.stopping.is_set():
+            return
+        log.info("daemon_stopping", reason=reason)
+        self.stopping.set()
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    def wait_for_jobs(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._jobs_done:
+            while self._running_jobs:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._jobs_done.wait(remaining)
+        return True
+
+
+def run(config: Config, settings: Settings) -> int:
+    """Run the daemon until SIGTERM or SIGINT; the process exit code."""
+    daemon = Daemon(config, settings)
+    daemon.start()
+    security = EndpointSecurity(
+        username=settings.metrics_username,
+        password=(
+            settings.metrics_password.get_secret_value() if settings.metrics_password else None
+        ),
+        tls_cert_file=str(settings.tls_cert_file) if settings.tls_cert_file else None,
+        tls_key_file=str(settings.tls_key_file) if settings.tls_key_file else None,
+    )
+    server = MetricsServer(
+        settings.listen_address,
+        settings.listen_port,
+        daemon.metrics.registry,
+        daemon.readiness,
+        security,
+    )
+    server.start()
+    log.info(
+        "endpoint_listening",
+        url=f"{server.scheme}://{settings.listen_address}:{server.port}/metrics",
+    )
+    scheduler = daemon.build_scheduler()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda number, _frame: daemon.request_stop(signal.strsignal(number)))
+    try:
+        scheduler.start()
+    finally:
+        daemon.stopping.set()
+        finished = daemon.wait_for_jobs(config.daemon.shutdown_timeout_seconds)
+        server.stop()
+        if not finished:
+            # Every write is one transaction: abandoning it rolls it back, nothing half-done.
+            log.warning("daemon_abandoning_jobs", timeout=config.daemon.shutdown_timeout_seconds)
+            os._exit(0)
+        daemon.close()
+        log.info("daemon_stopped")
+    return 0

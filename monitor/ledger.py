@@ -1,0 +1,147 @@
+"""Reconcile one evaluation's findings with the findings ledger.
+
+The ledger remembers every finding ever raised, by fingerprint (rule + subject). At each
+evaluation a finding that is new opens; one that is still there stays open (its
+evidence refreshed); one that is gone resolves — or, for a yellow card whose case now
+carries a red one, is marked *escalated*. A finding raised again after it resolved
+reopens under the same fingerprint, so nothing is ever duplicated.
+
+The stale-data guard lives here: a finding depends on the sources that delivered its
+subject and, for rules that compare across systems (a ticket without a case, a fee
+without a deposit), on every source of the other side. While any of those sources is
+*unsettled* — failing, or not yet polled since the daemon started — the finding is
+held exactly as it was: not resolved because its subject seems to have vanished, and
+not newly raised from data that may be out of date.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+
+from monitor.model import Finding, Severity
+from monitor.store import ESCALATED, OPEN, RESOLVED, LedgerChanges, LedgerEntry
+
+# Rules that compare a subject with the entities of other sources: the finding also
+# depends on every source that delivers those entities.
+CROSS_INPUTS: dict[str, tuple[str, ...]] = {
+    "offsystem.ticket_without_case": ("cases",),
+    "offsystem.payment_without_case": ("cases",),
+    "offsystem.double_acceptance": ("cases",),
+    "fee.not_in_designated_account": ("payments",),
+    "fee.amount_mismatch": ("payments",),
+    "fee.unauthorized": ("payments",),
+}
+# The entity a finding's subject is, when it is not a case (or part of one).
+SUBJECT_ENTITIES = {"ticket": "tickets", "payment": "payments", "evaluation": "evaluations"}
+# The yellow card that a red card on the same case replaces.
+ESCALATES = {"case.due_soon"}
+# Evidence that changes every cycle without changing the finding (seconds keep ticking).
+_VOLATILE_EVIDENCE = frozenset({"seconds_late"})
+# How often an unchanged open finding's last_seen is written back.
+LAST_SEEN_EVERY = dt.timedelta(minutes=10)
+
+
+def dependencies(
+    finding: Finding,
+    owner: Callable[[str, str], str | None],
+    sources_of: Callable[[str], Iterable[str]],
+) -> frozenset[str]:
+    """The sources a finding was computed from.
+
+    ``owner(entity, key)`` names the source that delivered a record; ``sources_of(entity)``
+    lists every source that delivers an entity.
+    """
+    found: set[str | None] = set()
+    if finding.case_id is not None:
+        found.add(owner("cases", finding.case_id))
+    if finding.item is not None:
+        found.add(owner("items", finding.item))
+    entity = SUBJECT_ENTITIES.get(finding.subject_kind)
+    if entity is not None:
+        found.add(owner(entity, finding.subject_id))
+    for other in CROSS_INPUTS.get(finding.rule, ()):
+        found.update(sources_of(other))
+    return frozenset(s for s in found if s is not None)
+
+
+def _same(a: Finding, b: Finding) -> bool:
+    if a.model_copy(update={"evidence": {}}) != b.model_copy(update={"evidence": {}}):
+        return False
+    strip = _VOLATILE_EVIDENCE
+    return {k: v for k, v in a.evidence.items() if k not in strip} == {
+        k: v for k, v in b.evidence.items() if k not in strip
+    }
+
+
+def reconcile(
+    ledger: Mapping[str, LedgerEntry],
+    findings: Iterable[Finding],
+    depends_on: Callable[[Finding], frozenset[str]],
+    unsettled: set[str],
+    at: dt.datetime,
+    lookup: Callable[[str], LedgerEntry | None] = lambda _fingerprint: None,
+) -> LedgerChanges:
+    """What changes in the ledger given this evaluation's findings.
+
+    ``ledger`` holds the open entries (and those whose alert end is still unsent);
+    ``lookup`` finds any other entry by fingerprint (a resolved one that may reopen).
+    Entries are not mutated: changed copies are returned, to be applied once stored.
+    """
+    changes = LedgerChanges()
+    current = {f.fingerprint: f for f in findings}
+    red_cases = {f.case_id for f in current.values() if f.severity is Severity.RED and f.case_id}
+
+    for fingerprint, finding in current.items():
+        sources = depends_on(finding)
+        held = bool(sources & unsettled)
+        entry = ledger.get(fingerprint)
+        if entry is not None and entry.state == OPEN:
+            if held:
+                continue
+            if not _same(entry.finding, finding) or entry.sources != sources:
+                changes.touch(
+                    dataclasses.replace(entry, finding=finding, sources=sources, last_seen=at)
+                )
+            elif at - entry.last_seen >= LAST_SEEN_EVERY:
+                changes.touch(dataclasses.replace(entry, last_seen=at))
+            continue
+        if held:
+            continue  # never raised from data that may be stale
+        previous = entry or lookup(fingerprint)
+        if previous is None:
+            opened = LedgerEntry(
+                finding=finding,
+                state=OPEN,
+                first_seen=at,
+                last_seen=at,
+                resolved_at=None,
+                sources=sources,
+            )
+            changes.event(opened, at, "opened")
+        else:
+            reopened = dataclasses.replace(
+                previous,
+                finding=finding,
+                state=OPEN,
+                last_seen=at,
+                resolved_at=None,
+                sources=sources,
+                opened_count=previous.opened_count + 1,
+                alert_ended=False,
+            )
+            changes.event(reopened, at, "reopened")
+
+    for fingerprint, entry in ledger.items():
+        if entry.state != OPEN or fingerprint in current or entry.sources & unsettled:
+            continue
+        escalated = entry.finding.rule in ESCALATES and entry.finding.case_id in red_cases
+        ended = dataclasses.replace(
+            entry,
+            state=ESCALATED if escalated else RESOLVED,
+            resolved_at=at,
+            alert_ended=False,
+        )
+        changes.event(ended, at, ended.state)
+    return changes

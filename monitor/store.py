@@ -1,0 +1,542 @@
+"""The state store: what the daemon knows between polls and across restarts.
+
+Tables (SQLAlchemy Core; SQLite by default, PostgreSQL in production):
+
+- ``jiancha_entities`` — the latest version of every polled record, keyed by
+  (source, entity, key), as the canonical model's JSON;
+- ``jiancha_watermarks`` — per source and entity, how far incremental polling got;
+- ``jiancha_files`` — statement files consumed (by content digest), so each counts once;
+- ``jiancha_findings`` — the findings ledger: one row per fingerprint, never deleted,
+  with its state (open, escalated, resolved), first_seen / last_seen / resolved_at,
+  evidence, calendar version and whether its alert's end has reached Alertmanager;
+- ``jiancha_finding_events`` — the ledger's history (opened, escalated, resolved,
+  reopened), which the monthly report reads.
+
+Every write is one transaction: a poll's records, its watermark and its files commit
+together or not at all, so a crash between a poll and its commit re-polls instead of
+losing or doubling anything. Times are stored as UTC and returned timezone-aware.
+The schema version lives in ``jiancha_meta``; a store written by a newer version is
+refused rather than silently misread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
+
+from monitor.model import Case, Evaluation, Finding, Item, Payment, Step, Suspension, Ticket
+from monitor.sources.base import ProcessedFile
+
+SCHEMA_VERSION = 1
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Aware datetimes stored as naive UTC (portable), read back as aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError("the state store only takes timezone-aware times")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+metadata = MetaData()
+
+meta_table = Table(
+    "jiancha_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(255), nullable=False),
+)
+
+entities_table = Table(
+    "jiancha_entities",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("entity", String(32), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("payload", Text, nullable=False),
+    Column("stored_at", UtcDateTime, nullable=False),
+)
+
+watermarks_table = Table(
+    "jiancha_watermarks",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("entity", String(32), primary_key=True),
+    Column("watermark", UtcDateTime),
+    Column("full_poll_at", UtcDateTime),
+)
+
+files_table = Table(
+    "jiancha_files",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("name", String(512), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("reason", String(64)),
+    Column("detail", Text, nullable=False),
+    Column("processed_at", UtcDateTime, nullable=False),
+)
+
+findings_table = Table(
+    "jiancha_findings",
+    metadata,
+    Column("fingerprint", String(512), primary_key=True),
+    Column("rule", String(64), nullable=False, index=True),
+    Column("severity", String(16), nullable=False),
+    Column("subject_kind", String(32), nullable=False),
+    Column("subject_id", String(255), nullable=False),
+    Column("case_id", String(255), index=True),
+    Column("center", String(64)),
+    Column("department", String(64)),
+    Column("window", String(64)),
+    Column("item", String(64)),
+    Column("state", String(16), nullable=False, index=True),
+    Column("first_seen", UtcDateTime, nullable=False),
+    Column("last_seen", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime),
+    Column("due_at", UtcDateTime),
+    Column("evidence", Text, nullable=False),
+    Column("calendar_version", String(128), nullable=False),
+    Column("calendar_confirmed", Boolean, nullable=False),
+    Column("sources", String(512), nullable=False),  # comma list: what it depends on
+    Column("opened_count", Integer, nullable=False),
+    Column("alert_ended", Boolean, nullable=False),  # Alertmanager has the end of it
+)
+
+finding_events_table = Table(
+    "jiancha_finding_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(512), nullable=False, index=True),
+    Column("at", UtcDateTime, nullable=False, index=True),
+    Column("event", String(16), nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("severity", String(16), nullable=False),
+)
+
+
+class StoreError(Exception):
+    """The state store cannot be used (unreachable, or written by a newer version)."""
+
+
+# --- entity (de)serialisation -----------------------------------------------------------
+
+_MODELS: dict[str, type[Any]] = {
+    "items": Item,
+    "cases": Case,
+    "tickets": Ticket,
+    "evaluations": Evaluation,
+    "payments": Payment,
+}
+_CHILDREN: dict[str, type[Step] | type[Suspension]] = {"steps": Step, "suspensions": Suspension}
+
+
+def record_key(entity: str, record: Any) -> str:
+    """The record's identity within its source and entity."""
+    if entity in _CHILDREN:
+        case_id, child = record
+        return f"{case_id}/{child.seq}"
+    if entity == "items":
+        return str(record.code)
+    return str(record.id)
+
+
+def encode_record(entity: str, record: Any) -> str:
+    if entity in _CHILDREN:
+        case_id, child = record
+        return json.dumps(
+            {"case_id": case_id, "record": child.model_dump(mode="json")}, ensure_ascii=False
+        )
+    return str(record.model_dump_json())
+
+
+def decode_record(entity: str, payload: str) -> Any:
+    if entity in _CHILDREN:
+        data = json.loads(payload)
+        return data["case_id"], _CHILDREN[entity].model_validate(data["record"])
+    return _MODELS[entity].model_validate_json(payload)
+
+
+# --- the findings ledger ------------------------------------------------------------------
+
+OPEN = "open"
+ESCALATED = "escalated"  # a yellow card that gave way to a red one
+RESOLVED = "resolved"
+
+
+@dataclass
+class LedgerEntry:
+    """One row of the findings ledger, as the daemon keeps it in memory."""
+
+    finding: Finding
+    state: str
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    resolved_at: dt.datetime | None
+    sources: frozenset[str]
+    opened_count: int = 1
+    alert_ended: bool = False
+
+    @property
+    def fingerprint(self) -> str:
+        return self.finding.fingerprint
+
+
+@dataclass
+class LedgerChanges:
+    """What one reconciliation changed: rows to write and events to append."""
+
+    entries: dict[str, LedgerEntry] = field(default_factory=dict)
+    events: list[tuple[str, dt.datetime, str, str, str]] = field(default_factory=list)
+
+    def touch(self, entry: LedgerEntry) -> None:
+        self.entries[entry.fingerprint] = entry
+
+    def event(self, entry: LedgerEntry, at: dt.datetime, name: str) -> None:
+        self.touch(entry)
+        finding = entry.finding
+        self.events.append((entry.fingerprint, at, name, finding.rule, finding.severity.value))
+
+    def __bool__(self) -> bool:
+        return bool(self.entries or self.events)
+
+
+def _finding_row(entry: LedgerEntry) -> dict[str, Any]:
+    f = entry.finding
+    return {
+        "fingerprint": entry.fingerprint,
+        "rule": f.rule,
+        "severity": f.severity.value,
+        "subject_kind": f.subject_kind,
+        "subject_id": f.subject_id,
+        "case_id": f.case_id,
+        "center": f.center,
+        "department": f.department,
+        "window": f.window,
+        "item": f.item,
+        "state": entry.state,
+        "first_seen": entry.first_seen,
+        "last_seen": entry.last_seen,
+        "resolved_at": entry.resolved_at,
+        "due_at": f.due_at,
+        "evidence": json.dumps(f.evidence, ensure_ascii=False, sort_keys=True),
+        "calendar_version": f.calendar_version,
+        "calendar_confirmed": f.calendar_confirmed,
+        "sources": ",".join(sorted(entry.sources)),
+        "opened_count": entry.opened_count,
+        "alert_ended": entry.alert_ended,
+    }
+
+
+def _entry_from_row(row: Any) -> LedgerEntry:
+    finding = Finding(
+        rule=row.rule,
+        severity=row.severity,
+        subject_kind=row.subject_kind,
+        subject_id=row.subject_id,
+        case_id=row.case_id,
+        center=row.center,
+        department=row.department,
+        window=row.window,
+        item=row.item,
+        due_at=row.due_at,
+        evidence=json.loads(row.evidence),
+        calendar_confirmed=row.calendar_confirmed,
+        calendar_version=row.calendar_version,
+    )
+    return LedgerEntry(
+        finding=finding,
+        state=row.state,
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        resolved_at=row.resolved_at,
+        sources=frozenset(s for s in row.sources.split(",") if s),
+        opened_count=row.opened_count,
+        alert_ended=row.alert_ended,
+    )
+
+
+# --- the store ------------------------------------------------------------------------------
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers (reports) never block the daemon
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+
+class StateStore:
+    """Entities, watermarks, consumed files and the findings ledger in one database."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        self.backend = parsed.get_backend_name()
+        self.display_url = parsed.render_as_string(hide_password=True)
+        self.engine = create_engine(parsed, pool_pre_ping=True, pool_recycle=1800)
+        if self.backend == "sqlite":
+            _sqlite_pragmas(self.engine)
+
+    def open(self) -> None:
+        """Create the schema if missing; refuse a store from a newer jiancha."""
+        try:
+            metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                version = conn.execute(
+                    select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+                ).scalar_one_or_none()
+                if version is None:
+                    conn.execute(
+                        insert(meta_table).values(key="schema_version", value=str(SCHEMA_VERSION))
+                    )
+                elif int(version) > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"state store {self.display_url} has schema version {version}; "
+                        f"this jiancha knows up to {SCHEMA_VERSION}"
+                    )
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"state store {self.display_url}: {exc}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(meta_table.c.key).limit(1))
+        except Exception:
+            return False
+        return True
+
+    # --- entities -------------------------------------------------------------------------
+
+    def load_entities(self) -> Iterator[tuple[str, str, str, Any]]:
+        """Every stored record as (source, entity, key, record)."""
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=5000).execute(
+                select(
+                    entities_table.c.source,
+                    entities_table.c.entity,
+                    entities_table.c.key,
+                    entities_table.c.payload,
+                )
+            )
+            for source, entity, key, payload in result:
+                yield source, entity, key, decode_record(entity, payload)
+
+    def watermarks(self) -> dict[tuple[str, str], dt.datetime | None]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    watermarks_table.c.source,
+                    watermarks_table.c.entity,
+                    watermarks_table.c.watermark,
+                )
+            )
+            return {(s, e): w for s, e, w in rows}
+
+    def known(self, source: str, digest: str) -> bool:
+        """Whether a file with this content was already consumed (the FileLedger protocol)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(files_table.c.digest).where(
+                    files_table.c.source == source, files_table.c.digest == digest
+                )
+            ).first()
+        return found is not None
+
+    def apply_poll(
+        self,
+        source: str,
+        entity: str,
+        upserts: Sequence[tuple[str, str]],
+        deletes: Iterable[str],
+        watermark: dt.datetime | None,
+        files: Sequence[ProcessedFile],
+        at: dt.datetime,
+        full: bool,
+    ) -> None:
+        """One poll's changes — records, deletions, watermark, files — in one transaction."""
+        with self.engine.begin() as conn:
+            keys = list(deletes)
+            for start in range(0, len(keys), 500):
+                conn.execute(
+                    delete(entities_table).where(
+                        entities_table.c.source == source,
+                        entities_table.c.entity == entity,
+                        entities_table.c.key.in_(keys[start : start + 500]),
+                    )
+                )
+            if upserts:
+                self._upsert(
+                    conn,
+                    entities_table,
+                    [
+                        {
+                            "source": source,
+                            "entity": entity,
+                            "key": key,
+                            "payload": payload,
+                            "stored_at": at,
+                        }
+                        for key, payload in upserts
+                    ],
+                    ("source", "entity", "key"),
+                )
+            mark: dict[str, Any] = {"source": source, "entity": entity, "watermark": watermark}
+            if full:
+                mark["full_poll_at"] = at
+            if watermark is None:
+                # Keep the stored watermark when this poll saw no update times.
+                previous = conn.execute(
+                    select(watermarks_table.c.watermark).where(
+                        watermarks_table.c.source == source, watermarks_table.c.entity == entity
+                    )
+                ).scalar_one_or_none()
+                mark["watermark"] = previous
+            self._upsert(conn, watermarks_table, [mark], ("source", "entity"))
+            if files:
+                self._upsert(
+                    conn,
+                    files_table,
+                    [
+                        {
+                            "source": source,
+                            "digest": f.digest,
+                            "name": f.name,
+                            "outcome": f.outcome,
+                            "rows": f.rows,
+                            "reason": f.reason,
+                            "detail": f.detail,
+                            "processed_at": at,
+                        }
+                        for f in files
+                    ],
+                    ("source", "digest"),
+                )
+
+    def _upsert(
+        self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...]
+    ) -> None:
+        columns = [c for c in rows[0] if c not in keys]
+        if self.backend in ("sqlite", "postgresql"):
+            dialect = sqlite if self.backend == "sqlite" else postgresql
+            for start in range(0, len(rows), 1000):
+                statement = dialect.insert(table)
+                statement = statement.on_conflict_do_update(
+                    index_elements=list(keys),
+                    set_={c: statement.excluded[c] for c in columns},
+                )
+                conn.execute(statement, rows[start : start + 1000])
+            return
+        for row in rows:  # portable fallback: update, insert when nothing was there
+            where = [table.c[k] == row[k] for k in keys]
+            done = conn.execute(update(table).where(*where).values({c: row[c] for c in columns}))
+            if done.rowcount == 0:
+                conn.execute(insert(table).values(row))
+
+    # --- findings ledger -----------------------------------------------------------------------
+
+    def load_ledger(self) -> dict[str, LedgerEntry]:
+        """Ledger rows the daemon still acts on: open ones and ends not yet sent."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(findings_table).where(
+                    (findings_table.c.state == OPEN) | (findings_table.c.alert_ended.is_(False))
+                )
+            )
+            return {row.fingerprint: _entry_from_row(row) for row in rows}
+
+    def ledger_entry(self, fingerprint: str) -> LedgerEntry | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(findings_table).where(findings_table.c.fingerprint == fingerprint)
+            ).first()
+        return None if row is None else _entry_from_row(row)
+
+    def all_findings(self) -> list[LedgerEntry]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(findings_table).order_by(findings_table.c.fingerprint))
+            return [_entry_from_row(row) for row in rows]
+
+    def finding_events(self) -> list[tuple[str, dt.datetime, str]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    finding_events_table.c.fingerprint,
+                    finding_events_table.c.at,
+                    finding_events_table.c.event,
+                ).order_by(finding_events_table.c.id)
+            )
+            return [(f, at, e) for f, at, e in rows]
+
+    def save_ledger(self, changes: LedgerChanges) -> None:
+        """Write changed ledger rows and their events in one transaction."""
+        if not changes:
+            return
+        with self.engine.begin() as conn:
+            if changes.entries:
+                self._upsert(
+                    conn,
+                    findings_table,
+                    [_finding_row(e) for e in changes.entries.values()],
+                    ("fingerprint",),
+                )
+            if changes.events:
+                conn.execute(
+                    insert(finding_events_table),
+                    [
+                        {"fingerprint": f, "at": at, "event": e, "rule": r, "severity": s}
+                        for f, at, e, r, s in changes.events
+                    ],
+                )
+
+    def mark_alerts_ended(self, fingerprints: Iterable[str]) -> None:
+        keys = list(fingerprints)
+        with self.engine.begin() as conn:
+            for start in range(0, len(keys), 500):
+                conn.execute(
+                    update(findings_table)
+                    .where(findings_table.c.fingerprint.in_(keys[start : start + 500]))
+                    .values(alert_ended=True)
+                )
