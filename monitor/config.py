@@ -141,8 +141,9 @@ class StatementSourceConfig(_Strict):
     # A file modified less than this long ago may still be being written: wait.
     min_age_seconds: Annotated[float, Field(ge=0)] = 2
     poll_interval_seconds: Annotated[int, Field(gt=0)] = 60
-    # A summary line (合计/总计…) is recognised by its first non-empty cell containing one
-    # of these; it and the lines after it that do not fit the table are skipped.
+    # A summary line (合计/总计…): one of these in its first non-empty cell, or in any cell
+    # of a line without a transaction id. It is skipped, and after it only complete
+    # transaction lines are read (the rest is the trailer: printing time, signatures).
     footer_markers: list[str] = Field(default_factory=lambda: ["合计", "总计", "小计", "累计"])
     # A CSV that does not end with a line break is taken for a half-written file. Turn off
     # only for a bank whose complete exports lack the final line break.

@@ -310,7 +310,8 @@ def map_evaluation(row: Mapping[str, Any], ctx: RowContext) -> Evaluation:
             "staff_id": _text(row, "staff_id", ctx),
             "case_id": _text(row, "case_id", ctx),
             "rated_at": _required_time(row, "rated_at", ctx),
-            "level": _required_integer(row, "level"),
+            # Vendors store 1-5 or words (非常满意…): value_maps.level maps words to 1-5.
+            "level": _required_integer({"level": _text(row, "level", ctx)}, "level"),
             "comment": _text(row, "comment", ctx),
             "followed_up_at": _time(row, "followed_up_at", ctx),
         },
