@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from monitor.deadlines import DeadlinePolicy
+from monitor.deadlines import DeadlinePolicy, is_suspended
 from monitor.model import Finding, ItemKind, Snapshot
 
 LATE_RULES = frozenset({"case.concluded_late", "case.statutory_overdue"})
@@ -120,7 +120,7 @@ def compute_figures(
         month = figures.month.setdefault(center, MonthFigures())
         if case.is_open:
             figures.cases_open[(center, department)] += 1
-            if any(s.ended_at is None or s.ended_at > at for s in case.suspensions):
+            if is_suspended(case, at):
                 figures.cases_suspended[(center, department)] += 1
         else:
             late = case.id in late_cases

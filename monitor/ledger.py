@@ -33,10 +33,22 @@ CROSS_INPUTS: dict[str, tuple[str, ...]] = {
     "fee.amount_mismatch": ("payments",),
     "fee.unauthorized": ("payments",),
 }
-# The entity a finding's subject is, when it is not a case (or part of one).
-SUBJECT_ENTITIES = {"ticket": "tickets", "payment": "payments", "evaluation": "evaluations"}
-# The yellow card that a red card on the same case replaces.
-ESCALATES = {"case.due_soon"}
+# The entity a finding's subject is, when it is not a case. A step or suspension may come
+# from another source than its case (a workflow system beside the acceptance system);
+# its record key is "<case id>/<seq>", which is also the finding's subject id.
+SUBJECT_ENTITIES = {
+    "ticket": "tickets",
+    "payment": "payments",
+    "evaluation": "evaluations",
+    "step": "steps",
+    "suspension": "suspensions",
+}
+# A yellow card, and the red cards on the same case that replace it (escalation). Any
+# other red finding on the case (a fee, an off-system one) does not: the yellow card then
+# resolves on its own account.
+ESCALATES: dict[str, frozenset[str]] = {
+    "case.due_soon": frozenset({"case.overdue", "case.concluded_late", "case.statutory_overdue"}),
+}
 # Evidence that changes every cycle without changing the finding (seconds keep ticking).
 _VOLATILE_EVIDENCE = frozenset({"seconds_late"})
 # How often an unchanged open finding's last_seen is written back.
@@ -91,7 +103,10 @@ def reconcile(
     """
     changes = LedgerChanges()
     current = {f.fingerprint: f for f in findings}
-    red_cases = {f.case_id for f in current.values() if f.severity is Severity.RED and f.case_id}
+    red_rules: dict[str, set[str]] = {}
+    for f in current.values():
+        if f.severity is Severity.RED and f.case_id:
+            red_rules.setdefault(f.case_id, set()).add(f.rule)
 
     for fingerprint, finding in current.items():
         sources = depends_on(finding)
@@ -105,7 +120,8 @@ def reconcile(
                     dataclasses.replace(entry, finding=finding, sources=sources, last_seen=at)
                 )
             elif at - entry.last_seen >= LAST_SEEN_EVERY:
-                changes.touch(dataclasses.replace(entry, last_seen=at))
+                # Written anyway: take the ticking evidence (seconds_late) along with it.
+                changes.touch(dataclasses.replace(entry, finding=finding, last_seen=at))
             continue
         if held:
             continue  # never raised from data that may be stale
@@ -136,7 +152,8 @@ def reconcile(
     for fingerprint, entry in ledger.items():
         if entry.state != OPEN or fingerprint in current or entry.sources & unsettled:
             continue
-        escalated = entry.finding.rule in ESCALATES and entry.finding.case_id in red_cases
+        replaced_by = ESCALATES.get(entry.finding.rule, frozenset())
+        escalated = bool(replaced_by & red_rules.get(entry.finding.case_id or "", set()))
         ended = dataclasses.replace(
             entry,
             state=ESCALATED if escalated else RESOLVED,

@@ -1,0 +1,252 @@
+"""The daemon's Prometheus exposition: series, labels, values, and what disappears."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from zoneinfo import ZoneInfo
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporters.metrics import DaemonMetrics, SourceHealth
+from monitor.figures import HallFigures, MonthFigures
+
+SH = ZoneInfo("Asia/Shanghai")
+AT = dt.datetime(2026, 11, 10, 10, 0, tzinfo=SH)
+ALLOWED_LABELS = {
+    "center",
+    "department",
+    "window",
+    "item",
+    "rule",
+    "severity",
+    "source",
+    "reason",
+    "entity",
+    "outcome",
+    "timeliness",
+    "version",
+}
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(metrics: DaemonMetrics) -> tuple[str, Samples]:
+    text = generate_latest(metrics.registry).decode()
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return text, samples
+
+
+def series(samples: Samples, name: str) -> dict[frozenset[tuple[str, str]], float]:
+    return {labels: value for (n, labels), value in samples.items() if n == name}
+
+
+def labels(**values: str) -> frozenset[tuple[str, str]]:
+    return frozenset(values.items())
+
+
+def hall() -> HallFigures:
+    return HallFigures(
+        at=AT,
+        cases_open=Counter({("HZ01", "SCJG"): 4, ("HZ01", "GA"): 1}),
+        cases_suspended=Counter({("HZ01", "SCJG"): 1}),
+        due_soon=Counter({("HZ01", "SCJG", "W1"): 2}),
+        overdue=Counter({("HZ01", "SCJG", "W1"): 1, ("HZ01", "GA", "W3"): 2}),
+        oldest_overdue_seconds={("HZ01", "SCJG"): 2628001.0, ("HZ01", "GA"): 60.0},
+        findings_open=Counter(
+            {("case.overdue", "red", "HZ01", "SCJG"): 1, ("case.due_soon", "yellow", "HZ01", ""): 2}
+        ),
+        unreconciled_fee_fen=Counter({("HZ01", "SCJG"): 12345, ("HZ01", "GA"): 10}),
+        concluded=Counter({("HZ01", "SCJG", "on_time"): 3, ("HZ01", "SCJG", "late"): 1}),
+        month={
+            "HZ01": MonthFigures(
+                accepted=6,
+                accepted_concluded=4,
+                immediate=1,
+                decided=4,
+                decided_on_time=3,
+                ratings=5,
+                satisfied=2,
+            ),
+            "HZ02": MonthFigures(),  # nothing this month: no ratios
+        },
+        unconfirmed_deadlines=3,
+    )
+
+
+@pytest.fixture
+def metrics() -> DaemonMetrics:
+    return DaemonMetrics()
+
+
+def test_each_daemon_has_its_own_registry() -> None:
+    first, second = DaemonMetrics(), DaemonMetrics()  # no duplicate-registration error
+    assert first.registry is not second.registry
+    shared = CollectorRegistry()
+    assert DaemonMetrics(shared).registry is shared
+
+
+def test_hall_series_after_publish(metrics: DaemonMetrics) -> None:
+    metrics.publish(hall())
+    _, samples = scrape(metrics)
+    assert series(samples, "jiancha_cases_open") == {
+        labels(center="HZ01", department="SCJG"): 4,
+        labels(center="HZ01", department="GA"): 1,
+    }
+    assert series(samples, "jiancha_cases_suspended") == {
+        labels(center="HZ01", department="SCJG"): 1
+    }
+    assert series(samples, "jiancha_cases_due_soon") == {
+        labels(center="HZ01", department="SCJG", window="W1"): 2
+    }
+    assert series(samples, "jiancha_cases_overdue") == {
+        labels(center="HZ01", department="SCJG", window="W1"): 1,
+        labels(center="HZ01", department="GA", window="W3"): 2,
+    }
+    assert series(samples, "jiancha_oldest_overdue_age_seconds") == {
+        labels(center="HZ01", department="SCJG"): 2628001,
+        labels(center="HZ01", department="GA"): 60,
+    }
+    assert series(samples, "jiancha_findings_open") == {
+        labels(rule="case.overdue", severity="red", center="HZ01", department="SCJG"): 1,
+        labels(rule="case.due_soon", severity="yellow", center="HZ01", department=""): 2,
+    }
+    assert series(samples, "jiancha_deadlines_unconfirmed") == {labels(): 3}
+    assert series(samples, "jiancha_cases_concluded_total") == {
+        labels(center="HZ01", department="SCJG", timeliness="on_time"): 3,
+        labels(center="HZ01", department="SCJG", timeliness="late"): 1,
+    }
+    assert series(samples, "jiancha_last_evaluation_timestamp_seconds") == {
+        labels(): AT.timestamp()
+    }
+
+
+def test_month_kpis_are_ratios_per_center(metrics: DaemonMetrics) -> None:
+    metrics.publish(hall())
+    _, samples = scrape(metrics)
+    assert series(samples, "jiancha_month_cases_accepted") == {
+        labels(center="HZ01"): 6,
+        labels(center="HZ02"): 0,
+    }
+    assert series(samples, "jiancha_month_conclusion_ratio") == {
+        labels(center="HZ01"): pytest.approx(4 / 6)
+    }
+    assert series(samples, "jiancha_month_on_time_ratio") == {labels(center="HZ01"): 0.75}
+    assert series(samples, "jiancha_month_immediate_ratio") == {
+        labels(center="HZ01"): pytest.approx(1 / 6)
+    }
+    assert series(samples, "jiancha_month_satisfaction_ratio") == {labels(center="HZ01"): 0.4}
+
+
+def test_money_is_exported_in_yuan_exactly(metrics: DaemonMetrics) -> None:
+    metrics.publish(hall())
+    text, samples = scrape(metrics)
+    assert series(samples, "jiancha_fee_unreconciled_yuan") == {
+        labels(center="HZ01", department="SCJG"): 123.45,
+        labels(center="HZ01", department="GA"): 0.1,
+    }
+    assert 'jiancha_fee_unreconciled_yuan{center="HZ01",department="SCJG"} 123.45\n' in text
+    assert 'jiancha_fee_unreconciled_yuan{center="HZ01",department="GA"} 0.1\n' in text
+
+
+def test_a_department_without_overdue_cases_disappears(metrics: DaemonMetrics) -> None:
+    metrics.publish(hall())
+    figures = hall()
+    figures.overdue = Counter({("HZ01", "SCJG", "W1"): 1})
+    figures.oldest_overdue_seconds = {("HZ01", "SCJG"): 2628601.0}
+    metrics.publish(figures)
+    text, samples = scrape(metrics)
+    assert series(samples, "jiancha_cases_overdue") == {
+        labels(center="HZ01", department="SCJG", window="W1"): 1
+    }
+    assert series(samples, "jiancha_oldest_overdue_age_seconds") == {
+        labels(center="HZ01", department="SCJG"): 2628601
+    }
+    assert 'department="GA",window="W3"' not in text
+
+
+def test_no_hall_series_before_the_first_evaluation(metrics: DaemonMetrics) -> None:
+    text, samples = scrape(metrics)
+    assert "jiancha_cases_open" not in text
+    assert series(samples, "jiancha_state_store_up") == {labels(): 1}
+    assert len(series(samples, "jiancha_build_info")) == 1
+
+
+def test_source_health(metrics: DaemonMetrics) -> None:
+    success = dt.datetime(2026, 11, 10, 9, 59, 30, tzinfo=SH)
+    metrics.set_source("approval", SourceHealth(True, success, 0))
+    metrics.set_source("bank", SourceHealth(False, None, 3))
+    metrics.set_source("queue", SourceHealth(None, None, 0))  # not polled yet
+    metrics.set_store_up(False)
+    metrics.calendar_confirmed_until = dt.datetime(2026, 12, 31, 23, 59, 59, tzinfo=SH)
+    _, samples = scrape(metrics)
+    assert series(samples, "jiancha_source_up") == {
+        labels(source="approval"): 1,
+        labels(source="bank"): 0,
+        labels(source="queue"): 0,
+    }
+    assert series(samples, "jiancha_source_last_success_timestamp_seconds") == {
+        labels(source="approval"): success.timestamp()
+    }
+    assert series(samples, "jiancha_source_consecutive_failures") == {
+        labels(source="approval"): 0,
+        labels(source="bank"): 3,
+        labels(source="queue"): 0,
+    }
+    assert series(samples, "jiancha_state_store_up") == {labels(): 0}
+    assert series(samples, "jiancha_calendar_confirmed_until_timestamp_seconds") == {
+        labels(): dt.datetime(2026, 12, 31, 15, 59, 59, tzinfo=dt.UTC).timestamp()
+    }
+
+
+def test_event_counters_and_histograms(metrics: DaemonMetrics) -> None:
+    metrics.rows_ingested.labels("approval", "cases").inc(7)
+    metrics.rows_rejected.labels("approval", "bad_time").inc()
+    metrics.polls.labels("approval", "ok").inc()
+    metrics.poll_duration.labels("approval").observe(0.3)
+    metrics.findings_detected.labels("case.overdue", "red").inc(2)
+    metrics.alert_pushes.labels("failed").inc()
+    text, samples = scrape(metrics)
+    assert samples[("jiancha_rows_ingested_total", labels(source="approval", entity="cases"))] == 7
+    assert (
+        samples[("jiancha_rows_rejected_total", labels(source="approval", reason="bad_time"))] == 1
+    )
+    assert samples[("jiancha_polls_total", labels(source="approval", outcome="ok"))] == 1
+    assert samples[("jiancha_poll_duration_seconds_count", labels(source="approval"))] == 1
+    assert (
+        samples[("jiancha_poll_duration_seconds_bucket", labels(source="approval", le="0.25"))] == 0
+    )
+    assert (
+        samples[("jiancha_poll_duration_seconds_bucket", labels(source="approval", le="0.5"))] == 1
+    )
+    assert (
+        samples[("jiancha_findings_detected_total", labels(rule="case.overdue", severity="red"))]
+        == 2
+    )
+    assert samples[("jiancha_alertmanager_pushes_total", labels(outcome="failed"))] == 1
+    assert "_created" not in text
+
+
+def test_only_bounded_label_names_and_the_jiancha_prefix(metrics: DaemonMetrics) -> None:
+    metrics.publish(hall())
+    metrics.set_source("approval", SourceHealth(True, AT, 0))
+    metrics.rows_ingested.labels("approval", "cases").inc()
+    metrics.rows_rejected.labels("approval", "bad_time").inc()
+    metrics.polls.labels("approval", "ok").inc()
+    metrics.poll_duration.labels("approval").observe(1)
+    metrics.evaluation_duration.observe(0.2)
+    metrics.findings_detected.labels("case.overdue", "red").inc()
+    metrics.findings_resolved.labels("case.overdue", "red").inc()
+    metrics.alert_pushes.labels("ok").inc()
+    _, samples = scrape(metrics)
+    names = {name for name, _ in samples}
+    assert all(name.startswith("jiancha_") for name in names)
+    used = {key for _, label_set in samples for key, _ in label_set}
+    bucket_labels = {"le"}  # histogram buckets, Prometheus' own
+    assert used - bucket_labels <= ALLOWED_LABELS
+    assert {"center", "department", "window", "rule", "severity", "source"} <= used
