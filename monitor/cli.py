@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from exporters.findings import render_table, to_json_line
 from monitor.config import ConfigError, load_config
@@ -51,9 +51,17 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a configuration without running")
     check.add_argument("config", type=Path)
 
-    demo = commands.add_parser("demo", help="build the example hall and scan it")
+    demo = commands.add_parser(
+        "demo", help="build the example hall and run the daemon on it (Ctrl-C stops)"
+    )
     demo.add_argument("--workdir", type=Path, default=Path("var/demo"))
-    demo.add_argument("--at", type=_instant, default=_instant("2026-10-09T10:00:00+08:00"))
+    demo.add_argument(
+        "--at",
+        type=_instant,
+        default=_instant("2026-10-09T10:00:00+08:00"),
+        help="the hall's clock starts here and runs on in real time",
+    )
+    demo.add_argument("--once", action="store_true", help="scan once, print, and exit")
     return parser
 
 
@@ -82,6 +90,38 @@ def _scan(config_path: Path, at: dt.datetime | None, fmt: str, settings: Setting
     return 0
 
 
+def _demo(workdir: Path, at: dt.datetime, once: bool, settings: Settings) -> int:
+    """The example hall with its window system, scanned once or watched by the daemon."""
+    import os
+
+    from monitor.demo import ExampleWindowSystem, build_demo
+
+    config_path = build_demo(workdir)
+    (workdir / "jiancha-state.db").unlink(missing_ok=True)  # every demo starts afresh
+    with ExampleWindowSystem() as window_system:
+        os.environ["WINDOW_API_URL"] = window_system.url
+        if once:
+            print(f"demo hall built in {workdir}; findings as of {at.isoformat()}:")
+            return _scan(config_path, at, "table", settings)
+        from monitor.daemon import run
+
+        settings = settings.model_copy(
+            update={
+                "clock_start": settings.clock_start or at,
+                # A fixed key for the demo's fictitious applicants, so no warning.
+                "applicant_hash_key": settings.applicant_hash_key or SecretStr("jiancha-demo"),
+            }
+        )
+        endpoint = f"http://{settings.listen_address}:{settings.listen_port}"
+        print(
+            f"demo hall in {workdir}, hall clock from {settings.clock_start.isoformat()}\n"
+            f"  metrics  {endpoint}/metrics\n  health   {endpoint}/healthz, /readyz\n"
+            "Ctrl-C stops.",
+            flush=True,
+        )
+        return run(load_config(config_path), settings)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -98,11 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{args.config}: ok ({len(config.sources)} sources)")
             return 0
         if args.command == "demo":
-            from monitor.demo import build_demo
-
-            config_path = build_demo(args.workdir)
-            print(f"demo hall built in {args.workdir}; findings as of {args.at.isoformat()}:")
-            return _scan(config_path, args.at, "table", settings)
+            return _demo(args.workdir, args.at, args.once, settings)
     except ConfigError as exc:
         print(f"jiancha: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

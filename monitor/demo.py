@@ -7,11 +7,20 @@ simulator of a whole service center replaces this in a later issue.)
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine, text
+
+from monitor.timeparse import parse_time
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[1] / "examples" / "vendor_pinyin"
 
@@ -44,6 +53,72 @@ def build_demo(workdir: Path, example_dir: Path = EXAMPLE_DIR) -> Path:
     database = workdir / "hall.db"
     database.unlink(missing_ok=True)
     load_example(f"sqlite:///{database.resolve()}", example_dir)
+    statements = workdir / "statements"
+    shutil.rmtree(statements, ignore_errors=True)
+    shutil.copytree(example_dir / "statements", statements)
     config = workdir / "jiancha.yaml"
     shutil.copyfile(example_dir / "jiancha.yaml", config)
     return config
+
+
+class _WindowApiHandler(BaseHTTPRequestHandler):
+    """``GET /api/<name>?page=&size=&updated_since=`` over ``<name>.json`` (a list of rows)."""
+
+    directory: Path
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        name = url.path.removeprefix("/api/")
+        path = self.directory / f"{name}.json"
+        if not re.fullmatch(r"[a-z_]+", name) or not path.is_file():
+            self._send(404, {"code": 404, "msg": "no such list"})
+            return
+        query = parse_qs(url.query)
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        since = query.get("updated_since", [None])[0]
+        if since:
+            floor = parse_time(since, SHANGHAI)
+            rows = [r for r in rows if (parse_time(r["updateTime"], SHANGHAI) or floor) >= floor]
+        page = int(query.get("page", ["1"])[0])
+        size = int(query.get("size", ["100"])[0])
+        chunk = rows[(page - 1) * size : page * size]
+        self._send(200, {"code": 0, "data": {"total": len(rows), "rows": chunk}})
+
+    def _send(self, status: int, body: object) -> None:
+        data = json.dumps(body, ensure_ascii=False).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the demo's terminal belongs to the daemon."""
+
+
+class ExampleWindowSystem:
+    """A stand-in for the hall's queue and evaluator REST API, serving the example's JSON.
+
+    Real window systems expose lists like these (paged, filterable by update time); the
+    example config's ``http`` source polls this one exactly as it would poll a real one.
+    """
+
+    def __init__(self, directory: Path = EXAMPLE_DIR / "window_api", port: int = 0) -> None:
+        handler = type("Handler", (_WindowApiHandler,), {"directory": directory})
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="window-api", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> ExampleWindowSystem:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

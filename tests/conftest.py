@@ -30,3 +30,12 @@ def mariadb_url() -> Iterator[str]:
     """SQLAlchemy URL of a fresh, empty MariaDB database (utf8mb4), dropped after the test."""
     with mariadb_database() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def window_api() -> Iterator[str]:
+    """The example hall's window system (tickets, ratings) as a local REST API; its URL."""
+    from monitor.demo import ExampleWindowSystem
+
+    with ExampleWindowSystem() as system:
+        yield system.url

@@ -53,7 +53,11 @@ def config_error(data: Any, base: Path = REPO) -> str:
 def test_example_config_loads() -> None:
     config = load_config(EXAMPLE)
     assert config.path == EXAMPLE
-    assert [s.name for s in config.sources] == ["approval"]
+    assert [(s.name, s.kind) for s in config.sources] == [
+        ("approval", "sql"),
+        ("fee_bank", "statement_files"),
+        ("window", "http"),
+    ]
     approval = config.sources[0]
     assert approval.kind == "sql"
     assert approval.center == "HZ01"
@@ -67,6 +71,10 @@ def test_example_config_loads() -> None:
     assert config.calendar.end_of_day == dt.time(23, 59, 59)
     assert config.rules.due_soon_ratio == 0.2
     assert config.rules.overrides.departments["BDC"].due_soon_days == 2
+    statements = config.sources[1]
+    assert statements.directory == EXAMPLE.parent.resolve() / "statements"
+    assert config.rules.fees.is_designated("33050161000000000123", "HZ01")
+    assert not config.rules.fees.is_designated("33050161000000007788", "HZ01")
 
 
 def test_example_config_loads_from_a_string_path() -> None:

@@ -12,12 +12,21 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from monitor.demo import EXAMPLE_DIR, build_demo, load_example
-from tests.example_hall import AT_ISO, CONTRACT, EXPECTED, SENSITIVE
+from tests.example_hall import AT_ISO, CONTRACT, EXPECTED, EXPECTED_RULES, SENSITIVE
 from tests.services import free_port
+
+_WINDOW_API: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _window_system(window_api: str) -> None:
+    """Every scan here also polls the example's window system (an HTTP source)."""
+    _WINDOW_API["WINDOW_API_URL"] = window_api
 
 
 def _jiancha(*args: str) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"JIANCHA_APPLICANT_HASH_KEY": "test-key", "JIANCHA_LOG_FORMAT": "json"}
+    env = os.environ | _WINDOW_API
+    env |= {"JIANCHA_APPLICANT_HASH_KEY": "test-key", "JIANCHA_LOG_FORMAT": "json"}
     return subprocess.run(
         [sys.executable, "-m", "monitor.cli", *args],
         capture_output=True,
@@ -39,6 +48,8 @@ def test_scan_prints_the_hand_computed_findings(demo_config: Path) -> None:
     findings = [json.loads(line) for line in run.stdout.splitlines()]
     got = {(f["rule"], f["subject_id"]): f["due_at"] for f in findings}
     assert got == EXPECTED
+    assert {f["rule"] for f in findings} == EXPECTED_RULES
+    assert len(EXPECTED_RULES) == 14  # all 13 rules of DESIGN.md and the rating follow-up
     for finding in findings:
         assert list(finding) == CONTRACT
         assert finding["center"] == "HZ01"
@@ -54,6 +65,12 @@ def test_scan_prints_the_hand_computed_findings(demo_config: Path) -> None:
     assert by_key[("case.suspension_overdue", "BJ006/1")]["evidence"]["used_working_days"] == 7
     assert by_key[("case.statutory_overdue", "BJ004")]["evidence"]["state"] == "open"
     assert by_key[("case.step_overdue", "BJ009/2")]["subject_kind"] == "step"
+    assert by_key[("offsystem.ticket_without_case", "Q20261008-0002")]["window"] == "W07"
+    assert by_key[("offsystem.payment_without_case", "ICBC20260928004")]["subject_kind"] == (
+        "payment"
+    )
+    mismatch = by_key[("fee.amount_mismatch", "BJ023")]["evidence"]
+    assert json.dumps(mismatch).count("12000") >= 1  # 120.00 yuan charged, in fen
 
 
 def test_scan_never_prints_names_or_id_numbers(demo_config: Path) -> None:
@@ -122,9 +139,9 @@ def test_database_password_never_printed(postgres_url: str, tmp_path: Path) -> N
     config = tmp_path / "pg.yaml"
     template = (EXAMPLE_DIR / "jiancha.yaml").read_text(encoding="utf-8")
     config.write_text(
-        template.replace("${APPROVAL_DB_URL:-sqlite:///hall.db}", postgres_url).replace(
-            "    center: HZ01", f"    center: HZ01\n    password: {secret}"
-        ),
+        template.replace("${APPROVAL_DB_URL:-sqlite:///hall.db}", postgres_url)
+        .replace("    center: HZ01", f"    center: HZ01\n    password: {secret}", 1)
+        .replace("${FEE_STATEMENT_DIR:-statements}", str(EXAMPLE_DIR / "statements")),
         encoding="utf-8",
     )
     # PostgreSQL here trusts loopback, so the password is sent and ignored: the scan works.

@@ -56,7 +56,7 @@ def source_for() -> Iterator:
     sources: list[SqlSource] = []
 
     def make(url: str, **entities: str) -> SqlSource:
-        config = example_config(url).sources[0]
+        config = example_config(url, "http://127.0.0.1:9").sources[0]
         if entities:
             queries = {name: EntityQuery(query=query) for name, query in entities.items()}
             config = config.model_copy(update={"entities": queries})
@@ -69,19 +69,25 @@ def source_for() -> Iterator:
         source.close()
 
 
-def test_scan_finds_the_same_on_every_database(example_url: str) -> None:
-    result = scan(example_config(example_url), Settings(applicant_hash_key="k"), AT)
-    assert {(f.rule, f.subject_id): f.due_at.isoformat() for f in result.findings} == EXPECTED
+def test_scan_finds_the_same_on_every_database(example_url: str, window_api: str) -> None:
+    result = scan(example_config(example_url, window_api), Settings(applicant_hash_key="k"), AT)
+    got = {(f.rule, f.subject_id): f.due_at and f.due_at.isoformat() for f in result.findings}
+    assert got == EXPECTED
     assert {(r.entity, r.key, r.reason) for _, r in result.rejects} == EXPECTED_REJECTS
-    # 14 accepted cases (BJ014 was never accepted), one of them unreadable.
-    assert result.rows[("approval", "cases")] == 14
-    assert len(result.snapshot.cases) == 12  # minus BJ012 (bad time) and BJ013 (unknown item)
+    # 24 accepted cases (BJ014 was never accepted), one of them unreadable.
+    assert result.rows[("approval", "cases")] == 24
+    assert len(result.snapshot.cases) == 22  # minus BJ012 (bad time) and BJ013 (unknown item)
+    # Payments from the statement folder (the 合计 line is no payment), tickets and ratings
+    # from the window system's API.
+    assert len(result.snapshot.payments) == 7
+    assert len(result.snapshot.tickets) == 6
+    assert len(result.snapshot.evaluations) == 4
 
 
 def test_incremental_poll_with_since_sees_only_changes(example_url: str, source_for) -> None:
     source = source_for(example_url)
     first = source.poll("cases")
-    assert first.rows == 14
+    assert first.rows == 24
     # The newest GXSJ among accepted cases is BJ015's, 2026-10-09 11:31:00.
     assert first.watermark == dt.datetime(2026, 10, 9, 11, 31, tzinfo=SHANGHAI)
 
@@ -89,20 +95,20 @@ def test_incremental_poll_with_since_sees_only_changes(example_url: str, source_
         example_url,
         "UPDATE SL_BJ SET BJSJ = '20261009120000', BJJGDM = '0', GXSJ = '20261009120000' "
         "WHERE SBLSH = 'BJ002'",
-        "INSERT INTO SL_BJ VALUES ('BJ016', '330100-001', 'HZ01', 'SCJ', 'W03', '某人', "
+        "INSERT INTO SL_BJ VALUES ('BJ099', '330100-001', 'HZ01', 'SCJ', 'W03', '某人', "
         "'330106200001010000', '20261009120000', '20261009120500', '1', NULL, NULL, NULL, "
         "'20261009120500', 0.00, '20261009120500')",
     )
     since = source.next_since(first.watermark)
     assert since == dt.datetime(2026, 10, 9, 11, 26, tzinfo=SHANGHAI)  # 5 minutes overlap
     second = source.poll("cases", since)
-    # BJ015 is inside the overlap window and comes again; BJ002 changed; BJ016 is new.
-    assert sorted(c.id for c in second.records) == ["BJ002", "BJ015", "BJ016"]
+    # BJ015 is inside the overlap window and comes again; BJ002 changed; BJ099 is new.
+    assert sorted(c.id for c in second.records) == ["BJ002", "BJ015", "BJ099"]
     bj002 = next(c for c in second.records if c.id == "BJ002")
     assert bj002.concluded_at == dt.datetime(2026, 10, 9, 12, 0, tzinfo=SHANGHAI)
     assert second.watermark == dt.datetime(2026, 10, 9, 12, 5, tzinfo=SHANGHAI)
     third = source.poll("cases", source.next_since(second.watermark))
-    assert sorted(c.id for c in third.records) == ["BJ002", "BJ016"]
+    assert sorted(c.id for c in third.records) == ["BJ002", "BJ099"]
 
 
 MALFORMED_TABLE = """
@@ -168,7 +174,7 @@ def test_negative_limit_in_the_catalogue_is_rejected(example_url: str, source_fo
     _execute(example_url, "UPDATE SXML SET CNSX = '-1' WHERE SXBM = '330100-003'")
     batch = source_for(example_url).poll("items")
     assert {(r.key, r.reason) for r in batch.rejects} == {("330100-003", "negative_limit")}
-    assert len(batch.records) == 4
+    assert len(batch.records) == 5  # the other five items of the catalogue
 
 
 @pytest.mark.postgres
@@ -287,5 +293,5 @@ def test_upper_case_aliases_are_matched(sqlite_url: str, source_for) -> None:
     )
     batch = source.poll("items")
     assert batch.rejects == []
-    assert len(batch.records) == 5
+    assert len(batch.records) == 6
     assert batch.watermark is not None

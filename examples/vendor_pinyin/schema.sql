@@ -60,3 +60,11 @@ CREATE TABLE TBCX (
     GXSJ      VARCHAR(14) NOT NULL,
     PRIMARY KEY (SBLSH, TBCXXH)
 );
+
+-- 缴款单 (payment notices: the 缴款单号 issued for a case's fee)
+CREATE TABLE SF_JKD (
+    JKDH    VARCHAR(40) NOT NULL PRIMARY KEY,   -- 缴款单号 / 缴款码
+    SBLSH   VARCHAR(40) NOT NULL,               -- 申办流水号
+    JKJE    DECIMAL(12, 2),                     -- 应缴金额（元）
+    GXSJ    VARCHAR(14) NOT NULL
+);
