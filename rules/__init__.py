@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from monitor.model import Finding, Snapshot
-from rules import overdue
+from rules import evaluation, fees, offsystem, overdue
 from rules.context import RuleContext
 
 Family = Callable[[Snapshot, RuleContext], list[Finding]]
 
 FAMILIES: dict[str, Family] = {
     "overdue": lambda snapshot, ctx: overdue.evaluate(snapshot.cases.values(), snapshot.items, ctx),
+    "offsystem": offsystem.evaluate,
+    "fees": fees.evaluate,
+    "evaluation": evaluation.evaluate,
 }
 
 

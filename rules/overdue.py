@@ -28,6 +28,8 @@ from monitor.deadlines import (
     suspension_working_days,
 )
 from monitor.model import Case, Finding, Item, Severity, Step, Suspension
+from rules.common import iso as _iso
+from rules.common import past as _past
 from rules.context import RuleContext
 
 DUE_SOON = "case.due_soon"
@@ -36,10 +38,6 @@ CONCLUDED_LATE = "case.concluded_late"
 STATUTORY_OVERDUE = "case.statutory_overdue"
 STEP_OVERDUE = "case.step_overdue"
 SUSPENSION_OVERDUE = "case.suspension_overdue"
-
-
-def _iso(instant: dt.datetime | None) -> str | None:
-    return None if instant is None else instant.isoformat()
 
 
 def _finding(
@@ -84,15 +82,6 @@ def _case_evidence(case: Case, item: Item, deadlines: CaseDeadlines) -> dict[str
     if deadlines.source_due_mismatch_days is not None:
         evidence["source_due_mismatch_working_days"] = deadlines.source_due_mismatch_days
     return evidence
-
-
-def _past(instant: dt.datetime, due_at: dt.datetime) -> bool:
-    """Whether ``instant`` is after the due instant, in whole seconds.
-
-    The due instant is the last second of the day (23:59:59); a conclusion stamped
-    23:59:59.5 is still within it. Red starts at the first second after.
-    """
-    return instant.replace(microsecond=0) > due_at
 
 
 def _lateness(due_at: dt.datetime, until: dt.datetime, ctx: RuleContext) -> dict[str, Any]:

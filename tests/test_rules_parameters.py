@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
-from rules.parameters import OverdueOverride, Overrides, RuleParameters
+from rules.parameters import (
+    FeePayableAt,
+    OverdueOverride,
+    Overrides,
+    RuleParameters,
+    normalise_account,
+)
 
 
 def params(
@@ -260,3 +268,204 @@ def test_valid_boundaries_accepted() -> None:
     )
     # Item ratio 1.0 of 7 -> 7.
     assert p.due_soon_threshold("I1", "D1", 7) == 7
+
+
+# -- the other families' sections: offsystem, fees, evaluation -------------------------
+
+# The exact shape of the new keys of the configuration's rules: section.
+FULL_RULES_YAML = """
+due_soon_ratio: 0.2
+overrides:
+  departments:
+    BDC: {due_soon_days: 2}
+offsystem:
+  consultation_services: [ZX01, ZX02]
+  ticket_grace_minutes: 30
+  payment_grace_working_days: 3
+  backfill_hours: 24
+  instant_conclusion_seconds: 60
+  burst_min_cases: 5
+  burst_span_minutes: 10
+  burst_min_days: 2
+  double_acceptance: true
+  overrides:
+    items:
+      330100-004: {ticket_grace_minutes: 60, double_acceptance: false}
+    departments:
+      BDC: {backfill_hours: 48, instant_conclusion_seconds: 0}
+fees:
+  designated_accounts:
+    HZ01: ["3301 0400 0000 0001", "33010400000000002"]
+    "*": ["3301 0400 9999 0000"]
+  grace_working_days: 3
+  payable_at: acceptance
+  flag_below_standard: true
+  overrides:
+    items:
+      330100-004: {payable_at: conclusion}
+    departments:
+      BDC: {grace_working_days: 5, flag_below_standard: false}
+evaluation:
+  followup_working_days: 15
+  overrides:
+    departments:
+      GA: {followup_working_days: 10}
+"""
+
+
+def test_family_defaults_need_no_configuration() -> None:
+    p = RuleParameters()
+    off = p.offsystem
+    assert off.consultation_services == []
+    assert off.ticket_grace("I1", "D1") == dt.timedelta(minutes=30)
+    assert off.payment_grace_working_days == 3
+    assert off.backfill_threshold("I1", "D1") == dt.timedelta(hours=24)
+    assert off.instant_conclusion("I1", None) == dt.timedelta(seconds=60)
+    assert (off.burst_min_cases, off.burst_span_minutes, off.burst_min_days) == (5, 10, 2)
+    assert off.checks_double_acceptance("I1", "D1") is True
+    fees = p.fees
+    assert fees.designated_accounts == {}
+    assert fees.accounts_configured is False
+    assert fees.is_designated("any account", "CTR") is True
+    assert fees.grace("I1", "D1") == 3
+    assert fees.payable("I1", "D1") is FeePayableAt.ACCEPTANCE
+    assert fees.flags_below_standard("I1", "D1") is True
+    assert p.evaluation.followup_days(None, None) == 15
+
+
+def test_full_rules_section_parses() -> None:
+    p = RuleParameters.model_validate(yaml.safe_load(FULL_RULES_YAML))
+    off = p.offsystem
+    assert off.consultation_services == ["ZX01", "ZX02"]
+    assert off.ticket_grace("330100-004", "BDC") == dt.timedelta(minutes=60)
+    assert off.ticket_grace("330100-001", "BDC") == dt.timedelta(minutes=30)
+    assert off.backfill_threshold("330100-004", "BDC") == dt.timedelta(hours=48)
+    assert off.instant_conclusion("330100-004", "BDC") == dt.timedelta(0)
+    assert off.checks_double_acceptance("330100-004", "SCJ") is False
+    assert off.checks_double_acceptance("330100-001", "SCJ") is True
+    fees = p.fees
+    assert fees.payable("330100-004", "BDC") is FeePayableAt.CONCLUSION
+    assert fees.payable("330100-001", "BDC") is FeePayableAt.ACCEPTANCE
+    assert fees.grace("330100-004", "BDC") == 5
+    assert fees.grace("330100-004", "SCJ") == 3
+    assert fees.flags_below_standard("330100-001", "BDC") is False
+    assert p.evaluation.followup_days(None, "GA") == 10
+    assert p.evaluation.followup_days(None, "SCJ") == 15
+    # The overdue family's values are untouched by the new sections.
+    assert p.due_soon_threshold("X", "BDC", 10) == 2
+
+
+def test_family_overrides_item_then_department_then_global() -> None:
+    p = RuleParameters.model_validate(
+        {
+            "offsystem": {
+                "ticket_grace_minutes": 45,
+                "overrides": {
+                    "items": {"I1": {"ticket_grace_minutes": 5}},
+                    "departments": {"D1": {"ticket_grace_minutes": 15}},
+                },
+            },
+            "evaluation": {
+                "overrides": {
+                    "items": {"I1": {"followup_working_days": 0}},
+                    "departments": {"D1": {"followup_working_days": 7}},
+                }
+            },
+        }
+    )
+    off = p.offsystem
+    assert off.ticket_grace("I1", "D1") == dt.timedelta(minutes=5)
+    assert off.ticket_grace("I2", "D1") == dt.timedelta(minutes=15)
+    assert off.ticket_grace("I2", "D2") == dt.timedelta(minutes=45)
+    assert off.ticket_grace(None, None) == dt.timedelta(minutes=45)
+    assert off.ticket_grace(None, "D1") == dt.timedelta(minutes=15)
+    # 0 is a value, not "unset".
+    assert p.evaluation.followup_days("I1", "D1") == 0
+    assert p.evaluation.followup_days("I2", "D1") == 7
+    assert p.evaluation.followup_days("I2", None) == 15
+
+
+def test_designated_accounts_per_center_and_for_all() -> None:
+    fees = RuleParameters.model_validate(
+        {
+            "fees": {
+                "designated_accounts": {
+                    "HZ01": ["3301 0400 0001"],
+                    "HZ02": ["3301 0400 0002", "3301 0400 0003"],
+                    "HZ03": ["3301 0400 0003"],  # shared by two centers
+                    "*": ["9999"],
+                }
+            }
+        }
+    ).fees
+    assert fees.accounts_configured is True
+    assert fees.is_designated("330104000001", "HZ01") is True  # spaces do not matter
+    assert fees.is_designated("3301 0400 0001", "HZ02") is False  # another center's
+    assert fees.is_designated("3301 0400 0001", "HZ09") is False
+    assert fees.is_designated("9999", "HZ09") is True  # "*" serves every center
+    assert fees.is_designated("3301 0400 0002", None) is True  # some center's
+    assert fees.is_designated("1234", None) is False
+    assert fees.center_of_account("3301 0400 0002") == "HZ02"
+    assert fees.center_of_account("3301 0400 0003") is None  # ambiguous
+    assert fees.center_of_account("9999") is None
+    assert normalise_account(" 6222\t0001 ") == "62220001"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"offsystem": {"ticket_grace_minutes": -1}},
+        {"offsystem": {"payment_grace_working_days": -1}},
+        {"offsystem": {"burst_min_cases": 1}},
+        {"offsystem": {"burst_min_days": 0}},
+        {"offsystem": {"overrides": {"items": {"I1": {"backfill_hours": -3}}}}},
+        {"offsystem": {"consultation_services": [""]}},
+        {"fees": {"grace_working_days": -1}},
+        {"fees": {"payable_at": "whenever"}},
+        {"fees": {"designated_accounts": {"HZ01": ["  "]}}},
+        {"fees": {"designated_accounts": {"HZ01": "6222 0001"}}},
+        {"fees": {"overrides": {"departments": {"D1": {"payable_at": "later"}}}}},
+        {"evaluation": {"followup_working_days": -15}},
+        {"evaluation": {"followup_working_days": 1.5}},
+    ],
+)
+def test_family_out_of_range_values_rejected(data: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        RuleParameters.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "bad_key"),
+    [
+        ({"offsystem": {"grace_minutes": 3}}, "grace_minutes"),
+        ({"offsystem": {"overrides": {"windows": {}}}}, "windows"),
+        (
+            {"offsystem": {"overrides": {"items": {"I1": {"burst_min_cases": 3}}}}},
+            "burst_min_cases",
+        ),
+        ({"fees": {"accounts": {}}}, "accounts"),
+        (
+            {"fees": {"overrides": {"items": {"I1": {"designated_accounts": {}}}}}},
+            "designated_accounts",
+        ),
+        ({"evaluation": {"followup_days": 15}}, "followup_days"),
+        ({"consultation_services": ["ZX01"]}, "consultation_services"),  # lives in offsystem
+        ({"fee": {}}, "fee"),
+    ],
+)
+def test_family_unknown_keys_rejected(data: dict[str, Any], bad_key: str) -> None:
+    with pytest.raises(ValidationError) as excinfo:
+        RuleParameters.model_validate(data)
+    errors = excinfo.value.errors()
+    assert any(e["type"] == "extra_forbidden" for e in errors)
+    assert any(bad_key in e["loc"] for e in errors)
+
+
+def test_family_parameters_are_frozen() -> None:
+    p = RuleParameters()
+    with pytest.raises(ValidationError):
+        p.offsystem.ticket_grace_minutes = 5  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        p.fees.grace_working_days = 5  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        p.evaluation.followup_working_days = 5  # type: ignore[misc]

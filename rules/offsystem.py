@@ -1,0 +1,555 @@
+"""Off-system handling (体外循环): work done outside the supervised approval system.
+
+Basis: the 政务服务“一网通办” requirement that every application be accepted, handled
+and concluded inside the approval system (全流程网上留痕; 国务院关于在线政务服务的若干规定,
+国务院令第716号, art. 6 and 9), and the electronic supervision (电子监察) practice of
+cross-checking the queue system, the bank statement and the approval system to catch
+体外循环: a window serves an applicant but registers nothing (有号无件), money is paid
+with no case behind it (有费无件), a case is typed in long after the fact (事后补录), or one
+application is accepted twice, at the window and at the department (两头受理).
+
+Pure functions: (snapshot, context) -> findings; the instant is ``ctx.at``. Everything
+is judged **as of** that instant: a ticket finished, a payment made or a case typed in
+(``recorded_at``, else its acceptance time) after it does not exist yet.
+
+What is deliberately not judged: tickets that name neither a window nor a department
+(they cannot be attributed), payments outside the designated accounts (they are the fee
+family's business), and subjects whose working-day grace falls outside the calendar's
+years (never guessed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_left
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.calendar import CalendarRangeError
+from monitor.deadlines import clock_stopped_at
+from monitor.model import (
+    Case,
+    CaseResult,
+    Finding,
+    Item,
+    ItemKind,
+    Payment,
+    Severity,
+    Snapshot,
+    Ticket,
+    TicketStatus,
+)
+from rules.common import (
+    case_finding,
+    case_known,
+    end_of_working_days_after,
+    finding,
+    iso,
+    past,
+    yuan,
+)
+from rules.context import RuleContext
+
+TICKET_WITHOUT_CASE = "offsystem.ticket_without_case"
+PAYMENT_WITHOUT_CASE = "offsystem.payment_without_case"
+BACKFILLED_CASE = "offsystem.backfilled_case"
+DOUBLE_ACCEPTANCE = "offsystem.double_acceptance"
+
+# Results that mean the record never was a valid acceptance: a deleted/voided entry
+# (作废/删除, typically the duplicate itself being cleaned up) or an application refused
+# outright (不予受理). Withdrawn and returned cases were real acceptances and do count.
+_NOT_AN_ACCEPTANCE = frozenset({CaseResult.VOID, CaseResult.REFUSED})
+
+# -- offsystem.ticket_without_case -------------------------------------------------------
+
+Scope = tuple[str, ...]
+
+
+class _Slots:
+    """Cases of one scope sorted by acceptance time, each of which can cover one ticket.
+
+    ``take`` finds the earliest case not yet used in a time range: a binary search,
+    then a skip list of used entries (path-compressed), so a whole day of matching
+    costs O((tickets + cases) log cases), never tickets × cases.
+    """
+
+    def __init__(self, cases: list[Case]) -> None:
+        cases.sort(key=lambda c: (c.accepted_at, c.id))
+        self._cases = cases
+        self._times = [c.accepted_at for c in cases]
+        self._next = list(range(len(cases) + 1))  # next index that may still be free
+
+    def _find(self, index: int) -> int:
+        root = index
+        while self._next[root] != root:
+            root = self._next[root]
+        while self._next[index] != root:
+            self._next[index], index = root, self._next[index]
+        return root
+
+    def take(self, start: dt.datetime, end: dt.datetime, used: set[str]) -> Case | None:
+        index = self._find(bisect_left(self._times, start))
+        while index < len(self._cases) and self._times[index] <= end:
+            case = self._cases[index]
+            self._next[index] = index + 1  # used now, or already used via another scope
+            if case.id not in used:
+                used.add(case.id)
+                return case
+            index = self._find(index + 1)
+        return None
+
+
+@dataclass(frozen=True)
+class _TicketSearch:
+    ticket: Ticket
+    start: dt.datetime
+    due_at: dt.datetime  # finished_at + grace: the case must be accepted by then
+    grace: dt.timedelta
+    place: Scope  # ("window", code) or ("department", code): where a case must be
+    applicant_place: Scope | None  # where the same applicant's case must be, if keyed
+
+
+def _is_consultation(ticket: Ticket, consultation_services: frozenset[str]) -> bool:
+    return ticket.consultation or (
+        ticket.service is not None and ticket.service in consultation_services
+    )
+
+
+def _ticket_search(
+    ticket: Ticket, ctx: RuleContext, consultation: frozenset[str]
+) -> _TicketSearch | None:
+    """What a served ticket needs to be covered by a case, or None if it expects none."""
+    if ticket.status is not TicketStatus.SERVED or _is_consultation(ticket, consultation):
+        return None
+    if ticket.called_at is None or ticket.finished_at is None or ticket.finished_at > ctx.at:
+        return None
+    if ticket.window is not None:
+        place: Scope = ("window", ticket.window)
+    elif ticket.department is not None:
+        place = ("department", ticket.department)
+    else:
+        return None
+    applicant_place: Scope | None = None
+    if ticket.applicant_key is not None:
+        # The same applicant's case counts anywhere in the window's department (the back
+        # office may register it); without a department, at the window itself.
+        applicant_place = ("applicant", ticket.applicant_key, *place)
+        if ticket.department is not None:
+            applicant_place = ("applicant", ticket.applicant_key, "department", ticket.department)
+    grace = ctx.parameters.offsystem.ticket_grace(ticket.service, ticket.department)
+    return _TicketSearch(
+        ticket=ticket,
+        start=min(ticket.called_at, ticket.finished_at),
+        due_at=ticket.finished_at + grace,
+        grace=grace,
+        place=place,
+        applicant_place=applicant_place,
+    )
+
+
+def _case_scopes(case: Case) -> Iterator[Scope]:
+    """Every scope in which a case can cover a ticket.
+
+    ("any", place) for tickets without an applicant key, ("keyless", place) for keyed
+    tickets at the window, ("applicant", key, place) for the applicant's own tickets.
+    """
+    places: list[Scope] = []
+    if case.window is not None:
+        places.append(("window", case.window))
+    if case.department is not None:
+        places.append(("department", case.department))
+    for place in places:
+        yield ("any", *place)
+        if case.applicant_key is None:
+            yield ("keyless", *place)
+        else:
+            yield ("applicant", case.applicant_key, *place)
+
+
+def unmatched_tickets(
+    tickets: Iterable[Ticket], cases: Iterable[Case], ctx: RuleContext
+) -> list[_TicketSearch]:
+    """Served tickets that no case covers, whether or not their grace has passed yet.
+
+    One case covers at most one ticket. Tickets are matched greedily in the order of
+    their deadline (finished_at + grace), each taking the earliest free case accepted
+    between its call and its deadline — the greedy order that covers the most tickets,
+    and one in which a ticket's fate never depends on tickets finished after it. First
+    every ticket with an applicant key looks for a case of the same applicant in its
+    department; then the rest look at the window (or department): a keyed ticket only
+    at cases without a key (a case of a *different* applicant never covers it), a
+    ticket without a key at any case.
+    """
+    consultation = frozenset(ctx.parameters.offsystem.consultation_services)
+    searches: list[_TicketSearch] = []
+    for ticket in tickets:
+        search = _ticket_search(ticket, ctx, consultation)
+        if search is not None:
+            searches.append(search)
+    if not searches:
+        return []
+    searches.sort(key=lambda s: (s.due_at, s.start, s.ticket.id))
+
+    needed: set[Scope] = set()
+    for s in searches:
+        needed.add(("any", *s.place))
+        needed.add(("keyless", *s.place))
+        if s.applicant_place is not None:
+            needed.add(s.applicant_place)
+    grouped: dict[Scope, list[Case]] = defaultdict(list)
+    for case in cases:
+        if not case_known(case, ctx.at):
+            continue
+        for scope in _case_scopes(case):
+            if scope in needed:
+                grouped[scope].append(case)
+    slots = {scope: _Slots(members) for scope, members in grouped.items()}
+    used: set[str] = set()
+
+    def take(scope: Scope, s: _TicketSearch) -> Case | None:
+        found = slots.get(scope)
+        return None if found is None else found.take(s.start, s.due_at, used)
+
+    remaining: list[_TicketSearch] = []
+    for s in searches:
+        if s.applicant_place is None or take(s.applicant_place, s) is None:
+            remaining.append(s)
+    unmatched: list[_TicketSearch] = []
+    for s in remaining:
+        scope = ("keyless", *s.place) if s.ticket.applicant_key else ("any", *s.place)
+        if take(scope, s) is None:
+            unmatched.append(s)
+    return unmatched
+
+
+def tickets_without_case(snapshot: Snapshot, ctx: RuleContext) -> Iterator[Finding]:
+    """``offsystem.ticket_without_case``: a served ticket with no case registered for it.
+
+    体外循环 practice (有号无件): an applicant was called and served at a window, the
+    service was not consultation only, and yet no case was accepted at that window (or
+    by that department) between the call and ``ticket_grace_minutes`` (30 by default)
+    after the service ended. Consultation tickets (the ticket's flag, or its service in
+    ``consultation_services``) expect no case. Judged only once the grace has passed:
+    red from the first second after ``finished_at + grace``.
+    """
+    for s in unmatched_tickets(snapshot.tickets.values(), snapshot.cases.values(), ctx):
+        if not past(ctx.at, s.due_at):
+            continue
+        ticket = s.ticket
+        yield finding(
+            TICKET_WITHOUT_CASE,
+            Severity.RED,
+            ctx,
+            subject_kind="ticket",
+            subject_id=ticket.id,
+            center=ticket.center,
+            department=ticket.department,
+            window=ticket.window,
+            item=ticket.service if ticket.service in snapshot.items else None,
+            due_at=s.due_at,
+            calendar_dependent=False,
+            evidence={
+                "ticket_number": ticket.number,
+                "service": ticket.service,
+                "called_at": iso(ticket.called_at),
+                "finished_at": iso(ticket.finished_at),
+                "grace_minutes": int(s.grace.total_seconds() // 60),
+                "searched": s.place[0],
+                "applicant_matched": s.applicant_place is not None,
+            },
+        )
+
+
+# -- offsystem.payment_without_case ------------------------------------------------------
+
+
+def payments_without_case(snapshot: Snapshot, ctx: RuleContext) -> Iterator[Finding]:
+    """``offsystem.payment_without_case``: a deposit with no case behind it (有费无件).
+
+    Fees are collected only for registered cases, through the 缴款码 the approval system
+    issues (行政事业性收费 收支两条线; 行政许可法 art. 59). A deposit into a designated
+    account (收费专户) of its center whose reference is no case's payment reference and
+    whose linked case id (if any) is no known case is money taken outside the system.
+    The case may be registered late: red only after ``payment_grace_working_days``
+    (3 by default) — the end of the 3rd working day after the payment date.
+    """
+    offsystem = ctx.parameters.offsystem
+    fees = ctx.parameters.fees
+    references: set[str] = set()
+    case_ids: set[str] = set()
+    for case in snapshot.cases.values():
+        if case_known(case, ctx.at):
+            case_ids.add(case.id)
+            if case.payment_reference:
+                references.add(case.payment_reference)
+    for payment in snapshot.payments.values():
+        if not payment.is_deposit or payment.paid_at > ctx.at:
+            continue
+        center = payment.center or fees.center_of_account(payment.account)
+        if not fees.is_designated(payment.account, center):
+            continue
+        if payment.reference and payment.reference in references:
+            continue
+        if payment.case_id and payment.case_id in case_ids:
+            continue
+        try:
+            due = end_of_working_days_after(
+                payment.paid_at, offsystem.payment_grace_working_days, ctx
+            )
+        except CalendarRangeError:
+            continue
+        if past(ctx.at, due):
+            yield _payment_finding(payment, center, due, ctx)
+
+
+def _payment_finding(
+    payment: Payment, center: str | None, due: dt.datetime, ctx: RuleContext
+) -> Finding:
+    return finding(
+        PAYMENT_WITHOUT_CASE,
+        Severity.RED,
+        ctx,
+        subject_kind="payment",
+        subject_id=payment.id,
+        center=center,
+        due_at=due,
+        evidence={
+            "account": payment.account,
+            "amount_fen": payment.amount_fen,
+            "amount_yuan": yuan(payment.amount_fen),
+            "paid_at": iso(payment.paid_at),
+            "reference": payment.reference,
+            "linked_case_id": payment.case_id,
+            "grace_working_days": ctx.parameters.offsystem.payment_grace_working_days,
+        },
+    )
+
+
+# -- offsystem.backfilled_case -----------------------------------------------------------
+
+
+@dataclass
+class _Backfill:
+    patterns: list[str] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    due_at: dt.datetime | None = None
+
+
+def _late_entry(case: Case, ctx: RuleContext) -> tuple[dict[str, Any], dt.datetime] | None:
+    if case.recorded_at is None:
+        return None
+    threshold = ctx.parameters.offsystem.backfill_threshold(case.item, case.department)
+    delay = case.recorded_at - case.accepted_at
+    if delay <= threshold:
+        return None
+    evidence = {
+        "entry_delay_seconds": int(delay.total_seconds()),
+        "backfill_threshold_hours": int(threshold.total_seconds() // 3600),
+    }
+    return evidence, case.accepted_at + threshold
+
+
+def _instant_conclusion(case: Case, item: Item, ctx: RuleContext) -> dict[str, Any] | None:
+    if item.kind is not ItemKind.PROMISED:
+        return None
+    concluded = clock_stopped_at(case, ctx.at)
+    if concluded is None:
+        return None
+    if case.result is not None and case.result.stops_clock_without_decision:
+        return None  # refused or voided on the spot: no decision was faked
+    limit = ctx.parameters.offsystem.instant_conclusion(case.item, case.department)
+    took = concluded - case.accepted_at
+    if took >= limit:
+        return None
+    return {
+        "concluded_at": iso(concluded),
+        "conclusion_seconds": int(took.total_seconds()),
+        "instant_conclusion_seconds": int(limit.total_seconds()),
+    }
+
+
+def _scope(case: Case) -> Scope | None:
+    if case.window is not None:
+        return ("window", case.window)
+    if case.department is not None:
+        return ("department", case.department)
+    return None
+
+
+def burst_members(cases: Iterable[Case], ctx: RuleContext) -> dict[str, dict[str, Any]]:
+    """Case id -> evidence of the burst it was typed in with, for backdated bursts.
+
+    A *backdated* case was accepted on a day before the day it was typed in. A burst is
+    at least ``burst_min_cases`` backdated cases of one window (or department, for cases
+    without a window) typed in within ``burst_span_minutes`` of each other and accepted
+    on at least ``burst_min_days`` different days: a pile of paper applications entered
+    in one sitting. Overlapping bursts merge into one.
+    """
+    params = ctx.parameters.offsystem
+    span = dt.timedelta(minutes=params.burst_span_minutes)
+    local = ctx.policy.local_date
+    by_scope: dict[Scope, list[tuple[dt.datetime, str, dt.date]]] = defaultdict(list)
+    for case in cases:
+        scope = _scope(case)
+        if scope is None or case.recorded_at is None:
+            continue
+        accepted_on = local(case.accepted_at)
+        if accepted_on < local(case.recorded_at):
+            by_scope[scope].append((case.recorded_at, case.id, accepted_on))
+
+    members: dict[str, dict[str, Any]] = {}
+    for entries in by_scope.values():
+        if len(entries) < params.burst_min_cases:
+            continue
+        entries.sort()
+        clusters: list[tuple[int, int]] = []  # inclusive index ranges
+        days: Counter[dt.date] = Counter()
+        left = 0
+        for right, (recorded, _, accepted_on) in enumerate(entries):
+            days[accepted_on] += 1
+            while recorded - entries[left][0] > span:
+                days[entries[left][2]] -= 1
+                if not days[entries[left][2]]:
+                    del days[entries[left][2]]
+                left += 1
+            if right - left + 1 < params.burst_min_cases or len(days) < params.burst_min_days:
+                continue
+            if clusters and left <= clusters[-1][1]:
+                clusters[-1] = (clusters[-1][0], right)
+            else:
+                clusters.append((left, right))
+        for first, last in clusters:
+            chunk = entries[first : last + 1]
+            evidence = {
+                "burst_cases": len(chunk),
+                "burst_recorded_from": iso(chunk[0][0]),
+                "burst_recorded_to": iso(chunk[-1][0]),
+                "burst_acceptance_days": len({e[2] for e in chunk}),
+            }
+            for _, case_id, _ in chunk:
+                members[case_id] = evidence
+    return members
+
+
+def backfilled_cases(snapshot: Snapshot, ctx: RuleContext) -> Iterator[Finding]:
+    """``offsystem.backfilled_case``: a case typed in after the fact (事后补录).
+
+    一网通办 requires the acceptance to be registered as it happens (全流程留痕); a case
+    entered afterwards hides work done outside the system and makes its clock start
+    whenever the window likes. Three patterns, one yellow finding per case naming every
+    pattern it shows: ``late_entry`` — typed in more than ``backfill_hours`` (24) after
+    its acceptance time; ``instant_conclusion`` — a promised item (承诺件) accepted and
+    concluded less than ``instant_conclusion_seconds`` (60) apart, both typed in at once
+    after the decision was already made (refusals and voids excepted); ``burst`` — typed
+    in within a burst of backdated cases (see :func:`burst_members`).
+    """
+    known = [c for c in snapshot.cases.values() if case_known(c, ctx.at)]
+    found: dict[str, _Backfill] = defaultdict(_Backfill)
+    for case in known:
+        late = _late_entry(case, ctx)
+        if late is not None:
+            found[case.id].patterns.append("late_entry")
+            found[case.id].evidence.update(late[0])
+            found[case.id].due_at = late[1]
+        item = snapshot.items.get(case.item)
+        instant = None if item is None else _instant_conclusion(case, item, ctx)
+        if instant is not None:
+            found[case.id].patterns.append("instant_conclusion")
+            found[case.id].evidence.update(instant)
+    for case_id, evidence in burst_members(known, ctx).items():
+        found[case_id].patterns.append("burst")
+        found[case_id].evidence.update(evidence)
+    for case_id, backfill in found.items():
+        case = snapshot.cases[case_id]
+        yield case_finding(
+            BACKFILLED_CASE,
+            Severity.YELLOW,
+            case,
+            ctx,
+            due_at=backfill.due_at,
+            calendar_dependent=False,
+            evidence={
+                "patterns": backfill.patterns,
+                "accepted_at": iso(case.accepted_at),
+                "recorded_at": iso(case.recorded_at),
+            }
+            | backfill.evidence,
+        )
+
+
+# -- offsystem.double_acceptance ---------------------------------------------------------
+
+
+def _counts_as_acceptance(case: Case, at: dt.datetime) -> bool:
+    if not case_known(case, at):
+        return False
+    ended = clock_stopped_at(case, at) is not None
+    return not (ended and case.result in _NOT_AN_ACCEPTANCE)
+
+
+def double_acceptances(cases: Iterable[Case], ctx: RuleContext) -> Iterator[tuple[Case, Case, int]]:
+    """(later case, first case still open at its acceptance, how many were open) triples."""
+    groups: dict[tuple[str, str], list[Case]] = defaultdict(list)
+    for case in cases:
+        if case.applicant_key is not None and _counts_as_acceptance(case, ctx.at):
+            groups[(case.applicant_key, case.item)].append(case)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        group.sort(key=lambda c: (c.accepted_at, c.id))
+        still_open: list[Case] = []
+        for case in group:
+            still_open = [
+                o for o in still_open if o.concluded_at is None or o.concluded_at > case.accepted_at
+            ]
+            if still_open and ctx.parameters.offsystem.checks_double_acceptance(
+                case.item, case.department
+            ):
+                yield case, still_open[0], len(still_open)
+            still_open.append(case)
+
+
+def double_accepted_cases(snapshot: Snapshot, ctx: RuleContext) -> Iterator[Finding]:
+    """``offsystem.double_acceptance``: one application accepted twice (两头受理).
+
+    一窗受理 (国办发〔2018〕45号 一窗受理、集成服务): an application is accepted once, at the
+    hall's window, and routed to the department; being accepted again by the department
+    (or at another window, or in another system) while the first is still open runs the
+    work outside supervision. Same applicant key, same item, a second case accepted while
+    an earlier one is open (not concluded, or concluded after the second's acceptance).
+    The finding is on the later case and names the earliest still-open one. Voided
+    (作废/删除) and refused (不予受理) cases were never acceptances and are ignored;
+    withdrawn and returned ones count. Items applied for per object (per vehicle, per
+    shop) can be exempted with ``double_acceptance: false``.
+    """
+    for case, first, open_count in double_acceptances(snapshot.cases.values(), ctx):
+        first_concluded = clock_stopped_at(first, ctx.at)
+        yield case_finding(
+            DOUBLE_ACCEPTANCE,
+            Severity.RED,
+            case,
+            ctx,
+            calendar_dependent=False,
+            evidence={
+                "accepted_at": iso(case.accepted_at),
+                "first_case_id": first.id,
+                "first_accepted_at": iso(first.accepted_at),
+                "first_window": first.window,
+                "first_department": first.department,
+                "first_concluded_at": iso(first_concluded),
+                "same_window": first.window == case.window,
+                "open_cases": open_count,
+            },
+        )
+
+
+def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
+    """All off-system findings at ``ctx.at``."""
+    return [
+        *tickets_without_case(snapshot, ctx),
+        *payments_without_case(snapshot, ctx),
+        *backfilled_cases(snapshot, ctx),
+        *double_accepted_cases(snapshot, ctx),
+    ]
