@@ -8,8 +8,10 @@ COPY rules rules
 COPY exporters exporters
 COPY grafana grafana
 COPY examples examples
-RUN pip install --no-cache-dir . && useradd --system --uid 10001 jiancha
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 jiancha \
+    && mkdir -p /var/lib/jiancha && chown jiancha /var/lib/jiancha
 USER jiancha
 ENV JIANCHA_LOG_FORMAT=json
+EXPOSE 9708
 ENTRYPOINT ["jiancha"]
 CMD ["--help"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the supervision daemon until SIGTERM/SIGINT")
     run.add_argument("--config", required=True, type=Path)
+
+    window = commands.add_parser(
+        "example-window-api", help="serve the example hall's window-system API (for compose)"
+    )
+    window.add_argument("--host", default="127.0.0.1")
+    window.add_argument("--port", type=int, default=8089)
 
     check = commands.add_parser("check-config", help="validate a configuration without running")
     check.add_argument("config", type=Path)
@@ -136,6 +143,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             config = load_config(args.config)
             print(f"{args.config}: ok ({len(config.sources)} sources)")
+            return 0
+        if args.command == "example-window-api":
+            from monitor.demo import ExampleWindowSystem
+
+            with ExampleWindowSystem(host=args.host, port=args.port) as system:
+                print(f"example window system at {system.url}/api/tickets", flush=True)
+                stop = {signal.SIGINT, signal.SIGTERM}
+                signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+                signal.sigwait(stop)
             return 0
         if args.command == "demo":
             return _demo(args.workdir, args.at, args.once, settings)

@@ -266,6 +266,14 @@ class AlertingConfig(_Strict):
     ends_after_intervals: Annotated[int, Field(ge=2, le=100)] = 4
     generator_url: str | None = None  # link shown in Alertmanager, e.g. the dashboard
 
+    @field_validator("alertmanager_urls", mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        """``${ALERTMANAGER_URLS}`` arrives as text: comma- or space-separated URLs."""
+        if isinstance(value, str):
+            return [u for u in re.split(r"[\s,]+", value.strip().strip("[]")) if u]
+        return value
+
     @field_validator("alertmanager_urls")
     @classmethod
     def _http_urls(cls, value: list[str]) -> list[str]:

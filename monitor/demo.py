@@ -103,16 +103,19 @@ class ExampleWindowSystem:
     example config's ``http`` source polls this one exactly as it would poll a real one.
     """
 
-    def __init__(self, directory: Path = EXAMPLE_DIR / "window_api", port: int = 0) -> None:
+    def __init__(
+        self, directory: Path = EXAMPLE_DIR / "window_api", host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         handler = type("Handler", (_WindowApiHandler,), {"directory": directory})
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="window-api", daemon=True
         )
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://{self._host}:{self._server.server_address[1]}"
 
     def __enter__(self) -> ExampleWindowSystem:
         self._thread.start()

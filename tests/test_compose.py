@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_compose_mounts_and_configs_exist() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
-    assert set(compose["services"]) >= {"approval-db", "jiancha"}
+    assert set(compose["services"]) >= {"approval-db", "window-api", "jiancha"}
     for name, service in compose["services"].items():
         for volume in service.get("volumes", []):
             host = volume.split(":", 1)[0]
@@ -20,8 +20,21 @@ def test_compose_mounts_and_configs_exist() -> None:
             else:
                 assert host in compose["volumes"], f"{name} uses undeclared volume {host}"
     command = compose["services"]["jiancha"]["command"]
+    assert command[0] == "run"  # the daemon, not a one-shot scan
     config = command[command.index("--config") + 1]
     assert (ROOT / config.removeprefix("/app/")).is_file()
+
+
+def test_compose_environment_fills_every_variable_the_example_config_needs() -> None:
+    """Each ${VAR} without a default in the example config is set for the daemon."""
+    import re
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    environment = compose["services"]["jiancha"]["environment"]
+    text = (ROOT / "examples/vendor_pinyin/jiancha.yaml").read_text(encoding="utf-8")
+    used = set(re.findall(r"\$\{([A-Z_]+)(?::-[^}]*)?\}", text))
+    assert {"APPROVAL_DB_URL", "WINDOW_API_URL", "JIANCHA_STATE_URL"} <= used
+    assert {"APPROVAL_DB_URL", "WINDOW_API_URL", "JIANCHA_STATE_URL"} <= set(environment)
 
 
 def test_compose_keeps_secrets_out() -> None:
