@@ -22,6 +22,7 @@ is atomic, so an abandoned one is simply rolled back) and close everything.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import os
@@ -314,6 +315,10 @@ class Daemon:
                 at,
                 lookup=self.store.ledger_entry,
             )
+            if self.pusher is None:  # no Alertmanager: an end has nowhere to go
+                for fingerprint, entry in changes.entries.items():
+                    if entry.state != OPEN:
+                        changes.entries[fingerprint] = dataclasses.replace(entry, alert_ended=True)
             try:
                 self.store.save_ledger(changes)
             except SQLAlchemyError as exc:
@@ -504,8 +509,13 @@ class Daemon:
             return
         log.info("daemon_stopping", reason=reason)
         self.stopping.set()
-        if self._scheduler is not None and self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+        scheduler = self._scheduler
+        if scheduler is not None and scheduler.running:
+            # Not from the signal handler itself: it may have interrupted the scheduler
+            # while it holds its own locks.
+            threading.Thread(
+                target=scheduler.shutdown, kwargs={"wait": False}, name="shutdown"
+            ).start()
 
     def wait_for_jobs(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

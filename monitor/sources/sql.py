@@ -114,6 +114,11 @@ class SqlSource:
     def close(self) -> None:
         self.engine.dispose()
 
+    def _rebuild(self) -> None:
+        """Drop every pooled connection after a connection error: the next poll starts
+        from fresh connections (pre-ping would catch stale ones too, one by one)."""
+        self.engine.dispose()
+
     def _since_value(self, since: dt.datetime | None) -> Any:
         instant = (since or _EPOCH).astimezone(self._tz)
         match self.config.since_format:
@@ -158,9 +163,11 @@ class SqlSource:
                     # Oracle and DB2 upper-case unquoted aliases: match names case-blind.
                     self._map(entity, {k.lower(): v for k, v in row.items()}, ctx, mapper, batch)
         except OperationalError as exc:
+            self._rebuild()
             raise SourceUnavailable(self.name, _describe(exc)) from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
+                self._rebuild()
                 raise SourceUnavailable(self.name, _describe(exc)) from exc
             raise SourceQueryError(self.name, f"{entity}: {_describe(exc)}") from exc
         except SQLAlchemyError as exc:
