@@ -463,8 +463,9 @@ class Daemon:
         scheduler = BlockingScheduler(
             timezone=self.tz,
             executors={"default": ThreadPoolExecutor(max_workers=workers)},
-            job_defaults={"coalesce": True, "max_instances": 1},
         )
+        # Every job: never two runs of it at once, and missed runs collapse into one.
+        once = {"max_instances": 1, "coalesce": True}
         now = dt.datetime.now(self.tz)
         for name, state in self.sources.items():
             scheduler.add_job(
@@ -475,6 +476,7 @@ class Daemon:
                 name=f"poll {name}",
                 next_run_time=now,
                 misfire_grace_time=state.interval_seconds,
+                **once,
             )
         interval = self.config.daemon.evaluation_interval_seconds
         scheduler.add_job(
@@ -484,6 +486,7 @@ class Daemon:
             name="evaluate rules",
             next_run_time=now + dt.timedelta(seconds=1),
             misfire_grace_time=interval,
+            **once,
         )
         if self.pusher is not None:
             scheduler.add_job(
@@ -492,6 +495,7 @@ class Daemon:
                 id="alerts",
                 name="push alerts",
                 misfire_grace_time=interval,
+                **once,
             )
         resync = self.config.daemon.resync_time
         scheduler.add_job(
@@ -500,6 +504,7 @@ class Daemon:
             id="resync",
             name="nightly full resync",
             misfire_grace_time=3600,
+            **once,
         )
         self._scheduler = scheduler
         return scheduler

@@ -1,0 +1,79 @@
+"""The scheduler the daemon builds from its configuration: ids, intervals, overlap rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.config import parse_config
+from monitor.daemon import Daemon
+from monitor.settings import Settings
+
+
+def _daemon(tmp_path: Path, alerting: bool) -> Daemon:
+    (tmp_path / "inbox").mkdir()
+    data = {
+        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+        "daemon": {"evaluation_interval_seconds": 45, "resync_time": "03:15"},
+        "alerting": {"alertmanager_urls": ["http://127.0.0.1:9"] if alerting else []},
+        "sources": [
+            {
+                "name": "approval",
+                "url": f"sqlite:///{tmp_path / 'hall.db'}",
+                "poll_interval_seconds": 30,
+                "entities": {"items": {"query": "SELECT 1 AS code"}},
+            },
+            {
+                "name": "bank",
+                "kind": "statement_files",
+                "directory": "inbox",
+                "account": "1",
+                "poll_interval_seconds": 300,
+                "columns": {"id": "流水号", "paid_at": "时间", "amount_yuan": "金额"},
+            },
+        ],
+    }
+    daemon = Daemon(parse_config(data, tmp_path), Settings(applicant_hash_key="k"))
+    daemon.start()
+    return daemon
+
+
+def test_jobs_have_explicit_ids_and_never_overlap(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path, alerting=True)
+    scheduler = daemon.build_scheduler()
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"poll:approval", "poll:bank", "evaluate", "alerts", "resync"}
+    for job in jobs.values():
+        assert job.max_instances == 1
+        assert job.coalesce is True
+    for job_id, seconds in (("poll:approval", 30), ("poll:bank", 300), ("evaluate", 45)):
+        trigger = jobs[job_id].trigger
+        assert isinstance(trigger, IntervalTrigger)
+        assert trigger.interval == dt.timedelta(seconds=seconds)
+        assert jobs[job_id].misfire_grace_time == seconds  # about one interval
+    resync = jobs["resync"].trigger
+    assert isinstance(resync, CronTrigger)
+    fields = {f.name: str(f) for f in resync.fields}
+    assert (fields["hour"], fields["minute"]) == ("3", "15")
+    daemon.close()
+
+
+def test_no_alert_job_without_alertmanager(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path, alerting=False)
+    jobs = {job.id for job in daemon.build_scheduler().get_jobs()}
+    assert "alerts" not in jobs
+    assert daemon.push_alerts() is True  # nothing to push, nothing failed
+    daemon.close()
+
+
+def test_readiness_names_what_is_missing(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path, alerting=False)
+    problems = daemon.readiness()
+    assert any("approval" in p for p in problems)
+    assert any("bank" in p for p in problems)
+    assert daemon.poll("bank")  # an empty inbox is a successful poll
+    assert not any("bank" in p for p in daemon.readiness())
+    daemon.close()
