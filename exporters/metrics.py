@@ -247,7 +247,7 @@ class DaemonMetrics:
     def publish(self, figures: HallFigures) -> None:
         with self.lock:
             self.figures = figures
-        self.last_evaluation.set(figures.at.timestamp())
+        self.last_evaluation.set_to_current_time()  # wall clock, whatever the hall's clock
 
     def set_source(self, name: str, health: SourceHealth) -> None:
         with self.lock:

@@ -22,6 +22,7 @@ is atomic, so an abandoned one is simply rolled back) and close everything.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -37,6 +38,7 @@ from typing import Any
 
 import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -78,7 +80,7 @@ class SourceState:
     interval_seconds: int
     lock: threading.Lock
     up: bool | None = None  # None: not polled yet since start
-    last_success: dt.datetime | None = None
+    last_success: dt.datetime | None = None  # wall clock: what Prometheus compares with time()
     last_error: str | None = None
     failures: int = 0
 
@@ -121,6 +123,7 @@ class Daemon:
         self._watermarks: dict[tuple[str, str], dt.datetime | None] = {}
         self._ledger: dict[str, LedgerEntry] = {}
         self._rejects_seen: set[tuple[str, str | None, str]] = set()
+        self._future_warned: set[tuple[str, str]] = set()
         self._lock = threading.RLock()  # guards the in-memory state above
         self._scheduler: BlockingScheduler | None = None
         self._running_jobs = 0
@@ -199,7 +202,8 @@ class Daemon:
             finally:
                 self.metrics.poll_duration.labels(name).observe(time.perf_counter() - started)
             self.metrics.set_store_up(True)
-            state.up, state.last_success, state.last_error = True, self.clock.now(), None
+            state.up, state.last_error = True, None
+            state.last_success = dt.datetime.now(dt.UTC)
             if state.failures:
                 log.info("source_recovered", source=name, after_failures=state.failures)
             state.failures = 0
@@ -224,8 +228,18 @@ class Daemon:
         if since is None and source.full_poll_lists_all:
             deletes = sorted(self._keys.get((name, entity), set()) - seen)
         previous = self._watermarks.get((name, entity))
-        watermark = max((w for w in (previous, batch.watermark) if w is not None), default=None)
         now = self.clock.now()
+        seen_until = batch.watermark
+        if seen_until is not None and seen_until > now:
+            # A row stamped in the future (a wrong vendor clock) must not move the
+            # watermark past rows that are still to come: it is re-read until then.
+            if (name, entity) not in self._future_warned:
+                self._future_warned.add((name, entity))
+                log.warning(
+                    "future_update_time", source=name, entity=entity, update_time=seen_until
+                )
+            seen_until = now
+        watermark = max((w for w in (previous, seen_until) if w is not None), default=None)
         self.store.apply_poll(
             name,
             entity,
@@ -514,13 +528,20 @@ class Daemon:
             return
         log.info("daemon_stopping", reason=reason)
         self.stopping.set()
-        scheduler = self._scheduler
-        if scheduler is not None and scheduler.running:
-            # Not from the signal handler itself: it may have interrupted the scheduler
-            # while it holds its own locks.
-            threading.Thread(
-                target=scheduler.shutdown, kwargs={"wait": False}, name="shutdown"
-            ).start()
+        # Not from the signal handler itself: it may have interrupted the scheduler while
+        # it holds its own locks. A signal that comes while the scheduler is still
+        # starting waits for it to run, then stops it.
+        threading.Thread(target=self._shut_scheduler, name="shutdown", daemon=True).start()
+
+    def _shut_scheduler(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            scheduler = self._scheduler
+            if scheduler is not None and scheduler.running:
+                with contextlib.suppress(SchedulerNotRunningError):
+                    scheduler.shutdown(wait=False)
+                return
+            time.sleep(0.05)
 
     def wait_for_jobs(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -561,7 +582,8 @@ def run(config: Config, settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda number, _frame: daemon.request_stop(signal.strsignal(number)))
     try:
-        scheduler.start()
+        if not daemon.stopping.is_set():  # a signal may have come during the start
+            scheduler.start()
     finally:
         daemon.stopping.set()
         finished = daemon.wait_for_jobs(config.daemon.shutdown_timeout_seconds)

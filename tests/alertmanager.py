@@ -1,0 +1,161 @@
+"""A real Alertmanager for integration tests: the binary on a free loopback port.
+
+Each instance gets its own configuration (one receiver that notifies nobody), its own
+``--storage.path`` under the test's temporary directory and clustering switched off
+(``--cluster.listen-address=``), so tests never see each other's alerts. ``start`` waits
+(bounded) until ``/-/ready`` answers; ``stop`` terminates the process and kills it if it
+does not go. Missing binary: fail under CI, skip locally (see :mod:`tests.services`).
+
+What Alertmanager 0.25 answers, checked against the binary: ``GET /api/v2/alerts``
+lists firing alerts only (an alert whose ``endsAt`` has passed is dropped from the list
+at once, with or without ``active=true``), each with ``status.state`` ``active``,
+``suppressed`` or ``unprocessed``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.services import free_port, unavailable
+
+BINARIES = ("alertmanager", "prometheus-alertmanager")  # upstream name, Debian's name
+READY_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 5.0
+
+CONFIG = """\
+route:
+  receiver: nobody
+  group_wait: 1s
+receivers:
+  - name: nobody
+"""
+
+
+def alertmanager_binary() -> str:
+    """Path of the Alertmanager binary, or fail (CI) / skip (local)."""
+    for name in BINARIES:
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    unavailable(f"Alertmanager binary not found on PATH (tried {', '.join(BINARIES)})")
+
+
+class Alertmanager:
+    """One Alertmanager process on 127.0.0.1; restartable on the same port and storage."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.binary = alertmanager_binary()
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_file = workdir / "alertmanager.yml"
+        self.config_file.write_text(CONFIG, encoding="utf-8")
+        self.storage = workdir / "data"
+        self.log_file = workdir / "alertmanager.log"
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self._client = httpx.Client(timeout=5)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start the binary and wait until it is ready (bounded)."""
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    self.binary,
+                    f"--config.file={self.config_file}",
+                    f"--storage.path={self.storage}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--cluster.listen-address=",
+                    "--log.level=warn",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"alertmanager exited with {self.process.returncode}: {self._log_tail()}"
+                )
+            try:
+                if self._client.get(f"{self.url}/-/ready").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"alertmanager not ready within {READY_TIMEOUT_S} s: {self._log_tail()}")
+
+    def stop(self) -> None:
+        """Terminate the process (kill it when it does not stop in time)."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT_S)
+
+    def close(self) -> None:
+        self.stop()
+        self._client.close()
+
+    def _log_tail(self) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")[-2000:]
+        except OSError:
+            return "(no log)"
+
+    # --- what it holds ---------------------------------------------------------------------
+
+    def alerts(self, **labels: str) -> list[dict[str, Any]]:
+        """``GET /api/v2/alerts``: the alerts it holds as firing, filtered by exact labels."""
+        params = [("filter", f'{name}="{value}"') for name, value in labels.items()]
+        response = self._client.get(f"{self.url}/api/v2/alerts", params=params)
+        response.raise_for_status()
+        alerts: list[dict[str, Any]] = response.json()
+        return alerts
+
+    def active(self, **labels: str) -> list[dict[str, Any]]:
+        """The alerts in state ``active`` among :meth:`alerts`."""
+        return [a for a in self.alerts(**labels) if a["status"]["state"] == "active"]
+
+    def alerts_received(self, status: str) -> float:
+        """How many alerts (``firing`` or ``resolved``) it has been sent, over all API versions."""
+        response = self._client.get(f"{self.url}/metrics")
+        response.raise_for_status()
+        total = 0.0
+        for family in text_string_to_metric_families(response.text):
+            for sample in family.samples:
+                if (
+                    sample.name == "alertmanager_alerts_received_total"
+                    and sample.labels.get("status") == status
+                ):
+                    total += sample.value
+        return total
+
+
+@contextmanager
+def running_alertmanager(workdir: Path, port: int | None = None) -> Iterator[Alertmanager]:
+    """An Alertmanager started in ``workdir`` and always stopped afterwards."""
+    alertmanager = Alertmanager(workdir, port)
+    try:
+        alertmanager.start()
+        yield alertmanager
+    finally:
+        alertmanager.close()
