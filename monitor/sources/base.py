@@ -15,6 +15,16 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # "since the beginning": a full poll
+
+
+def overlapping_since(watermark: dt.datetime | None, overlap_seconds: int) -> dt.datetime | None:
+    """Where the next incremental poll starts: the watermark minus the overlap, so rows
+    committed late with an earlier update time are not missed."""
+    if watermark is None:
+        return None
+    return watermark - dt.timedelta(seconds=overlap_seconds)
+
 
 class SourceError(Exception):
     """A poll failed as a whole."""

@@ -34,27 +34,23 @@ import structlog
 
 from monitor.config import HttpEntity, HttpSourceConfig
 from monitor.privacy import ApplicantHasher
-from monitor.sources.base import EntityBatch, SourceQueryError, SourceUnavailable
-from monitor.sources.mapping import (
-    MAPPERS,
-    WATERMARK_FIELD,
-    Reject,
-    RowContext,
-    RowError,
-    log_reject,
-    row_key,
+from monitor.sources.base import (
+    EPOCH,
+    EntityBatch,
+    SourceQueryError,
+    SourceUnavailable,
+    overlapping_since,
 )
-from monitor.timeparse import TimeParseError, parse_time
+from monitor.sources.mapping import Reject, RowContext, RowMapper
 
 log = structlog.get_logger(__name__)
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MISSING: Any = object()
 
 
 def since_value(since: dt.datetime | None, tz: ZoneInfo, since_format: str) -> str | int:
     """The ``since`` query parameter, as the SQL source binds ``:since`` but as URL text."""
-    instant = (since or _EPOCH).astimezone(tz)
+    instant = (since or EPOCH).astimezone(tz)
     match since_format:
         case "datetime":
             return instant.strftime("%Y-%m-%d %H:%M:%S")
@@ -142,16 +138,13 @@ class HttpSource:
             follow_redirects=True,
             headers={"Accept": "application/json", "User-Agent": "jiancha"},
         )
-        self._logged_rejects: set[tuple[str, str | None, str]] = set()
+        self._rows = RowMapper(config.name, tz)
 
     def close(self) -> None:
         self._client.close()
 
     def next_since(self, watermark: dt.datetime | None) -> dt.datetime | None:
-        """Where the next incremental poll starts: the watermark minus the overlap."""
-        if watermark is None:
-            return None
-        return watermark - dt.timedelta(seconds=self.config.overlap_seconds)
+        return overlapping_since(watermark, self.config.overlap_seconds)
 
     def poll(self, entity: str, since: dt.datetime | None = None) -> EntityBatch:
         """Fetch every page of the entity's list (records changed since ``since``, or all)."""
@@ -171,9 +164,9 @@ class HttpSource:
             for record in records:
                 batch.rows += 1
                 if not isinstance(record, Mapping):
-                    self.reject(batch, Reject(entity, None, "invalid", "not a JSON object"))
+                    self._rows.reject(batch, Reject(entity, None, "invalid", "not a JSON object"))
                     continue
-                self._map(entity, _row(record, spec), ctx, batch)
+                self._rows.map(entity, _row(record, spec), ctx, batch)
         return batch
 
     def _pages(
@@ -262,32 +255,6 @@ class HttpSource:
             kind = type(found).__name__
             raise SourceQueryError(self.name, f"{entity}: {where} is a {kind}, not a list")
         return found
-
-    def _map(
-        self,
-        entity: str,
-        row: Mapping[str, Any],
-        ctx: RowContext,
-        batch: EntityBatch,
-    ) -> None:
-        try:
-            updated = parse_time(row.get(WATERMARK_FIELD), self._tz)
-        except TimeParseError as exc:
-            self.reject(batch, Reject(entity, row_key(entity, row), "bad_time", str(exc)))
-            return
-        if updated is not None and (batch.watermark is None or updated > batch.watermark):
-            batch.watermark = updated
-        try:
-            batch.records.append(MAPPERS[entity](row, ctx))
-        except RowError as exc:
-            self.reject(batch, Reject(entity, row_key(entity, row), exc.reason, exc.detail))
-
-    def reject(self, batch: EntityBatch, reject: Reject) -> None:
-        batch.rejects.append(reject)
-        identity = (reject.entity, reject.key, reject.reason)
-        if identity not in self._logged_rejects:  # once per record and reason, not every poll
-            self._logged_rejects.add(identity)
-            log_reject(reject, self.name)
 
 
 def _row(record: Mapping[str, Any], spec: HttpEntity) -> dict[str, Any]:

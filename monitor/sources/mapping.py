@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from monitor.model import Case, Evaluation, Item, Payment, Step, Suspension, Ticket
 from monitor.privacy import ApplicantHasher
+from monitor.sources.base import EntityBatch
 from monitor.timeparse import TimeParseError, parse_date, parse_time
 
 _T = TypeVar("_T")
@@ -364,3 +365,36 @@ def row_key(entity: str, row: Mapping[str, Any]) -> str | None:
     if all(p is None for p in parts):
         return None
     return "/".join("" if p is None else str(p).strip() for p in parts)
+
+
+class RowMapper:
+    """Maps one source's rows into a batch: records, the watermark, and rejects.
+
+    The watermark is the largest ``updated_at`` seen. A reject is logged once per row
+    key and reason for the life of the source, not again at every poll that re-reads it.
+    """
+
+    def __init__(self, source: str, tz: ZoneInfo) -> None:
+        self.source = source
+        self._tz = tz
+        self._logged: set[tuple[str, str | None, str]] = set()
+
+    def map(self, entity: str, row: Mapping[str, Any], ctx: RowContext, batch: EntityBatch) -> None:
+        try:
+            updated = parse_time(row.get(WATERMARK_FIELD), self._tz)
+        except TimeParseError as exc:
+            self.reject(batch, Reject(entity, row_key(entity, row), "bad_time", str(exc)))
+            return
+        if updated is not None and (batch.watermark is None or updated > batch.watermark):
+            batch.watermark = updated
+        try:
+            batch.records.append(MAPPERS[entity](row, ctx))
+        except RowError as exc:
+            self.reject(batch, Reject(entity, row_key(entity, row), exc.reason, exc.detail))
+
+    def reject(self, batch: EntityBatch, reject: Reject) -> None:
+        batch.rejects.append(reject)
+        identity = (reject.entity, reject.key, reject.reason)
+        if identity not in self._logged:
+            self._logged.add(identity)
+            log_reject(reject, self.source)

@@ -15,7 +15,6 @@ reached (:class:`SourceUnavailable`) or the SQL itself is wrong (:class:`SourceQ
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,21 +25,17 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from monitor.config import SqlSourceConfig
 from monitor.privacy import ApplicantHasher
-from monitor.sources.base import EntityBatch, SourceQueryError, SourceUnavailable
-from monitor.sources.mapping import (
-    MAPPERS,
-    WATERMARK_FIELD,
-    Reject,
-    RowContext,
-    RowError,
-    log_reject,
-    row_key,
+from monitor.sources.base import (
+    EPOCH,
+    EntityBatch,
+    SourceQueryError,
+    SourceUnavailable,
+    overlapping_since,
 )
-from monitor.timeparse import TimeParseError, parse_time
+from monitor.sources.mapping import RowContext, RowMapper
 
 log = structlog.get_logger(__name__)
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _FETCH_BATCH = 5000
 
 
@@ -109,7 +104,7 @@ class SqlSource:
             url, pool_pre_ping=True, pool_recycle=1800, **_engine_options(url, config)
         )
         _session_guards(self.engine, config)
-        self._logged_rejects: set[tuple[str, str | None, str]] = set()
+        self._rows = RowMapper(config.name, tz)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -120,7 +115,7 @@ class SqlSource:
         self.engine.dispose()
 
     def _since_value(self, since: dt.datetime | None) -> Any:
-        instant = (since or _EPOCH).astimezone(self._tz)
+        instant = (since or EPOCH).astimezone(self._tz)
         match self.config.since_format:
             case "datetime":
                 return instant.replace(tzinfo=None)
@@ -133,10 +128,7 @@ class SqlSource:
         raise AssertionError(self.config.since_format)
 
     def next_since(self, watermark: dt.datetime | None) -> dt.datetime | None:
-        """Where the next incremental poll starts: the watermark minus the overlap."""
-        if watermark is None:
-            return None
-        return watermark - dt.timedelta(seconds=self.config.overlap_seconds)
+        return overlapping_since(watermark, self.config.overlap_seconds)
 
     def poll(self, entity: str, since: dt.datetime | None = None) -> EntityBatch:
         """Run the entity's SELECT (rows changed since ``since``, or all) and map the rows."""
@@ -151,7 +143,6 @@ class SqlSource:
             value_maps=spec.value_maps,
             default_center=self.config.center,
         )
-        mapper = MAPPERS[entity]
         batch = EntityBatch()
         try:
             with self.engine.connect() as connection:
@@ -161,7 +152,7 @@ class SqlSource:
                 for row in result.mappings():
                     batch.rows += 1
                     # Oracle and DB2 upper-case unquoted aliases: match names case-blind.
-                    self._map(entity, {k.lower(): v for k, v in row.items()}, ctx, mapper, batch)
+                    self._rows.map(entity, {k.lower(): v for k, v in row.items()}, ctx, batch)
         except OperationalError as exc:
             self._rebuild()
             raise SourceUnavailable(self.name, _describe(exc)) from exc
@@ -173,33 +164,6 @@ class SqlSource:
         except SQLAlchemyError as exc:
             raise SourceQueryError(self.name, f"{entity}: {_describe(exc)}") from exc
         return batch
-
-    def _map(
-        self,
-        entity: str,
-        row: Mapping[str, Any],
-        ctx: RowContext,
-        mapper: Any,
-        batch: EntityBatch,
-    ) -> None:
-        try:
-            updated = parse_time(row.get(WATERMARK_FIELD), self._tz)
-        except TimeParseError as exc:
-            self.reject(batch, Reject(entity, row_key(entity, row), "bad_time", str(exc)))
-            return
-        if updated is not None and (batch.watermark is None or updated > batch.watermark):
-            batch.watermark = updated
-        try:
-            batch.records.append(mapper(row, ctx))
-        except RowError as exc:
-            self.reject(batch, Reject(entity, row_key(entity, row), exc.reason, exc.detail))
-
-    def reject(self, batch: EntityBatch, reject: Reject) -> None:
-        batch.rejects.append(reject)
-        identity = (reject.entity, reject.key, reject.reason)
-        if identity not in self._logged_rejects:  # once per row and reason, not every poll
-            self._logged_rejects.add(identity)
-            log_reject(reject, self.name)
 
 
 def _describe(exc: SQLAlchemyError) -> str:
