@@ -200,6 +200,12 @@ class DaemonMetrics:
             ["source", "reason"],
             registry=r,
         )
+        self.files = Counter(
+            "jiancha_statement_files",
+            "Statement files consumed, by outcome (accepted, rejected).",
+            ["source", "outcome"],
+            registry=r,
+        )
         self.polls = Counter(
             "jiancha_polls", "Polls by outcome (ok, failed).", ["source", "outcome"], registry=r
         )

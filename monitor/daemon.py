@@ -259,6 +259,8 @@ class Daemon:
         self.metrics.rows_ingested.labels(name, entity).inc(batch.rows)
         for reject in batch.rejects:
             self.metrics.rows_rejected.labels(name, reject.reason).inc()
+        for consumed in batch.files:
+            self.metrics.files.labels(name, consumed.outcome).inc()  # the source logs each
         if upserts or deletes or batch.rejects:
             log.info(
                 "entity_polled",

@@ -123,6 +123,10 @@ def test_truncated_statement_is_rejected_then_taken_when_complete(tmp_path: Path
         "jiancha_rows_ingested_total", {"source": "bank", "entity": "payments"}
     )
     assert ingested == 0  # a rejected file yields no rows at all
+    files_metric = daemon.metrics.registry.get_sample_value(
+        "jiancha_statement_files_total", {"source": "bank", "outcome": "rejected"}
+    )
+    assert files_metric == 1
 
     assert daemon.poll("bank")  # unchanged: not retried, still nothing
     assert daemon.records.payments == {}
