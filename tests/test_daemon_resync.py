@@ -1,0 +1,91 @@
+"""Incremental polling with overlap, and the nightly resync that notices deletions.
+
+The example hall in SQLite, polled by the daemon in-process: a change committed late
+(its update time inside the overlap window) is still seen; a row deleted at the source
+is invisible to incremental polls (nothing selects it any more) until the full resync,
+which removes it from the state store and resolves its findings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from monitor.clock import Clock
+from monitor.daemon import Daemon
+from monitor.demo import load_example
+from monitor.settings import Settings
+from monitor.store import RESOLVED, StateStore
+from tests.example_hall import AT, SHANGHAI
+from tests.test_daemon_integration import hall_config, load_hall_config
+
+
+def _execute(url: str, statement: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(statement))
+    engine.dispose()
+
+
+def _daemon(tmp_path: Path, url: str, start: dt.datetime = AT) -> Daemon:
+    config = load_hall_config(hall_config(url, tmp_path))
+    daemon = Daemon(config, Settings(applicant_hash_key="k"), clock=Clock(SHANGHAI, start))
+    daemon.start()
+    return daemon
+
+
+def test_late_commit_inside_the_overlap_is_seen(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'hall.db'}"
+    load_example(url)
+    # The next morning: every example row (the newest, BJ015, at Oct 9 11:31) is past.
+    daemon = _daemon(tmp_path, url, dt.datetime(2026, 10, 10, 9, 0, tzinfo=SHANGHAI))
+    assert daemon.poll("approval")
+    assert daemon.records.cases["BJ002"].concluded_at is None
+    # Committed now, but stamped two minutes before the newest row already seen: a slow
+    # transaction. The 5-minute overlap re-reads it...
+    _execute(
+        url,
+        "UPDATE SL_BJ SET BJSJ = '20261009110000', BJJGDM = '0', GXSJ = '20261009112900' "
+        "WHERE SBLSH = 'BJ002'",
+    )
+    # ...but not one stamped eleven minutes before: only the nightly resync catches that.
+    _execute(
+        url,
+        "UPDATE SL_BJ SET BJSJ = '20261009110000', BJJGDM = '0', GXSJ = '20261009112000' "
+        "WHERE SBLSH = 'BJ001'",
+    )
+    assert daemon.poll("approval")
+    assert daemon.records.cases["BJ002"].concluded_at is not None
+    assert daemon.records.cases["BJ001"].concluded_at is None
+    daemon.resync()
+    assert daemon.records.cases["BJ001"].concluded_at is not None
+    daemon.close()
+
+
+def test_resync_notices_rows_deleted_at_the_source(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'hall.db'}"
+    load_example(url)
+    daemon = _daemon(tmp_path, url)
+    assert daemon.poll("approval")
+    daemon.evaluate(AT)
+    fingerprint = "case.overdue|case|BJ002"
+    assert fingerprint in {e.fingerprint for e in daemon.open_entries()}
+
+    _execute(url, "DELETE FROM SL_BJ WHERE SBLSH = 'BJ002'")  # e.g. deleted by the vendor
+    assert daemon.poll("approval")  # incremental: nothing selects the deleted row
+    assert "BJ002" in daemon.records.cases
+
+    daemon.resync()
+    assert "BJ002" not in daemon.records.cases
+    daemon.evaluate(AT)
+    assert fingerprint not in {e.fingerprint for e in daemon.open_entries()}
+    daemon.close()
+
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    keys = {key for _, entity, key, _ in store.load_entities() if entity == "cases"}
+    assert "BJ002" not in keys and "BJ001" in keys
+    entry = store.ledger_entry(fingerprint)
+    assert entry is not None and entry.state == RESOLVED  # kept in the ledger, resolved
+    store.close()
