@@ -243,6 +243,11 @@ class DaemonMetrics:
         self.alerts_active = Gauge(
             "jiancha_alerts_active", "Per-case alerts currently firing.", registry=r
         )
+        self.leader = Gauge(
+            "jiancha_leader",
+            "1 while this daemon holds the leader lock and schedules; 0 on standby.",
+            registry=r,
+        )
         self.last_evaluation = Gauge(
             "jiancha_last_evaluation_timestamp_seconds",
             "When rules were last evaluated.",

@@ -254,6 +254,10 @@ class DaemonConfig(_Strict):
     evaluation_interval_seconds: Annotated[int, Field(gt=0, le=3600)] = 60
     resync_time: dt.time = dt.time(2, 30)  # nightly full poll that notices deletions
     shutdown_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10
+    # Active/standby on a PostgreSQL state store: daemons with the same lock name (one
+    # per shard of centers) take turns; the standby retries this often.
+    lock_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "jiancha"
+    standby_retry_seconds: Annotated[float, Field(gt=0, le=600)] = 5
 
 
 class AlertingConfig(_Strict):

@@ -51,6 +51,7 @@ from monitor.clock import Clock
 from monitor.config import Config
 from monitor.deadlines import DeadlinePolicy
 from monitor.figures import compute_figures
+from monitor.leader import LeaderLock
 from monitor.ledger import dependencies, reconcile
 from monitor.model import Finding, Snapshot
 from monitor.scan import build_calendar, hasher_from
@@ -129,6 +130,7 @@ class Daemon:
         self._running_jobs = 0
         self._jobs_done = threading.Condition()
         self.stopping = threading.Event()
+        self.standby = False  # waiting for the leader lock (see monitor.leader)
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -426,6 +428,8 @@ class Daemon:
     # --- readiness -----------------------------------------------------------------------------
 
     def readiness(self) -> list[str]:
+        if self.standby:
+            return ["standby: another daemon holds the leader lock"]
         problems = [
             f"source {name} has not been polled successfully yet"
             for name, state in self.sources.items()
@@ -556,10 +560,7 @@ class Daemon:
         return True
 
 
-def run(config: Config, settings: Settings) -> int:
-    """Run the daemon until SIGTERM or SIGINT; the process exit code."""
-    daemon = Daemon(config, settings)
-    daemon.start()
+def _endpoint(daemon: Daemon, settings: Settings) -> MetricsServer:
     security = EndpointSecurity(
         username=settings.metrics_username,
         password=(
@@ -568,22 +569,60 @@ def run(config: Config, settings: Settings) -> int:
         tls_cert_file=str(settings.tls_cert_file) if settings.tls_cert_file else None,
         tls_key_file=str(settings.tls_key_file) if settings.tls_key_file else None,
     )
-    server = MetricsServer(
+    return MetricsServer(
         settings.listen_address,
         settings.listen_port,
         daemon.metrics.registry,
         daemon.readiness,
         security,
     )
+
+
+def run(config: Config, settings: Settings) -> int:
+    """Run the daemon until SIGTERM or SIGINT; the process exit code.
+
+    Waits as a standby while another daemon holds the leader lock (PostgreSQL state
+    store); exits 1 if the lock is lost while leading, so a supervisor restarts it as a
+    standby instead of two daemons writing one ledger.
+    """
+    daemon = Daemon(config, settings)
+    lock = LeaderLock(config.state.url, config.daemon.lock_name)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda number, _frame: daemon.request_stop(signal.strsignal(number)))
+    server = _endpoint(daemon, settings)
     server.start()
     log.info(
         "endpoint_listening",
         url=f"{server.scheme}://{settings.listen_address}:{server.port}/metrics",
     )
-    scheduler = daemon.build_scheduler()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda number, _frame: daemon.request_stop(signal.strsignal(number)))
+    exit_code = 0
     try:
+        daemon.standby = True
+        while not lock.try_acquire():
+            daemon.metrics.leader.set(0)
+            log.info("standby", lock=lock.name, retry_seconds=config.daemon.standby_retry_seconds)
+            if daemon.stopping.wait(config.daemon.standby_retry_seconds):
+                return 0
+        daemon.standby = False
+        daemon.metrics.leader.set(1)
+        daemon.start()
+        scheduler = daemon.build_scheduler()
+
+        def check_lock() -> None:
+            nonlocal exit_code
+            if not lock.still_held():
+                exit_code = 1
+                daemon.request_stop("leader lock lost")
+
+        if lock.shared:
+            scheduler.add_job(
+                check_lock,
+                IntervalTrigger(seconds=config.daemon.standby_retry_seconds, timezone=daemon.tz),
+                id="leader-lock",
+                name="check the leader lock",
+                max_instances=1,
+                coalesce=True,
+            )
         if not daemon.stopping.is_set():  # a signal may have come during the start
             scheduler.start()
     finally:
@@ -593,7 +632,8 @@ def run(config: Config, settings: Settings) -> int:
         if not finished:
             # Every write is one transaction: abandoning it rolls it back, nothing half-done.
             log.warning("daemon_abandoning_jobs", timeout=config.daemon.shutdown_timeout_seconds)
-            os._exit(0)
+            os._exit(exit_code)
         daemon.close()
-        log.info("daemon_stopped")
-    return 0
+        lock.release()
+        log.info("daemon_stopped", exit_code=exit_code)
+    return exit_code
