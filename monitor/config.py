@@ -26,6 +26,7 @@ from pydantic import (
     Tag,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -241,11 +242,20 @@ class StateConfig(_Strict):
     """Where the daemon keeps entities, watermarks and the findings ledger."""
 
     url: str = "sqlite:///jiancha-state.db"  # relative paths: next to the config file
+    # One PostgreSQL schema per shard of centers, so daemons sharing a database never
+    # see (or resolve) each other's records and findings. None: the default schema.
+    schema_name: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] | None = None
 
     @field_validator("url")
     @classmethod
     def _valid_url(cls, value: str) -> str:
         return _sqlalchemy_url(value)
+
+    @model_validator(mode="after")
+    def _schema_needs_postgresql(self) -> StateConfig:
+        if self.schema_name and make_url(self.url).get_backend_name() != "postgresql":
+            raise ValueError("schema_name needs a PostgreSQL url")
+        return self
 
 
 class DaemonConfig(_Strict):
@@ -254,9 +264,10 @@ class DaemonConfig(_Strict):
     evaluation_interval_seconds: Annotated[int, Field(gt=0, le=3600)] = 60
     resync_time: dt.time = dt.time(2, 30)  # nightly full poll that notices deletions
     shutdown_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10
-    # Active/standby on a PostgreSQL state store: daemons with the same lock name (one
-    # per shard of centers) take turns; the standby retries this often.
-    lock_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "jiancha"
+    # Active/standby on a PostgreSQL state store: daemons with the same lock name take
+    # turns; the standby retries this often. Default: the shard's state.schema_name, so
+    # shards lead independently, or "jiancha".
+    lock_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
     standby_retry_seconds: Annotated[float, Field(gt=0, le=600)] = 5
 
 

@@ -104,7 +104,7 @@ class Daemon:
         self.calendar = build_calendar(config)
         self.policy = DeadlinePolicy(tz=self.tz, end_of_day=config.calendar.end_of_day)
         self.hasher = hasher_from(settings)
-        self.store = StateStore(config.state.url)
+        self.store = StateStore(config.state.url, config.state.schema_name)
         self.metrics = metrics or DaemonMetrics()
         alerting = config.alerting
         self.pusher = (
@@ -586,7 +586,9 @@ def run(config: Config, settings: Settings) -> int:
     standby instead of two daemons writing one ledger.
     """
     daemon = Daemon(config, settings)
-    lock = LeaderLock(config.state.url, config.daemon.lock_name)
+    lock = LeaderLock(
+        config.state.url, config.daemon.lock_name or config.state.schema_name or "jiancha"
+    )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda number, _frame: daemon.request_stop(signal.strsignal(number)))
     server = _endpoint(daemon, settings)

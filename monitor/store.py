@@ -313,17 +313,27 @@ def _sqlite_pragmas(engine: Engine) -> None:
 class StateStore:
     """Entities, watermarks, consumed files and the findings ledger in one database."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, schema: str | None = None) -> None:
         parsed = make_url(url)
         self.backend = parsed.get_backend_name()
+        self.schema = schema
         self.display_url = parsed.render_as_string(hide_password=True)
-        self.engine = create_engine(parsed, pool_pre_ping=True, pool_recycle=1800)
+        if schema:
+            self.display_url += f" (schema {schema})"
+        engine = create_engine(parsed, pool_pre_ping=True, pool_recycle=1800)
         if self.backend == "sqlite":
-            _sqlite_pragmas(self.engine)
+            _sqlite_pragmas(engine)
+        # A shard's tables live in its own schema: the same Table objects, translated.
+        self.engine = (
+            engine.execution_options(schema_translate_map={None: schema}) if schema else engine
+        )
 
     def open(self) -> None:
         """Create the schema if missing; refuse a store from a newer jiancha."""
         try:
+            if self.schema:
+                with self.engine.begin() as conn:
+                    conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             metadata.create_all(self.engine)
             with self.engine.begin() as conn:
                 version = conn.execute(
