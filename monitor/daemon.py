@@ -331,7 +331,7 @@ class Daemon:
                 self.depends_on,
                 self.unsettled_sources(),
                 at,
-                lookup=self.store.ledger_entry,
+                lookup=self.store.ledger_entries,
             )
             if self.pusher is None:  # no Alertmanager: an end has nowhere to go
                 for fingerprint, entry in changes.entries.items():

@@ -78,8 +78,12 @@ def dependencies(
     return frozenset(s for s in found if s is not None)
 
 
+_IDENTITY_FIELDS = tuple(f for f in Finding.model_fields if f != "evidence")
+
+
 def _same(a: Finding, b: Finding) -> bool:
-    if a.model_copy(update={"evidence": {}}) != b.model_copy(update={"evidence": {}}):
+    """Whether two versions of a finding differ only by evidence that ticks by itself."""
+    if any(getattr(a, f) != getattr(b, f) for f in _IDENTITY_FIELDS):
         return False
     strip = _VOLATILE_EVIDENCE
     return {k: v for k, v in a.evidence.items() if k not in strip} == {
@@ -93,12 +97,13 @@ def reconcile(
     depends_on: Callable[[Finding], frozenset[str]],
     unsettled: set[str],
     at: dt.datetime,
-    lookup: Callable[[str], LedgerEntry | None] = lambda _fingerprint: None,
+    lookup: Callable[[list[str]], Mapping[str, LedgerEntry]] = lambda _fingerprints: {},
 ) -> LedgerChanges:
     """What changes in the ledger given this evaluation's findings.
 
     ``ledger`` holds the open entries (and those whose alert end is still unsent);
-    ``lookup`` finds any other entry by fingerprint (a resolved one that may reopen).
+    ``lookup`` finds other entries by fingerprint (resolved ones that may reopen), asked
+    once for all the fingerprints this evaluation does not hold in memory.
     Entries are not mutated: changed copies are returned, to be applied once stored.
     """
     changes = LedgerChanges()
@@ -108,8 +113,16 @@ def reconcile(
         if f.severity is Severity.RED and f.case_id:
             red_rules.setdefault(f.case_id, set()).add(f.rule)
 
+    dependencies_of = {fp: depends_on(f) for fp, f in current.items()}
+    unknown = [
+        fp
+        for fp in current
+        if fp not in ledger and not dependencies_of[fp] & unsettled  # held ones stay unknown
+    ]
+    earlier = lookup(unknown) if unknown else {}
+
     for fingerprint, finding in current.items():
-        sources = depends_on(finding)
+        sources = dependencies_of[fingerprint]
         held = bool(sources & unsettled)
         entry = ledger.get(fingerprint)
         if entry is not None and entry.state == OPEN:
@@ -125,7 +138,7 @@ def reconcile(
             continue
         if held:
             continue  # never raised from data that may be stale
-        previous = entry or lookup(fingerprint)
+        previous = entry or earlier.get(fingerprint)
         if previous is None:
             opened = LedgerEntry(
                 finding=finding,

@@ -122,14 +122,15 @@ def assemble(
         if problem is not None:
             rejects.append(Reject("cases", case_id, "outside_calendar", problem))
             continue
-        cases[case_id] = case.model_copy(
-            update={
-                # A vendor that keeps the department on the item only: inherit it.
-                "department": case.department or records.items[case.item].department,
-                "steps": steps.get(case_id, ()),
-                "suspensions": suspensions.get(case_id, ()),
-            }
-        )
+        update: dict[str, object] = {}
+        if case.department is None and records.items[case.item].department is not None:
+            # A vendor that keeps the department on the item only: inherit it.
+            update["department"] = records.items[case.item].department
+        if case.steps != steps.get(case_id, ()):
+            update["steps"] = steps.get(case_id, ())
+        if case.suspensions != suspensions.get(case_id, ()):
+            update["suspensions"] = suspensions.get(case_id, ())
+        cases[case_id] = case.model_copy(update=update) if update else case
     snapshot = Snapshot(
         items=dict(records.items),
         cases=cases,

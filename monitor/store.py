@@ -504,11 +504,21 @@ class StateStore:
             return {row.fingerprint: _entry_from_row(row) for row in rows}
 
     def ledger_entry(self, fingerprint: str) -> LedgerEntry | None:
+        return self.ledger_entries([fingerprint]).get(fingerprint)
+
+    def ledger_entries(self, fingerprints: Iterable[str]) -> dict[str, LedgerEntry]:
+        """The ledger rows of these fingerprints that exist (any state)."""
+        keys = list(fingerprints)
+        found: dict[str, LedgerEntry] = {}
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(findings_table).where(findings_table.c.fingerprint == fingerprint)
-            ).first()
-        return None if row is None else _entry_from_row(row)
+            for start in range(0, len(keys), 500):
+                rows = conn.execute(
+                    select(findings_table).where(
+                        findings_table.c.fingerprint.in_(keys[start : start + 500])
+                    )
+                )
+                found.update((row.fingerprint, _entry_from_row(row)) for row in rows)
+        return found
 
     def all_findings(self) -> list[LedgerEntry]:
         with self.engine.connect() as conn:

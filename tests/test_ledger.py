@@ -213,15 +213,21 @@ def test_a_resolved_finding_that_comes_back_reopens_via_lookup() -> None:
         opened_count=2,
         alert_ended=True,
     )
-    asked: list[str] = []
+    fresh = overdue("C2")
+    asked: list[list[str]] = []
 
-    def lookup(fingerprint: str) -> LedgerEntry | None:
-        asked.append(fingerprint)
-        return gone if fingerprint == finding.fingerprint else None
+    def lookup(fingerprints: list[str]) -> dict[str, LedgerEntry]:
+        asked.append(sorted(fingerprints))
+        return {fp: gone for fp in fingerprints if fp == finding.fingerprint}
 
-    changes = run({}, [finding], lookup=lookup)
-    assert asked == [finding.fingerprint]
-    assert changes.events == [(finding.fingerprint, T0, "reopened", "case.overdue", "red")]
+    changes = run({}, [finding, fresh], lookup=lookup)
+    assert asked == [sorted([finding.fingerprint, fresh.fingerprint])]  # one question
+    assert sorted(changes.events) == sorted(
+        [
+            (finding.fingerprint, T0, "reopened", "case.overdue", "red"),
+            (fresh.fingerprint, T0, "opened", "case.overdue", "red"),
+        ]
+    )
     reopened = changes.entries[finding.fingerprint]
     assert reopened.state == OPEN
     assert reopened.opened_count == 3
@@ -235,7 +241,7 @@ def test_a_resolved_entry_still_in_memory_reopens_without_lookup() -> None:
     finding = overdue()
     gone = entry(finding, state=RESOLVED, resolved_at=T0 - dt.timedelta(minutes=1))
 
-    def lookup(_fingerprint: str) -> LedgerEntry | None:
+    def lookup(_fingerprints: list[str]) -> dict[str, LedgerEntry]:
         raise AssertionError("the in-memory entry is enough")
 
     changes = run(ledger(gone), [finding], lookup=lookup)

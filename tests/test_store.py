@@ -466,6 +466,13 @@ def test_ledger_rows_survive_a_restart(store: StateStore) -> None:
         assert again.ledger_entry(resolved_sent.fingerprint) == resolved_sent
         assert again.ledger_entry(escalated_sent.fingerprint) == escalated_sent
         assert again.ledger_entry("case.overdue|case|nope") is None
+        # Asked in bulk (one evaluation's unknown fingerprints): only the existing ones.
+        asked = [resolved_sent.fingerprint, "case.overdue|case|nope", open_entry.fingerprint]
+        assert again.ledger_entries(asked) == {
+            resolved_sent.fingerprint: resolved_sent,
+            open_entry.fingerprint: open_entry,
+        }
+        assert again.ledger_entries([]) == {}
         assert len(again.all_findings()) == 5
     finally:
         again.close()
