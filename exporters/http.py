@@ -23,6 +23,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
+_HANDSHAKE_TIMEOUT_S = 10
 Readiness = Callable[[], list[str]]  # what is not ready yet; empty when ready
 StartResponse = Callable[..., Any]
 
@@ -38,6 +39,19 @@ class EndpointSecurity:
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """The TLS handshake runs here, in the connection's own thread: a client that
+        connects and never completes it cannot stall the accept loop (or a shutdown)."""
+        if self.tls is not None:
+            request.settimeout(_HANDSHAKE_TIMEOUT_S)
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (OSError, ssl.SSLError):
+                request.close()
+                return
+        super().finish_request(request, client_address)
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -113,7 +127,7 @@ class MetricsServer:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.minimum_version = ssl.TLSVersion.TLSv1_2
             context.load_cert_chain(security.tls_cert_file, security.tls_key_file)
-            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self._server.tls = context
         self.scheme = "https" if security.tls_cert_file else "http"
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="metrics-http", daemon=True
