@@ -238,7 +238,10 @@ class Daemon:
             if (name, entity) not in self._future_warned:
                 self._future_warned.add((name, entity))
                 log.warning(
-                    "future_update_time", source=name, entity=entity, update_time=seen_until
+                    "future_update_time",
+                    source=name,
+                    entity=entity,
+                    update_time=seen_until.isoformat(),
                 )
             seen_until = now
         watermark = max((w for w in (previous, seen_until) if w is not None), default=None)

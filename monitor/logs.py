@@ -6,10 +6,18 @@ else sees them); this module only decides the shape of the lines, all on stderr.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 
 import structlog
+
+
+def _json_value(value: object) -> str:
+    """Times as ISO 8601 (with their offset); anything else as its text."""
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
 
 
 def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
@@ -18,7 +26,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
         numeric = logging.INFO
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer(ensure_ascii=False)
+        structlog.processors.JSONRenderer(ensure_ascii=False, default=_json_value)
         if use_json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
