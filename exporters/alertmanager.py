@@ -4,9 +4,10 @@ Every open finding is an alert, re-sent each cycle with ``endsAt`` a few interva
 (as Prometheus does: 4 × the interval), so Alertmanager resolves it by itself if the
 daemon dies; a finding that resolved is sent once more with ``endsAt`` = now. Labels
 identify the alert and route it (alertname, rule, severity, case id, subject, center,
-department, window, source); annotations carry the Chinese text for people. A case id
-is fine here — Alertmanager groups, silences and pages by it — but never a name or an
-ID number.
+department, window; ``source``, the system that delivered the subject — what a
+source-down alert inhibits by — and ``sources``, all it depends on); annotations carry
+the Chinese text for people. A case id is fine here — Alertmanager groups, silences and
+pages by it — but never a name or an ID number.
 
 Alertmanager being unreachable is retried a bounded number of times, counted, and
 reported to the caller; it never raises into the daemon.
@@ -72,7 +73,8 @@ class AlertContext:
 
     item_name: str = ""
     department_name: str = ""
-    sources: tuple[str, ...] = ()
+    source: str | None = None  # the system that delivered the subject (inhibition key)
+    sources: tuple[str, ...] = ()  # every source the finding depends on
 
 
 def render_alert(
@@ -95,7 +97,8 @@ def render_alert(
         "department": finding.department,
         "window": finding.window,
         "item": finding.item,
-        "source": ",".join(context.sources) or None,
+        "source": context.source,
+        "sources": ",".join(context.sources) or None,
     }
     title = RULE_TITLES.get(finding.rule, finding.rule)
     item = context.item_name or finding.item or "—"

@@ -52,7 +52,7 @@ from monitor.config import Config
 from monitor.deadlines import DeadlinePolicy
 from monitor.figures import compute_figures
 from monitor.leader import LeaderLock
-from monitor.ledger import dependencies, reconcile
+from monitor.ledger import SUBJECT_ENTITIES, dependencies, reconcile
 from monitor.model import Finding, Snapshot
 from monitor.scan import build_calendar, hasher_from
 from monitor.settings import Settings
@@ -306,6 +306,15 @@ class Daemon:
     def _sources_of(self, entity: str) -> list[str]:
         return [n for n, s in self.sources.items() if entity in s.source.entities]
 
+    def subject_source(self, finding: Finding) -> str | None:
+        """The source that delivered the finding's subject (its case, ticket, payment…)."""
+        entity = SUBJECT_ENTITIES.get(finding.subject_kind)
+        if entity is not None and finding.subject_kind not in ("step", "suspension"):
+            return self._owners.get((entity, finding.subject_id))
+        if finding.case_id is not None:
+            return self._owners.get(("cases", finding.case_id))
+        return None
+
     def depends_on(self, finding: Finding) -> frozenset[str]:
         return dependencies(
             finding, lambda entity, key: self._owners.get((entity, key)), self._sources_of
@@ -398,7 +407,9 @@ class Daemon:
             finding = entry.finding
             item = items.get(finding.item or "")
             context = AlertContext(
-                item_name=item.name if item else "", sources=tuple(sorted(entry.sources))
+                item_name=item.name if item else "",
+                source=self.subject_source(finding),
+                sources=tuple(sorted(entry.sources)),
             )
             starts = wall if self.clock.simulated else min(entry.first_seen, wall)
             alerts.append(

@@ -51,7 +51,10 @@ def overdue(**changes: Any) -> Finding:
 
 
 CONTEXT = AlertContext(
-    item_name="食品经营许可", department_name="市场监管局", sources=("approval", "catalogue")
+    item_name="食品经营许可",
+    department_name="市场监管局",
+    source="approval",
+    sources=("approval", "catalogue"),
 )
 
 
@@ -75,7 +78,8 @@ def test_labels_identify_and_route_the_alert() -> None:
         "department": "SCJG",
         "window": "W07",
         "item": "I1",
-        "source": "approval,catalogue",
+        "source": "approval",
+        "sources": "approval,catalogue",
     }
     assert all(isinstance(v, str) and v for v in alert["labels"].values())
 
