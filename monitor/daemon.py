@@ -53,7 +53,7 @@ from monitor.deadlines import DeadlinePolicy
 from monitor.figures import compute_figures
 from monitor.leader import LeaderLock
 from monitor.ledger import SUBJECT_ENTITIES, dependencies, reconcile
-from monitor.model import Finding, Snapshot
+from monitor.model import Finding
 from monitor.scan import build_calendar, hasher_from
 from monitor.settings import Settings
 from monitor.snapshot import Records, assemble
@@ -116,8 +116,6 @@ class Daemon:
         )
         self.records = Records()
         self.sources: dict[str, SourceState] = {}
-        self.snapshot = Snapshot()
-        self.findings: list[Finding] = []
         self._owners: dict[tuple[str, str], str] = {}  # (entity, key) -> source
         self._digests: dict[tuple[str, str, str], bytes] = {}  # (source, entity, key)
         self._keys: dict[tuple[str, str], set[str]] = {}  # (source, entity) -> keys
@@ -370,7 +368,6 @@ class Daemon:
                     else self.metrics.findings_resolved
                 )
                 counter.labels(rule, severity).inc()
-            self.snapshot, self.findings = snapshot, findings
             open_findings = [e.finding for e in self._ledger.values() if e.state == OPEN]
         self.metrics.publish(compute_figures(snapshot, open_findings, at, self.policy))
         self.metrics.evaluation_duration.observe(time.perf_counter() - started)
