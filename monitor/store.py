@@ -15,8 +15,9 @@ Tables (SQLAlchemy Core; SQLite by default, PostgreSQL in production):
 Every write is one transaction: a poll's records, its watermark and its files commit
 together or not at all, so a crash between a poll and its commit re-polls instead of
 losing or doubling anything. Times are stored as UTC and returned timezone-aware.
-The schema version lives in ``jiancha_meta``; a store written by a newer version is
-refused rather than silently misread.
+The schema is versioned with Alembic (``monitor/migrations``): a new store is created
+and stamped, an older one upgraded, and one written by a newer version refused rather
+than silently misread.
 """
 
 from __future__ import annotations
@@ -25,8 +26,15 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import structlog
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import (
     Boolean,
     Column,
@@ -42,6 +50,7 @@ from sqlalchemy import (
     delete,
     event,
     insert,
+    inspect,
     select,
     update,
 )
@@ -51,7 +60,10 @@ from sqlalchemy.engine import Connection, make_url
 from monitor.model import Case, Evaluation, Finding, Item, Payment, Step, Suspension, Ticket
 from monitor.sources.base import ProcessedFile
 
-SCHEMA_VERSION = 1
+log = structlog.get_logger(__name__)
+
+VERSION_TABLE = "jiancha_alembic_version"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
@@ -78,13 +90,6 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 
 
 metadata = MetaData()
-
-meta_table = Table(
-    "jiancha_meta",
-    metadata,
-    Column("key", String(64), primary_key=True),
-    Column("value", String(255), nullable=False),
-)
 
 entities_table = Table(
     "jiancha_entities",
@@ -329,29 +334,50 @@ class StateStore:
         )
 
     def open(self) -> None:
-        """Create the schema if missing; refuse a store from a newer jiancha."""
+        """Create the tables of a new store, or migrate an existing one; refuse a store
+        written by a newer jiancha (a revision this one does not know)."""
         try:
-            if self.schema:
-                with self.engine.begin() as conn:
-                    conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-            metadata.create_all(self.engine)
             with self.engine.begin() as conn:
-                version = conn.execute(
-                    select(meta_table.c.value).where(meta_table.c.key == "schema_version")
-                ).scalar_one_or_none()
-                if version is None:
-                    conn.execute(
-                        insert(meta_table).values(key="schema_version", value=str(SCHEMA_VERSION))
-                    )
-                elif int(version) > SCHEMA_VERSION:
-                    raise StoreError(
-                        f"state store {self.display_url} has schema version {version}; "
-                        f"this jiancha knows up to {SCHEMA_VERSION}"
-                    )
+                if self.schema:
+                    conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                self._migrate(conn)
         except StoreError:
             raise
         except Exception as exc:
             raise StoreError(f"state store {self.display_url}: {exc}") from exc
+
+    def _migrate(self, conn: Connection) -> None:
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        config.attributes["schema"] = self.schema
+        scripts = ScriptDirectory.from_config(config)
+        current = MigrationContext.configure(
+            conn, opts={"version_table": VERSION_TABLE, "version_table_schema": self.schema}
+        ).get_current_revision()
+        if current is None:
+            if inspect(conn).has_table(entities_table.name, schema=self.schema):
+                raise StoreError(
+                    f"state store {self.display_url} has jiancha tables but no "
+                    f"{VERSION_TABLE}: not a store this version can vouch for"
+                )
+            metadata.create_all(conn)
+            command.stamp(config, "head")
+            log.info(
+                "state_store_created", store=self.display_url, revision=scripts.get_current_head()
+            )
+            return
+        try:
+            scripts.get_revision(current)
+        except CommandError:
+            raise StoreError(
+                f"state store {self.display_url} is at schema revision {current}, which this "
+                f"jiancha does not know (it knows up to {scripts.get_current_head()}): "
+                "a newer version wrote it"
+            ) from None
+        if current != scripts.get_current_head():
+            command.upgrade(config, "head")
+            log.info("state_store_migrated", store=self.display_url, from_revision=current)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -359,7 +385,7 @@ class StateStore:
     def ping(self) -> bool:
         try:
             with self.engine.connect() as conn:
-                conn.execute(select(meta_table.c.key).limit(1))
+                conn.execute(select(watermarks_table.c.source).limit(1))
         except Exception:
             return False
         return True

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from monitor.model import (
@@ -31,14 +31,13 @@ from monitor.store import (
     ESCALATED,
     OPEN,
     RESOLVED,
-    SCHEMA_VERSION,
+    VERSION_TABLE,
     LedgerChanges,
     LedgerEntry,
     StateStore,
     StoreError,
     decode_record,
     encode_record,
-    meta_table,
     metadata,
     record_key,
 )
@@ -179,6 +178,8 @@ def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
     yield url
     engine = create_engine(url)
     metadata.drop_all(engine)  # the next test starts from an empty database
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
     engine.dispose()
 
 
@@ -371,28 +372,42 @@ def test_a_failure_after_the_writes_rolls_them_back(
     assert not store.known("bank", "d1")
 
 
+def _revisions(store: StateStore) -> list[str]:
+    with store.engine.connect() as conn:
+        return list(conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
+
+
+def test_a_new_store_is_stamped_with_the_newest_revision(store: StateStore) -> None:
+    assert _revisions(store) == ["0001"]
+
+
 def test_a_store_from_a_newer_version_is_refused(store: StateStore) -> None:
     with store.engine.begin() as conn:
-        conn.execute(
-            update(meta_table)
-            .where(meta_table.c.key == "schema_version")
-            .values(value=str(SCHEMA_VERSION + 1))
-        )
+        conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
     url = store.engine.url.render_as_string(hide_password=False)
     newer = StateStore(url)
     try:
-        with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 1}"):
+        with pytest.raises(StoreError, match="schema revision 9999, which this jiancha does not"):
             newer.open()
     finally:
         newer.close()
 
 
-def test_opening_twice_keeps_the_schema_version(store: StateStore) -> None:
+def test_tables_without_a_revision_are_not_taken_over(store: StateStore) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE {VERSION_TABLE}"))
+    again = StateStore(store.engine.url.render_as_string(hide_password=False))
+    try:
+        with pytest.raises(StoreError, match="has jiancha tables but no"):
+            again.open()
+    finally:
+        again.close()
+
+
+def test_opening_twice_keeps_one_revision(store: StateStore) -> None:
     again = _reopen(store)
     try:
-        with again.engine.connect() as conn:
-            versions = conn.execute(select(meta_table.c.value)).scalars().all()
-        assert versions == [str(SCHEMA_VERSION)]
+        assert _revisions(again) == ["0001"]
         assert again.ping()
     finally:
         again.close()
