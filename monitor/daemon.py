@@ -323,7 +323,8 @@ class Daemon:
         started = time.perf_counter()
         at = at or self.clock.now()
         with self._lock:
-            snapshot, rejects = assemble(self.records, self.calendar, self.policy)
+            delivered = frozenset(e for s in self.sources.values() for e in s.source.entities)
+            snapshot, rejects = assemble(self.records, self.calendar, self.policy, delivered)
             for reject in rejects:
                 identity = (reject.entity, reject.key, reject.reason)
                 if identity not in self._rejects_seen:

@@ -278,3 +278,12 @@ class Snapshot(BaseModel):
     tickets: dict[str, Ticket] = Field(default_factory=dict)
     evaluations: dict[str, Evaluation] = Field(default_factory=dict)
     payments: dict[str, Payment] = Field(default_factory=dict)
+    # Which entities some configured source delivers (None: not said; then an entity
+    # counts as delivered when any record of it is present). A hall whose bank source
+    # has delivered no payment yet is still watched for unpaid fees.
+    delivered: frozenset[str] | None = None
+
+    def watches(self, entity: str) -> bool:
+        if self.delivered is not None:
+            return entity in self.delivered
+        return bool(getattr(self, entity))

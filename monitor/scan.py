@@ -85,7 +85,8 @@ def scan(
                 )
         finally:
             source.close()
-    snapshot, rejects = assemble(records, calendar, policy)
+    delivered = frozenset(e for s in config.sources for e in s.entity_names)
+    snapshot, rejects = assemble(records, calendar, policy, delivered)
     for reject in rejects:
         log_reject(reject)
     result.rejects.extend(("*", r) for r in rejects)

@@ -100,12 +100,14 @@ def assemble(
     records: Records,
     calendar: WorkingCalendar | None = None,
     policy: DeadlinePolicy | None = None,
+    delivered: frozenset[str] | None = None,
 ) -> tuple[Snapshot, list[Reject]]:
     """Join children to their cases; reject what cannot be judged.
 
     With a ``calendar``, a case whose acceptance, statutory deadline or source-supplied
     promised date lies outside the calendar's years is rejected (``outside_calendar``)
-    rather than left to fail the whole evaluation later.
+    rather than left to fail the whole evaluation later. ``delivered`` names the entities
+    the configured sources deliver (see :meth:`Snapshot.watches`).
     """
     policy = policy or DeadlinePolicy()
     rejects: list[Reject] = []
@@ -137,5 +139,6 @@ def assemble(
         tickets=dict(records.tickets),
         evaluations=dict(records.evaluations),
         payments=dict(records.payments),
+        delivered=delivered,
     )
     return snapshot, rejects

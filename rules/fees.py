@@ -46,7 +46,9 @@ class PaymentIndex:
     monitored: bool  # some payment source delivers statements at all
 
     @classmethod
-    def build(cls, payments: Mapping[str, Payment], at: dt.datetime) -> PaymentIndex:
+    def build(
+        cls, payments: Mapping[str, Payment], at: dt.datetime, monitored: bool
+    ) -> PaymentIndex:
         by_reference: dict[str, list[Payment]] = defaultdict(list)
         by_case: dict[str, list[Payment]] = defaultdict(list)
         for payment in sorted(payments.values(), key=lambda p: (p.paid_at, p.id)):
@@ -56,7 +58,7 @@ class PaymentIndex:
                 by_reference[payment.reference].append(payment)
             if payment.case_id:
                 by_case[payment.case_id].append(payment)
-        return cls(by_reference, by_case, monitored=bool(payments))
+        return cls(by_reference, by_case, monitored=monitored)
 
 
 @dataclass(frozen=True)
@@ -307,7 +309,7 @@ def case_fee_findings(
 
 def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
     """All fee findings at ``ctx.at``."""
-    index = PaymentIndex.build(snapshot.payments, ctx.at)
+    index = PaymentIndex.build(snapshot.payments, ctx.at, snapshot.watches("payments"))
     findings: list[Finding] = []
     for case in snapshot.cases.values():
         if not case_known(case, ctx.at):

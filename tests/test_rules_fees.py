@@ -137,9 +137,13 @@ def run(
     cases: Iterable[Case],
     payments: Iterable[Payment] = (UNRELATED,),
     parameters: RuleParameters | None = None,
+    delivered: frozenset[str] | None = None,
 ) -> list[Finding]:
     snapshot = Snapshot(
-        items=ITEMS, cases={c.id: c for c in cases}, payments={p.id: p for p in payments}
+        items=ITEMS,
+        cases={c.id: c for c in cases},
+        payments={p.id: p for p in payments},
+        delivered=delivered,
     )
     ctx = RuleContext(cal(), POLICY, at, parameters or params())
     findings = fees.evaluate(snapshot, ctx)
@@ -273,6 +277,15 @@ def test_reference_takes_precedence_over_the_case_id_link() -> None:
 
 def test_no_statement_source_at_all_is_not_reported_case_by_case() -> None:
     assert run(t(2026, 10, 20), [case()], payments=[]) == []
+    no_bank = frozenset({"items", "cases"})
+    assert run(t(2026, 10, 20), [case()], payments=[], delivered=no_bank) == []
+
+
+def test_a_bank_source_that_delivered_nothing_yet_still_watches_fees() -> None:
+    """The first fee of the year goes unpaid: an empty statement folder is no excuse."""
+    with_bank = frozenset({"items", "cases", "payments"})
+    findings = run(t(2026, 10, 20), [case()], payments=[], delivered=with_bank)
+    assert rules_of(findings) == [NOT_DESIGNATED]
 
 
 def test_payment_after_the_instant_does_not_exist_yet() -> None:
