@@ -156,8 +156,8 @@ def not_in_designated_account(
     cures nothing), or when the case has a fee due and no matched deposit is on the
     statement by the end of the grace period (see :func:`fee_grace_due`). Cases that
     ended without a decision (withdrawn, refused, returned, voided) owe no fee. A hall
-    whose snapshot holds no payment at all has no statement source to reconcile with,
-    and is not reported as unpaid case by case.
+    with no payment source configured (:meth:`Snapshot.watches`) has no statement to
+    reconcile with, and is not reported as unpaid case by case.
     """
     deposits = money.deposits
     if deposits:
