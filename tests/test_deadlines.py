@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import cache
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -21,11 +20,10 @@ from monitor.deadlines import (
     suspension_working_days,
 )
 from monitor.model import Case, Item, Step, Suspension
+from tests.hall_time import POLICY, SH, eod, t
 
-SH = ZoneInfo("Asia/Shanghai")
 UTC = dt.UTC
 D = dt.date
-POLICY = DeadlinePolicy()
 
 # Calendars used below (hand-checked):
 #   February 2026           March 2026              September 2026          October 2026
@@ -43,14 +41,6 @@ POLICY = DeadlinePolicy()
 @cache
 def cal() -> WorkingCalendar:
     return WorkingCalendar(2024, 2028, confirmed_until=D(2026, 12, 31))
-
-
-def t(y: int, m: int, d: int, hh: int = 0, mm: int = 0, ss: int = 0) -> dt.datetime:
-    return dt.datetime(y, m, d, hh, mm, ss, tzinfo=SH)
-
-
-def eod(y: int, m: int, d: int) -> dt.datetime:
-    return t(y, m, d, 23, 59, 59)
 
 
 def item(promised: int, statutory: int | None = None) -> Item:

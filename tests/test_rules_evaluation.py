@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from monitor.calendar import WorkingCalendar
-from monitor.deadlines import DeadlinePolicy
 from monitor.model import Case, Evaluation, Finding, Item, Severity, Snapshot
 from rules import FAMILIES, evaluation
 from rules.context import RuleContext
 from rules.parameters import RuleParameters
+from tests.hall_time import POLICY, SH, cal, eod, t
 
-SH = ZoneInfo("Asia/Shanghai")
 UTC = dt.UTC
-POLICY = DeadlinePolicy()
 RULE = "evaluation.bad_rating_unresolved"
 COMMENT = "窗口人员态度恶劣，张三 13800000000"
 
@@ -40,19 +36,6 @@ COMMENT = "窗口人员态度恶劣，张三 13800000000"
 #   -> follow-up due 2026-10-20 23:59:59 (it would be Oct 21 without the make-up day).
 
 RATED = dt.datetime(2026, 9, 22, 15, 0, tzinfo=SH)
-
-
-@cache
-def cal() -> WorkingCalendar:
-    return WorkingCalendar(2024, 2028)
-
-
-def t(y: int, m: int, d: int, hh: int = 0, mm: int = 0, ss: int = 0) -> dt.datetime:
-    return dt.datetime(y, m, d, hh, mm, ss, tzinfo=SH)
-
-
-def eod(y: int, m: int, d: int) -> dt.datetime:
-    return t(y, m, d, 23, 59, 59)
 
 
 DUE = eod(2026, 10, 20)

@@ -5,25 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
-from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.calendar import WorkingCalendar
-from monitor.deadlines import DeadlinePolicy
 from monitor.model import Case, CaseResult, Finding, Item, Payment, Severity, Snapshot
 from rules import FAMILIES, fees
 from rules.common import yuan
 from rules.context import RuleContext
 from rules.parameters import RuleParameters
+from tests.hall_time import POLICY, cal, eod, t
 
-SH = ZoneInfo("Asia/Shanghai")
 UTC = dt.UTC
-POLICY = DeadlinePolicy()
 PAYER = "ak_payer_key_55aa55aa55aa55aa"
 APPLICANT = "ak_applicant_0123456789abcdef"
 
@@ -34,19 +29,6 @@ UNAUTHORIZED = "fee.unauthorized"
 # 2026 around here (official schedule): Sat Oct 10 is a make-up working day; Oct 1-7 off.
 # Case F1: accepted Fri 2026-10-09 09:00, 80.00 yuan due, reference REF-F1. Grace 3
 # working days: Sat Oct 10 = 1, Mon Oct 12 = 2, Tue Oct 13 = 3 -> due 2026-10-13 23:59:59.
-
-
-@cache
-def cal() -> WorkingCalendar:
-    return WorkingCalendar(2024, 2028)
-
-
-def t(y: int, m: int, d: int, hh: int = 0, mm: int = 0, ss: int = 0) -> dt.datetime:
-    return dt.datetime(y, m, d, hh, mm, ss, tzinfo=SH)
-
-
-def eod(y: int, m: int, d: int) -> dt.datetime:
-    return t(y, m, d, 23, 59, 59)
 
 
 def item(code: str, standard: int, abolished: dt.date | None = None) -> Item:

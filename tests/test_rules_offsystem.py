@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.calendar import WorkingCalendar
-from monitor.deadlines import DeadlinePolicy
 from monitor.model import (
     Case,
     CaseResult,
@@ -30,9 +26,8 @@ from monitor.model import (
 from rules import FAMILIES, evaluate_all, offsystem
 from rules.context import RuleContext
 from rules.parameters import RuleParameters
+from tests.hall_time import POLICY, cal, eod, t
 
-SH = ZoneInfo("Asia/Shanghai")
-POLICY = DeadlinePolicy()
 KEY_A = "ak_applicant_a_0123456789abcdef"
 KEY_B = "ak_applicant_b_fedcba9876543210"
 PAYER = "ak_payer_key_55aa55aa55aa55aa"
@@ -44,19 +39,6 @@ DOUBLE = "offsystem.double_acceptance"
 
 # 2026 around here (official schedule): Sun Sep 20 and Sat Oct 10 are make-up working
 # days; Fri Sep 25 and Oct 1-7 are off.
-
-
-@cache
-def cal() -> WorkingCalendar:
-    return WorkingCalendar(2024, 2028)
-
-
-def t(y: int, m: int, d: int, hh: int = 0, mm: int = 0, ss: int = 0) -> dt.datetime:
-    return dt.datetime(y, m, d, hh, mm, ss, tzinfo=SH)
-
-
-def eod(y: int, m: int, d: int) -> dt.datetime:
-    return t(y, m, d, 23, 59, 59)
 
 
 def item(code: str = "I1", kind: ItemKind = ItemKind.PROMISED, department: str = "D1") -> Item:

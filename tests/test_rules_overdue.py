@@ -6,12 +6,10 @@ import datetime as dt
 from collections.abc import Iterable
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from monitor.calendar import WorkingCalendar
-from monitor.deadlines import DeadlinePolicy
 from monitor.model import (
     Case,
     CaseResult,
@@ -26,11 +24,10 @@ from monitor.model import (
 from rules import evaluate_all, overdue
 from rules.context import RuleContext
 from rules.parameters import RuleParameters
+from tests.hall_time import POLICY, SH, cal, eod, t
 
-SH = ZoneInfo("Asia/Shanghai")
 UTC = dt.UTC
 D = dt.date
-POLICY = DeadlinePolicy()
 APPLICANT = "applicant-keyed-hash-7f3a9c51"
 
 DUE_SOON = "case.due_soon"
@@ -78,22 +75,9 @@ ACCEPTED_A = dt.datetime(2026, 9, 21, 9, 30, tzinfo=SH)
 
 
 @cache
-def cal() -> WorkingCalendar:
-    return WorkingCalendar(2024, 2028)
-
-
-@cache
 def early_cal() -> WorkingCalendar:
     """The same calendar, but only confirmed up to 2026-10-01."""
     return WorkingCalendar(2024, 2028, confirmed_until=D(2026, 10, 1))
-
-
-def t(y: int, m: int, d: int, hh: int = 0, mm: int = 0, ss: int = 0) -> dt.datetime:
-    return dt.datetime(y, m, d, hh, mm, ss, tzinfo=SH)
-
-
-def eod(y: int, m: int, d: int) -> dt.datetime:
-    return t(y, m, d, 23, 59, 59)
 
 
 def item(
