@@ -100,14 +100,17 @@ def case_finding(
     evidence: dict[str, Any],
     due_at: dt.datetime | None = None,
     calendar_dependent: bool = True,
+    subject_kind: str = "case",
+    subject_id: str | None = None,
 ) -> Finding:
-    """A finding whose subject is a case: place and item taken from the case."""
+    """A finding about a case (or one of its steps or suspensions, named by
+    ``subject_kind``/``subject_id``): place and item taken from the case."""
     return finding(
         rule,
         severity,
         ctx,
-        subject_kind="case",
-        subject_id=case.id,
+        subject_kind=subject_kind,
+        subject_id=subject_id or case.id,
         case_id=case.id,
         center=case.center,
         department=case.department,

@@ -28,6 +28,7 @@ from monitor.deadlines import (
     suspension_working_days,
 )
 from monitor.model import Case, Finding, Item, Severity, Step, Suspension
+from rules.common import case_finding
 from rules.common import iso as _iso
 from rules.common import past as _past
 from rules.context import RuleContext
@@ -38,34 +39,6 @@ CONCLUDED_LATE = "case.concluded_late"
 STATUTORY_OVERDUE = "case.statutory_overdue"
 STEP_OVERDUE = "case.step_overdue"
 SUSPENSION_OVERDUE = "case.suspension_overdue"
-
-
-def _finding(
-    rule: str,
-    severity: Severity,
-    case: Case,
-    ctx: RuleContext,
-    *,
-    due_at: dt.datetime,
-    evidence: dict[str, Any],
-    subject_kind: str = "case",
-    subject_id: str | None = None,
-) -> Finding:
-    return Finding(
-        rule=rule,
-        severity=severity,
-        subject_kind=subject_kind,
-        subject_id=subject_id or case.id,
-        case_id=case.id,
-        center=case.center,
-        department=case.department,
-        window=case.window,
-        item=case.item,
-        due_at=due_at.astimezone(ctx.policy.tz),
-        evidence=evidence,
-        calendar_confirmed=ctx.calendar.is_confirmed(ctx.policy.local_date(due_at)),
-        calendar_version=ctx.calendar.version,
-    )
 
 
 def _case_evidence(case: Case, item: Item, deadlines: CaseDeadlines) -> dict[str, Any]:
@@ -114,7 +87,7 @@ def case_cards(case: Case, item: Item, ctx: RuleContext) -> Iterator[Finding]:
     promise_passed = _past(until, deadlines.promised_due_at)
 
     if statutory_passed:
-        yield _finding(
+        yield case_finding(
             STATUTORY_OVERDUE,
             Severity.RED,
             case,
@@ -125,7 +98,7 @@ def case_cards(case: Case, item: Item, ctx: RuleContext) -> Iterator[Finding]:
             | _lateness(deadlines.statutory_due_at, until, ctx),
         )
     if promise_passed:
-        yield _finding(
+        yield case_finding(
             OVERDUE if stopped is None else CONCLUDED_LATE,
             Severity.RED,
             case,
@@ -145,7 +118,7 @@ def case_cards(case: Case, item: Item, ctx: RuleContext) -> Iterator[Finding]:
         case.item, case.department, item.promised_limit_days
     )
     if remaining <= threshold:
-        yield _finding(
+        yield case_finding(
             DUE_SOON,
             Severity.YELLOW,
             case,
@@ -164,7 +137,7 @@ def _step_overdue(case: Case, step: Step, ctx: RuleContext) -> Finding | None:
     until = ended or at
     if not _past(until, due):
         return None
-    return _finding(
+    return case_finding(
         STEP_OVERDUE,
         Severity.YELLOW,
         case,
@@ -224,7 +197,7 @@ def suspension_cards(case: Case, item: Item, ctx: RuleContext) -> Iterator[Findi
         start = ctx.policy.local_date(suspension.started_at)
         due = ctx.policy.end_of(ctx.calendar.nth_working_day_after(start, allowed))
         running = suspension.ended_at is None or suspension.ended_at > horizon
-        yield _finding(
+        yield case_finding(
             SUSPENSION_OVERDUE,
             Severity.YELLOW,
             case,
