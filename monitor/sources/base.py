@@ -26,6 +26,25 @@ def overlapping_since(watermark: dt.datetime | None, overlap_seconds: int) -> dt
     return watermark - dt.timedelta(seconds=overlap_seconds)
 
 
+def since_value(
+    since: dt.datetime | None, tz: dt.tzinfo, since_format: str
+) -> dt.datetime | str | int:
+    """The ``since`` of an incremental poll as the source compares it: a naive local
+    datetime, an aware one, a ``YYYYMMDDhhmmss`` string (pinyin schemas) or epoch seconds.
+    ``None`` (a full poll) is the epoch."""
+    instant = (since or EPOCH).astimezone(tz)
+    match since_format:
+        case "datetime":
+            return instant.replace(tzinfo=None)
+        case "aware":
+            return instant
+        case "compact":
+            return instant.strftime("%Y%m%d%H%M%S")
+        case "epoch":
+            return int(instant.timestamp())
+    raise AssertionError(since_format)
+
+
 class SourceError(Exception):
     """A poll failed as a whole."""
 

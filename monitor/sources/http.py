@@ -35,12 +35,12 @@ import structlog
 from monitor.config import HttpEntity, HttpSourceConfig
 from monitor.privacy import ApplicantHasher
 from monitor.sources.base import (
-    EPOCH,
     EntityBatch,
     SourceQueryError,
     SourceUnavailable,
     overlapping_since,
 )
+from monitor.sources.base import since_value as base_since_value
 from monitor.sources.mapping import Reject, RowContext, RowMapper
 
 log = structlog.get_logger(__name__)
@@ -49,18 +49,11 @@ _MISSING: Any = object()
 
 
 def since_value(since: dt.datetime | None, tz: ZoneInfo, since_format: str) -> str | int:
-    """The ``since`` query parameter, as the SQL source binds ``:since`` but as URL text."""
-    instant = (since or EPOCH).astimezone(tz)
-    match since_format:
-        case "datetime":
-            return instant.strftime("%Y-%m-%d %H:%M:%S")
-        case "aware":
-            return instant.isoformat()
-        case "compact":
-            return instant.strftime("%Y%m%d%H%M%S")
-        case "epoch":
-            return int(instant.timestamp())
-    raise AssertionError(since_format)
+    """The ``since`` query parameter: the SQL source's bound value, as URL text."""
+    value = base_since_value(since, tz, since_format)
+    if isinstance(value, dt.datetime):
+        return value.isoformat() if value.tzinfo else value.strftime("%Y-%m-%d %H:%M:%S")
+    return value
 
 
 def dig(data: Any, path: str) -> Any:

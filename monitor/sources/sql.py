@@ -26,11 +26,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from monitor.config import SqlSourceConfig
 from monitor.privacy import ApplicantHasher
 from monitor.sources.base import (
-    EPOCH,
     EntityBatch,
     SourceQueryError,
     SourceUnavailable,
     overlapping_since,
+    since_value,
 )
 from monitor.sources.mapping import RowContext, RowMapper
 
@@ -114,19 +114,6 @@ class SqlSource:
         from fresh connections (pre-ping would catch stale ones too, one by one)."""
         self.engine.dispose()
 
-    def _since_value(self, since: dt.datetime | None) -> Any:
-        instant = (since or EPOCH).astimezone(self._tz)
-        match self.config.since_format:
-            case "datetime":
-                return instant.replace(tzinfo=None)
-            case "aware":
-                return instant
-            case "compact":
-                return instant.strftime("%Y%m%d%H%M%S")
-            case "epoch":
-                return int(instant.timestamp())
-        raise AssertionError(self.config.since_format)
-
     def next_since(self, watermark: dt.datetime | None) -> dt.datetime | None:
         return overlapping_since(watermark, self.config.overlap_seconds)
 
@@ -135,7 +122,9 @@ class SqlSource:
         spec = self.config.entities[entity]
         statement = text(spec.query)
         params = (
-            {"since": self._since_value(since)} if "since" in statement.compile().params else {}
+            {"since": since_value(since, self._tz, self.config.since_format)}
+            if "since" in statement.compile().params
+            else {}
         )
         ctx = RowContext(
             tz=self._tz,
