@@ -129,6 +129,7 @@ class Daemon:
         self._jobs_done = threading.Condition()
         self.stopping = threading.Event()
         self.standby = False  # waiting for the leader lock (see monitor.leader)
+        self.started = False  # start() has loaded the store and opened the sources
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -149,6 +150,7 @@ class Daemon:
             )
             self._publish_source(config.name)
         self.metrics.calendar_confirmed_until = self.policy.end_of(self.calendar.confirmed_until)
+        self.started = True
         log.info(
             "daemon_started",
             state=self.store.display_url,
@@ -202,13 +204,14 @@ class Daemon:
             finally:
                 self.metrics.poll_duration.labels(name).observe(time.perf_counter() - started)
             self.metrics.set_store_up(True)
-            state.up, state.last_error = True, None
-            state.last_success = dt.datetime.now(dt.UTC)
             if state.failures:
                 log.info("source_recovered", source=name, after_failures=state.failures)
-            state.failures = 0
+            # Metrics first: once readiness sees last_success, /metrics already shows it.
+            succeeded = dt.datetime.now(dt.UTC)
+            self.metrics.set_source(name, SourceHealth(True, succeeded, 0))
+            state.up, state.last_error, state.failures = True, None, 0
+            state.last_success = succeeded
             self.metrics.polls.labels(name, "ok").inc()
-            self._publish_source(name)
             if changed and self._scheduler is not None:
                 self._bring_forward("evaluate")
             return True
@@ -442,6 +445,8 @@ class Daemon:
     def readiness(self) -> list[str]:
         if self.standby:
             return ["standby: another daemon holds the leader lock"]
+        if not self.started:
+            return ["starting: the state store is not loaded yet"]
         problems = [
             f"source {name} has not been polled successfully yet"
             for name, state in self.sources.items()

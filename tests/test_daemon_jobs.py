@@ -77,3 +77,26 @@ def test_readiness_names_what_is_missing(tmp_path: Path) -> None:
     assert daemon.poll("bank")  # an empty inbox is a successful poll
     assert not any("bank" in p for p in daemon.readiness())
     daemon.close()
+
+
+def test_not_ready_before_the_store_is_loaded(tmp_path: Path) -> None:
+    """The endpoint is up before start() (a standby serves it too): not ready yet."""
+    (tmp_path / "inbox").mkdir()
+    data = {
+        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+        "sources": [
+            {
+                "name": "bank",
+                "kind": "statement_files",
+                "directory": "inbox",
+                "account": "1",
+                "columns": {"id": "流水号", "paid_at": "时间", "amount_yuan": "金额"},
+            }
+        ],
+    }
+    daemon = Daemon(parse_config(data, tmp_path), Settings(applicant_hash_key="k"))
+    assert any(p.startswith("starting") for p in daemon.readiness())
+    daemon.start()
+    assert daemon.poll("bank")
+    assert daemon.readiness() == []
+    daemon.close()
