@@ -28,6 +28,8 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from monitor.calendar import WorkingCalendar
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 AT = dt.datetime(2026, 10, 9, 10, 0, tzinfo=SHANGHAI)  # the benchmark's evaluation instant
 DEPARTMENTS = ("SCJ", "ZJJ", "BDC", "GAJ", "RSJ", "SWJ", "HBJ", "JTJ", "WJW", "MZJ")
@@ -184,10 +186,11 @@ def _items(rng: random.Random) -> list[_Item]:
     items = []
     for number in range(300):
         department = DEPARTMENTS[number % len(DEPARTMENTS)]
-        promised = rng.choice((0, 3, 5, 5, 10, 10, 15, 20)) if number % 10 else 0
-        statutory = max(promised, rng.choice((5, 10, 15, 20, 20, 30)))
-        # Half the cases pay a fee: the fee items are the busiest ones.
-        fee = rng.choice(("80.00", "200.00", "50.00")) if number % 2 == 0 else "0.00"
+        promised = 0 if number % 20 == 0 else rng.choice((3, 5, 10, 10, 15, 20))
+        statutory = min(60, max(5, 2 * promised))
+        # Just over half the cases pay a fee (a few of them more than the bank shows).
+        charged = number % 2 == 0 or number % 50 == 1
+        fee = rng.choice(("80.00", "200.00", "50.00")) if charged else "0.00"
         items.append(_Item(f"3301{number:05d}", department, statutory, promised, fee))
     return items
 
@@ -207,9 +210,34 @@ class _Clock:
 
 
 def _working_instant(rng: random.Random, day: dt.date) -> dt.datetime:
+    """A moment of the hall's opening hours on ``day`` (before the instant, today)."""
+    minutes = 8 * 60 if day < AT.date() else 89
     return dt.datetime.combine(day, dt.time(8, 30), tzinfo=SHANGHAI) + dt.timedelta(
-        minutes=rng.randrange(8 * 60)
+        minutes=rng.randrange(minutes)
     )
+
+
+def _working_days_back() -> list[dt.date]:
+    """The working days up to the instant's day, newest first (index = working days ago)."""
+    calendar = WorkingCalendar(AT.year, AT.year, confirmed_until=dt.date(AT.year, 12, 31))
+    day, days = AT.date(), []
+    while len(days) < 120:
+        if calendar.is_working_day(day):
+            days.append(day)
+        day -= dt.timedelta(days=1)
+    return days
+
+
+def _age(rng: random.Random, item: _Item) -> int:
+    """Working days since acceptance of an open case: mostly young, a tail past its limit.
+
+    As a fraction of the promised limit, exponential with mean 0.35 (about 6 % past the
+    promise, 4 % in its last fifth, a few past the statutory limit); immediate items are
+    open only on their day.
+    """
+    if item.promised == 0:
+        return 0
+    return min(int(item.promised * min(2.5, rng.expovariate(1 / 0.35))), 119)
 
 
 @dataclass
@@ -229,8 +257,8 @@ def _rows(spec: HallSpec) -> dict[str, Iterator[tuple[Any, ...]]]:
     items = _items(rng)
     clock = _Clock()
     stamp = clock.text(AT - dt.timedelta(days=60))
-    days = [AT.date() - dt.timedelta(days=d) for d in range(1, 43)]
-    days = [d for d in days if d.weekday() < 5 and not dt.date(2026, 10, 1) <= d <= dt.date(2026, 10, 7)]
+    back = _working_days_back()
+    days = back[:30]
     cases: list[_Case] = []
 
     def sxml() -> Iterator[tuple[Any, ...]]:
@@ -245,7 +273,7 @@ def _rows(spec: HallSpec) -> dict[str, Iterator[tuple[Any, ...]]]:
             center = center_code(number % spec.centers)
             item = items[rng.randrange(len(items))]
             window = f"{center}W{DEPARTMENTS.index(item.department) * 3 + rng.randrange(3):02d}"
-            accepted = _working_instant(rng, rng.choice(days))
+            accepted = _working_instant(rng, back[_age(rng, item)])
             applicant = f"3301{rng.randrange(10**14):014d}"
             if cases and rng.random() < 0.003:  # the same application accepted twice
                 first = cases[rng.randrange(len(cases))]
@@ -338,11 +366,11 @@ def _rows(spec: HallSpec) -> dict[str, Iterator[tuple[Any, ...]]]:
     def yh_jyls() -> Iterator[tuple[Any, ...]]:
         made = 0
         for case in cases:
-            if made >= spec.payment_count:
-                return
+            if made >= spec.payment_count - spec.payment_count // 500:
+                break
             if not case.fee:
                 continue
-            paid = case.accepted + dt.timedelta(hours=1)
+            paid = case.accepted + dt.timedelta(minutes=10)
             if paid > AT or rng.random() < 0.02:  # not paid (yet)
                 continue
             account = account_of(case.center)
