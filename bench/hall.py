@@ -128,7 +128,13 @@ VALUE_MAPS: dict[str, dict[str, dict[str, dict[str, str]]]] = {
     },
     "window": {
         "tickets": {
-            "status": {"0": "waiting", "1": "called", "2": "served", "3": "absent", "4": "cancelled"}
+            "status": {
+                "0": "waiting",
+                "1": "called",
+                "2": "served",
+                "3": "absent",
+                "4": "cancelled",
+            }
         }
     },
 }
@@ -265,8 +271,18 @@ def _rows(spec: HallSpec) -> dict[str, Iterator[tuple[Any, ...]]]:
         for item in items:
             kind = "1" if item.promised == 0 else "2"
             cap = "10" if item.code.endswith("7") else None
-            yield (item.code, f"事项{item.code}", item.department, kind, str(item.statutory),
-                   str(item.promised), item.fee_yuan, None, cap, stamp)
+            yield (
+                item.code,
+                f"事项{item.code}",
+                item.department,
+                kind,
+                str(item.statutory),
+                str(item.promised),
+                item.fee_yuan,
+                None,
+                cap,
+                stamp,
+            )
 
     def sl_bj() -> Iterator[tuple[Any, ...]]:
         for number in range(spec.cases):
@@ -283,15 +299,37 @@ def _rows(spec: HallSpec) -> dict[str, Iterator[tuple[Any, ...]]]:
                 recorded = accepted + dt.timedelta(days=3, hours=2)
             if recorded > AT:
                 recorded = AT - dt.timedelta(minutes=5)
-            case = _Case(f"{center}{number:09d}", item, center, window, accepted, applicant,
-                         item.fee_yuan != "0.00")
+            case = _Case(
+                f"{center}{number:09d}",
+                item,
+                center,
+                window,
+                accepted,
+                applicant,
+                item.fee_yuan != "0.00",
+            )
             cases.append(case)
             fee = item.fee_yuan
             if case.fee and rng.random() < 0.005:
                 fee = "120.00"  # charged above the standard
-            yield (case.id, item.code, center, item.department, window, None, applicant,
-                   clock.text(accepted - dt.timedelta(minutes=10)), clock.text(accepted), "1",
-                   None, None, None, clock.text(recorded), fee, clock.text(recorded))
+            yield (
+                case.id,
+                item.code,
+                center,
+                item.department,
+                window,
+                None,
+                applicant,
+                clock.text(accepted - dt.timedelta(minutes=10)),
+                clock.text(accepted),
+                "1",
+                None,
+                None,
+                None,
+                clock.text(recorded),
+                fee,
+                clock.text(recorded),
+            )
 
     def sf_jkd() -> Iterator[tuple[Any, ...]]:
         for case in cases:
@@ -303,8 +341,16 @@ def _rows(spec: HallSpec) -> dict[str, Iterator[tuple[Any, ...]]]:
             started = case.accepted
             ended = started + dt.timedelta(hours=rng.randrange(2, 60))
             done = ended < AT
-            yield (case.id, 1, "1", "承办", clock.text(started), clock.text(ended) if done else None,
-                   "3", clock.text(min(ended, AT)))
+            yield (
+                case.id,
+                1,
+                "1",
+                "承办",
+                clock.text(started),
+                clock.text(ended) if done else None,
+                "3",
+                clock.text(min(ended, AT)),
+            )
 
     def tbcx() -> Iterator[tuple[Any, ...]]:
         for case in cases[::33]:
@@ -313,8 +359,14 @@ def _rows(spec: HallSpec) -> dict[str, Iterator[tuple[Any, ...]]]:
                 continue
             ended = started + dt.timedelta(days=rng.randrange(1, 12))
             running = ended >= AT
-            yield (case.id, 1, rng.choice("1234"), clock.text(started),
-                   None if running else clock.text(ended), clock.text(min(ended, AT)))
+            yield (
+                case.id,
+                1,
+                rng.choice("1234"),
+                clock.text(started),
+                None if running else clock.text(ended),
+                clock.text(min(ended, AT)),
+            )
 
     def pd_qh() -> Iterator[tuple[Any, ...]]:
         made = 0
@@ -326,10 +378,21 @@ def _rows(spec: HallSpec) -> dict[str, Iterator[tuple[Any, ...]]]:
             called = case.accepted - dt.timedelta(minutes=rng.randrange(1, 10))
             finished = case.accepted + dt.timedelta(minutes=rng.randrange(1, 15))
             department = case.item.department
-            yield (f"T{made:010d}", f"A{made % 1000:03d}", case.center, department, case.window,
-                   case.item.code, case.applicant if rng.random() < 0.5 else None,
-                   naive(called - dt.timedelta(minutes=20)), naive(called), naive(finished),
-                   "2", False, naive(min(finished, AT)))
+            yield (
+                f"T{made:010d}",
+                f"A{made % 1000:03d}",
+                case.center,
+                department,
+                case.window,
+                case.item.code,
+                case.applicant if rng.random() < 0.5 else None,
+                naive(called - dt.timedelta(minutes=20)),
+                naive(called),
+                naive(finished),
+                "2",
+                False,
+                naive(min(finished, AT)),
+            )
             made += 1
         while made < spec.ticket_count:
             center = center_code(rng.randrange(spec.centers))
@@ -347,11 +410,21 @@ def _rows(spec: HallSpec) -> dict[str, Iterator[tuple[Any, ...]]]:
             else:
                 status, service, consultation = "4", items[department_index].code, False
             served = status == "2"
-            yield (f"T{made:010d}", f"B{made % 1000:03d}", center, DEPARTMENTS[department_index],
-                   window, service, None, naive(called - dt.timedelta(minutes=15)),
-                   naive(called) if status in "23" else None,
-                   naive(finished) if served else None, status, consultation,
-                   naive(min(finished, AT)))
+            yield (
+                f"T{made:010d}",
+                f"B{made % 1000:03d}",
+                center,
+                DEPARTMENTS[department_index],
+                window,
+                service,
+                None,
+                naive(called - dt.timedelta(minutes=15)),
+                naive(called) if status in "23" else None,
+                naive(finished) if served else None,
+                status,
+                consultation,
+                naive(min(finished, AT)),
+            )
             made += 1
 
     def pj_pj() -> Iterator[tuple[Any, ...]]:
@@ -359,9 +432,19 @@ def _rows(spec: HallSpec) -> dict[str, Iterator[tuple[Any, ...]]]:
             rated = case.accepted + dt.timedelta(minutes=20)
             level = 5 if rng.random() < 0.03 else rng.choice((1, 1, 2, 3))
             followed = rated + dt.timedelta(days=2) if level >= 4 and rng.random() < 0.5 else None
-            yield (f"PJ{number:09d}", case.center, case.item.department, case.window,
-                   f"G{rng.randrange(100):03d}", case.id, naive(rated), level, None,
-                   naive(followed) if followed else None, naive(followed or rated))
+            yield (
+                f"PJ{number:09d}",
+                case.center,
+                case.item.department,
+                case.window,
+                f"G{rng.randrange(100):03d}",
+                case.id,
+                naive(rated),
+                level,
+                None,
+                naive(followed) if followed else None,
+                naive(followed or rated),
+            )
 
     def yh_jyls() -> Iterator[tuple[Any, ...]]:
         made = 0
@@ -380,14 +463,32 @@ def _rows(spec: HallSpec) -> dict[str, Iterator[tuple[Any, ...]]]:
                 account = f"6222{case.center}9999"  # the department's own account
             elif roll < 0.015:
                 amount = "60.00"
-            yield (f"YH{made:010d}", account, amount, naive(paid), f"JK{case.id}",
-                   f"缴款人{made % 97}", case.id, case.center, naive(paid))
+            yield (
+                f"YH{made:010d}",
+                account,
+                amount,
+                naive(paid),
+                f"JK{case.id}",
+                f"缴款人{made % 97}",
+                case.id,
+                case.center,
+                naive(paid),
+            )
             made += 1
         while made < spec.payment_count:  # deposits with no case behind them (有费无件)
             center = center_code(rng.randrange(spec.centers))
             paid = _working_instant(rng, rng.choice(days))
-            yield (f"YH{made:010d}", account_of(center), "80.00", naive(paid),
-                   f"JKX{made:09d}", f"缴款人{made % 97}", None, center, naive(paid))
+            yield (
+                f"YH{made:010d}",
+                account_of(center),
+                "80.00",
+                naive(paid),
+                f"JKX{made:09d}",
+                f"缴款人{made % 97}",
+                None,
+                center,
+                naive(paid),
+            )
             made += 1
 
     return {

@@ -168,22 +168,63 @@ def change_rows(source_dsn: str, count: int, at: dt.datetime, tag: str) -> int:
         accepted = at - dt.timedelta(minutes=3)
         with conn.cursor().copy("COPY SL_BJ FROM STDIN") as copy:
             for n in range(new):
-                copy.write_row((f"{tag}{n:09d}", item, center, department, window, None,
-                                f"4401{n:014d}", compact(accepted), compact(accepted), "1",
-                                None, None, None, stamp, fee, stamp))
+                copy.write_row(
+                    (
+                        f"{tag}{n:09d}",
+                        item,
+                        center,
+                        department,
+                        window,
+                        None,
+                        f"4401{n:014d}",
+                        compact(accepted),
+                        compact(accepted),
+                        "1",
+                        None,
+                        None,
+                        None,
+                        stamp,
+                        fee,
+                        stamp,
+                    )
+                )
         with conn.cursor().copy("COPY SF_JKD FROM STDIN") as copy:
             for n in range(new):
                 copy.write_row((f"JK{tag}{n:09d}", f"{tag}{n:09d}", fee, stamp))
         with conn.cursor().copy("COPY PD_QH FROM STDIN") as copy:
             for n in range(new):
-                copy.write_row((f"T{tag}{n:09d}", f"N{n % 1000:03d}", center, department, window,
-                                item, None, naive(accepted) - dt.timedelta(minutes=9),
-                                naive(accepted) - dt.timedelta(minutes=5), moment, "2", False,
-                                moment))
+                copy.write_row(
+                    (
+                        f"T{tag}{n:09d}",
+                        f"N{n % 1000:03d}",
+                        center,
+                        department,
+                        window,
+                        item,
+                        None,
+                        naive(accepted) - dt.timedelta(minutes=9),
+                        naive(accepted) - dt.timedelta(minutes=5),
+                        moment,
+                        "2",
+                        False,
+                        moment,
+                    )
+                )
         with conn.cursor().copy("COPY YH_JYLS FROM STDIN") as copy:
             for n in range(count - concluded - 3 * new):  # the rest: deposits
-                copy.write_row((f"YH{tag}{n:09d}", f"3305016100{center}0123", fee, moment,
-                                f"JK{tag}{n:09d}", "缴款人", f"{tag}{n:09d}", center, moment))
+                copy.write_row(
+                    (
+                        f"YH{tag}{n:09d}",
+                        f"3305016100{center}0123",
+                        fee,
+                        moment,
+                        f"JK{tag}{n:09d}",
+                        "缴款人",
+                        f"{tag}{n:09d}",
+                        center,
+                        moment,
+                    )
+                )
         conn.commit()
     return count
 
@@ -227,14 +268,23 @@ def measure(run: Run, profile: bool) -> None:
         print(f"hall: {spec.cases} open cases into {source_db}", flush=True)
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, str(Path(__file__).with_name("hall.py")), "--url",
-             _dsn(source_db), "--cases", str(spec.cases), "--seed", str(spec.seed)],
+            [
+                sys.executable,
+                str(Path(__file__).with_name("hall.py")),
+                "--url",
+                _dsn(source_db),
+                "--cases",
+                str(spec.cases),
+                "--seed",
+                str(spec.seed),
+            ],
             check=True,
         )
         run.timings["generate (COPY)"] = time.perf_counter() - started
 
-        floor_s, floor_rows = _timed(run, "read floor (bare psycopg)", lambda: read_floor(
-            _dsn(source_db)))
+        floor_s, floor_rows = _timed(
+            run, "read floor (bare psycopg)", lambda: read_floor(_dsn(source_db))
+        )
         run.rows["source rows"] = floor_rows
 
         data = daemon_config(
@@ -257,8 +307,9 @@ def measure(run: Run, profile: bool) -> None:
                     if not daemon.poll(name):
                         raise RuntimeError(f"poll of {name} failed")
 
-            ingest_s = _timed(run, "ingest (first poll)", ingest) or run.timings[
-                "ingest (first poll)"]
+            ingest_s = (
+                _timed(run, "ingest (first poll)", ingest) or run.timings["ingest (first poll)"]
+            )
             ingest_s = run.timings["ingest (first poll)"]
             first = _timed(run, "first evaluation", lambda: daemon.evaluate(AT))
             run.findings = len(first)
@@ -281,8 +332,9 @@ def measure(run: Run, profile: bool) -> None:
             _timed(run, "incremental cycle", cycle)
             if profile:
                 print("  profiling (not timed) …", flush=True)
-                _profiled(run, "full evaluation", lambda: daemon.evaluate(
-                    AT + dt.timedelta(minutes=4)))
+                _profiled(
+                    run, "full evaluation", lambda: daemon.evaluate(AT + dt.timedelta(minutes=4))
+                )
                 change_rows(_dsn(source_db), CHANGED_ROWS, AT + dt.timedelta(minutes=5), "N2")
 
                 def second_cycle() -> None:

@@ -60,7 +60,14 @@ from monitor.snapshot import Records, assemble
 from monitor.sources import open_source
 from monitor.sources.base import Source, SourceError
 from monitor.sources.mapping import log_reject
-from monitor.store import OPEN, LedgerEntry, StateStore, encode_record, record_key
+from monitor.store import (
+    OPEN,
+    LedgerEntry,
+    StateStore,
+    decode_record,
+    encode_record,
+    record_key,
+)
 from rules import evaluate_all
 from rules.context import RuleContext
 
@@ -137,8 +144,10 @@ class Daemon:
         """Open the store, load what it knows, open the sources."""
         self.store.open()
         loaded = Counter[str]()
-        for source, entity, key, record in self.store.load_entities():
-            self._remember(source, entity, key, encode_record(entity, record), record)
+        for source, entity, key, payload in self.store.load_payloads():
+            # The stored payload is what a poll encoded: its digest is taken as it is,
+            # not from a re-encoding of the decoded record.
+            self._remember(source, entity, key, _digest(payload), decode_record(entity, payload))
             loaded[entity] += 1
         self._watermarks = self.store.watermarks()
         self._ledger = self.store.load_ledger()
@@ -169,10 +178,10 @@ class Daemon:
 
     # --- polling -------------------------------------------------------------------------
 
-    def _remember(self, source: str, entity: str, key: str, payload: str, record: Any) -> None:
+    def _remember(self, source: str, entity: str, key: str, digest: bytes, record: Any) -> None:
         self.records.add(entity, record)
         self._owners[(entity, key)] = source
-        self._digests[(source, entity, key)] = _digest(payload)
+        self._digests[(source, entity, key)] = digest
         self._keys.setdefault((source, entity), set()).add(key)
 
     def _forget(self, source: str, entity: str, key: str) -> None:
@@ -219,14 +228,15 @@ class Daemon:
     def _poll_entity(self, name: str, source: Source, entity: str, full: bool) -> int:
         since = None if full else source.next_since(self._watermarks.get((name, entity)))
         batch = source.poll(entity, since)
-        upserts: list[tuple[str, str, Any]] = []
+        upserts: list[tuple[str, str, bytes, Any]] = []
         seen: set[str] = set()
         for record in batch.records:
             key = record_key(entity, record)
             seen.add(key)
             payload = encode_record(entity, record)
-            if self._digests.get((name, entity, key)) != _digest(payload):
-                upserts.append((key, payload, record))
+            digest = _digest(payload)
+            if self._digests.get((name, entity, key)) != digest:
+                upserts.append((key, payload, digest, record))
         deletes: list[str] = []
         if since is None and source.full_poll_lists_all:
             deletes = sorted(self._keys.get((name, entity), set()) - seen)
@@ -249,7 +259,7 @@ class Daemon:
         self.store.apply_poll(
             name,
             entity,
-            [(key, payload) for key, payload, _ in upserts],
+            [(key, payload) for key, payload, _, _ in upserts],
             deletes,
             watermark,
             batch.files,
@@ -257,8 +267,8 @@ class Daemon:
             full=since is None,
         )
         with self._lock:
-            for key, payload, record in upserts:
-                self._remember(name, entity, key, payload, record)
+            for key, _, digest, record in upserts:
+                self._remember(name, entity, key, digest, record)
             for key in deletes:
                 self._forget(name, entity, key)
             self._watermarks[(name, entity)] = watermark

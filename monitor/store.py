@@ -63,6 +63,9 @@ from monitor.sources.base import ProcessedFile
 log = structlog.get_logger(__name__)
 
 VERSION_TABLE = "jiancha_alembic_version"
+# From this many rows on, PostgreSQL upserts go through COPY (one round trip per batch
+# instead of one statement per thousand rows).
+COPY_UPSERT_ROWS = 500
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -394,6 +397,11 @@ class StateStore:
 
     def load_entities(self) -> Iterator[tuple[str, str, str, Any]]:
         """Every stored record as (source, entity, key, record)."""
+        for source, entity, key, payload in self.load_payloads():
+            yield source, entity, key, decode_record(entity, payload)
+
+    def load_payloads(self) -> Iterator[tuple[str, str, str, str]]:
+        """Every stored record as (source, entity, key, payload), still encoded."""
         with self.engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=5000).execute(
                 select(
@@ -404,7 +412,7 @@ class StateStore:
                 )
             )
             for source, entity, key, payload in result:
-                yield source, entity, key, decode_record(entity, payload)
+                yield str(source), str(entity), str(key), str(payload)
 
     def watermarks(self) -> dict[tuple[str, str], dt.datetime | None]:
         with self.engine.connect() as conn:
@@ -501,6 +509,9 @@ class StateStore:
         self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...]
     ) -> None:
         columns = [c for c in rows[0] if c not in keys]
+        if self.backend == "postgresql" and len(rows) >= COPY_UPSERT_ROWS:
+            self._copy_upsert(conn, table, rows, keys)
+            return
         if self.backend in ("sqlite", "postgresql"):
             dialect = sqlite if self.backend == "sqlite" else postgresql
             for start in range(0, len(rows), 1000):
@@ -516,6 +527,37 @@ class StateStore:
             done = conn.execute(update(table).where(*where).values({c: row[c] for c in columns}))
             if done.rowcount == 0:
                 conn.execute(insert(table).values(row))
+
+    def _copy_upsert(
+        self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...]
+    ) -> None:
+        """PostgreSQL bulk upsert: COPY into a temporary table, then one INSERT … ON CONFLICT.
+
+        Runs in the caller's transaction (the same connection). A key repeated within the
+        rows keeps its last version, as the row-by-row upsert would.
+        """
+        unique = list({tuple(row[k] for k in keys): row for row in rows}.values())
+        names = list(unique[0])
+        quoted = ", ".join(f'"{n}"' for n in names)
+        target = f'"{self.schema}"."{table.name}"' if self.schema else f'"{table.name}"'
+        temporary = f"jiancha_copy_{table.name}"
+        conn.exec_driver_sql(f'CREATE TEMPORARY TABLE "{temporary}" (LIKE {target}) ON COMMIT DROP')
+        times = [n for n in names if isinstance(table.c[n].type, UtcDateTime)]
+        utc = UtcDateTime()
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor().copy(f'COPY "{temporary}" ({quoted}) FROM STDIN') as copy:
+            for row in unique:
+                if times:
+                    row = row | {n: utc.process_bind_param(row[n], None) for n in times}
+                copy.write_row([row[n] for n in names])
+        updates = ", ".join(f'"{n}" = EXCLUDED."{n}"' for n in names if n not in keys)
+        conflict = ", ".join(f'"{k}"' for k in keys)
+        conn.exec_driver_sql(
+            f'INSERT INTO {target} ({quoted}) SELECT {quoted} FROM "{temporary}" '
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+        )
+        conn.exec_driver_sql(f'DROP TABLE "{temporary}"')
 
     # --- findings ledger -----------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from monitor.model import (
 )
 from monitor.sources.base import ProcessedFile
 from monitor.store import (
+    COPY_UPSERT_ROWS,
     ESCALATED,
     OPEN,
     RESOLVED,
@@ -563,3 +565,73 @@ def test_an_empty_change_set_is_falsy() -> None:
     changes = LedgerChanges()
     changes.touch(_entry(_finding("C1")))
     assert changes
+
+
+# --- bulk writes (PostgreSQL: COPY into a temporary table, then one upsert) ---------------
+
+
+def test_a_bulk_poll_upserts_like_single_rows(store: StateStore) -> None:
+    """Above COPY_UPSERT_ROWS rows PostgreSQL takes the COPY path: same rows come back,
+    a key repeated within one poll keeps its last version, existing rows are updated."""
+    count = COPY_UPSERT_ROWS + 7
+    tickets = [Ticket(id=f"T{n}", issued_at=T0 + dt.timedelta(seconds=n)) for n in range(count)]
+    store.apply_poll(
+        "queue", "tickets", _payloads(*(("tickets", t) for t in tickets)), [], T0, [], T0, True
+    )
+    served = [t.model_copy(update={"status": TicketStatus.SERVED}) for t in tickets[: count - 1]]
+    again = Ticket(id="T0", issued_at=T0, number="A001")  # T0 twice: the last one wins
+    rows = _payloads(*(("tickets", t) for t in served), ("tickets", again))
+    later = T0 + dt.timedelta(minutes=1)
+    store.apply_poll("queue", "tickets", rows, [], later, [], later, False)
+    expected = {("queue", "tickets", t.id): t for t in [again, *served[1:], tickets[-1]]}
+    assert _records(store) == expected
+    assert store.watermarks() == {("queue", "tickets"): later}
+
+
+def test_a_bulk_ledger_save_round_trips_times_and_flags(store: StateStore) -> None:
+    entries = {
+        entry.fingerprint: entry
+        for entry in (_entry(_finding(f"C{n}")) for n in range(COPY_UPSERT_ROWS + 3))
+    }
+    store.save_ledger(LedgerChanges(entries=entries))
+    loaded = store.load_ledger()
+    assert loaded == entries
+    first = loaded["case.overdue|case|C0"]
+    assert first.first_seen == T0 and first.finding.calendar_confirmed is False
+    resolved = {
+        fp: dataclasses.replace(e, state=RESOLVED, resolved_at=T0, alert_ended=True)
+        for fp, e in entries.items()
+    }
+    store.save_ledger(LedgerChanges(entries=resolved))
+    assert store.load_ledger() == {}
+    assert store.all_findings() == sorted(resolved.values(), key=lambda e: e.fingerprint)
+
+
+@pytest.mark.postgres
+def test_bulk_writes_of_a_shard_stay_in_its_schema(postgres_module_url: str) -> None:
+    shard = StateStore(postgres_module_url, "bulk_shard")
+    shard.open()
+    try:
+        tickets = [Ticket(id=f"S{n}", issued_at=T0) for n in range(COPY_UPSERT_ROWS)]
+        shard.apply_poll(
+            "queue", "tickets", _payloads(*(("tickets", t) for t in tickets)), [], T0, [], T0, True
+        )
+        assert len(_records(shard)) == COPY_UPSERT_ROWS
+        with shard.engine.connect() as conn:
+            public = conn.execute(
+                text("SELECT to_regclass('public.jiancha_entities') IS NOT NULL")
+            ).scalar_one()
+        assert public is False or _public_count(postgres_module_url) == 0
+    finally:
+        with shard.engine.begin() as conn:
+            conn.exec_driver_sql('DROP SCHEMA "bulk_shard" CASCADE')
+        shard.close()
+
+
+def _public_count(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM jiancha_entities")).scalar_one())
+    finally:
+        engine.dispose()
