@@ -50,13 +50,14 @@ from exporters.metrics import DaemonMetrics, SourceHealth
 from monitor.clock import Clock
 from monitor.config import Config
 from monitor.deadlines import DeadlinePolicy
+from monitor.engine import Engine
 from monitor.figures import compute_figures
 from monitor.leader import LeaderLock
 from monitor.ledger import SUBJECT_ENTITIES, dependencies, reconcile
 from monitor.model import Finding
 from monitor.scan import build_calendar, hasher_from
 from monitor.settings import Settings
-from monitor.snapshot import Records, assemble
+from monitor.snapshot import Assembler, Records, snapshot_of
 from monitor.sources import open_source
 from monitor.sources.base import Source, SourceError
 from monitor.sources.mapping import log_reject
@@ -68,7 +69,6 @@ from monitor.store import (
     encode_record,
     record_key,
 )
-from rules import evaluate_all
 from rules.context import RuleContext
 
 log = structlog.get_logger(__name__)
@@ -122,6 +122,10 @@ class Daemon:
             else None
         )
         self.records = Records()
+        self.assembler = Assembler(self.calendar, self.policy)
+        self.engine = Engine()
+        # (entity, key) of records delivered or deleted since the last evaluation.
+        self._changed: dict[str, set[str]] = {}
         self.sources: dict[str, SourceState] = {}
         self._owners: dict[tuple[str, str], str] = {}  # (entity, key) -> source
         self._digests: dict[tuple[str, str, str], bytes] = {}  # (source, entity, key)
@@ -180,6 +184,7 @@ class Daemon:
 
     def _remember(self, source: str, entity: str, key: str, digest: bytes, record: Any) -> None:
         self.records.add(entity, record)
+        self._changed.setdefault(entity, set()).add(key)
         self._owners[(entity, key)] = source
         self._digests[(source, entity, key)] = digest
         self._keys.setdefault((source, entity), set()).add(key)
@@ -190,6 +195,7 @@ class Daemon:
         if self._owners.get((entity, key)) == source:
             del self._owners[(entity, key)]
             self.records.discard(entity, key)
+            self._changed.setdefault(entity, set()).add(key)
 
     def poll(self, name: str, full: bool = False) -> bool:
         """Poll one source (incrementally, or fully); whether it succeeded."""
@@ -337,7 +343,9 @@ class Daemon:
         at = at or self.clock.now()
         with self._lock:
             delivered = frozenset(e for s in self.sources.values() for e in s.source.entities)
-            snapshot, rejects = assemble(self.records, self.calendar, self.policy, delivered)
+            changed, self._changed = self._changed, {}
+            cases, rejects = self.assembler.update(self.records, changed)
+            snapshot = snapshot_of(self.records, self.assembler.cases, delivered)
             for reject in rejects:
                 identity = (reject.entity, reject.key, reject.reason)
                 if identity not in self._rejects_seen:
@@ -348,7 +356,7 @@ class Daemon:
             ctx = RuleContext(
                 calendar=self.calendar, policy=self.policy, at=at, parameters=self.config.rules
             )
-            findings = evaluate_all(snapshot, ctx)
+            findings = self.engine.evaluate(snapshot, ctx, cases)
             changes = reconcile(
                 self._ledger,
                 findings,

@@ -9,7 +9,7 @@ would be guessing.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -23,7 +23,11 @@ _Child = TypeVar("_Child", Step, Suspension)
 
 @dataclass
 class Records:
-    """Mapped records of every entity, as delivered (later versions win)."""
+    """Mapped records of every entity, as delivered (later versions win).
+
+    Steps and suspensions are also indexed by their case id, so one case can be joined
+    again without going through every child of every case.
+    """
 
     items: dict[str, Item] = field(default_factory=dict)
     cases: dict[str, Case] = field(default_factory=dict)
@@ -32,6 +36,8 @@ class Records:
     tickets: dict[str, Ticket] = field(default_factory=dict)
     evaluations: dict[str, Evaluation] = field(default_factory=dict)
     payments: dict[str, Payment] = field(default_factory=dict)
+    steps_of: dict[str, dict[int, Step]] = field(default_factory=dict, repr=False)
+    suspensions_of: dict[str, dict[int, Suspension]] = field(default_factory=dict, repr=False)
 
     def add(self, entity: str, record: object) -> None:
         if entity in ("tickets", "evaluations", "payments"):
@@ -43,12 +49,10 @@ class Records:
         elif entity == "cases":
             assert isinstance(record, Case)
             self.cases[record.id] = record
-        elif entity == "steps":
-            case_id, step = record  # type: ignore[misc]
-            self.steps[(case_id, step.seq)] = step
-        elif entity == "suspensions":
-            case_id, suspension = record  # type: ignore[misc]
-            self.suspensions[(case_id, suspension.seq)] = suspension
+        elif entity in ("steps", "suspensions"):
+            case_id, child = record  # type: ignore[misc]
+            getattr(self, entity)[(case_id, child.seq)] = child
+            getattr(self, f"{entity}_of").setdefault(case_id, {})[child.seq] = child
         else:
             raise ValueError(f"unknown entity {entity!r}")
 
@@ -58,26 +62,13 @@ class Records:
         if entity in ("steps", "suspensions"):
             case_id, _, seq = key.rpartition("/")
             table.pop((case_id, int(seq)), None)
+            children: dict[str, dict[int, Any]] = getattr(self, f"{entity}_of")
+            siblings = children.get(case_id, {})
+            siblings.pop(int(seq), None)
+            if not siblings:
+                children.pop(case_id, None)
         else:
             table.pop(key, None)
-
-
-def _by_case(
-    entity: str,
-    children: dict[tuple[str, int], _Child],
-    cases: dict[str, Case],
-    rejects: list[Reject],
-) -> dict[str, tuple[_Child, ...]]:
-    """Children (steps or suspensions) grouped by their case, in ``seq`` order."""
-    grouped: dict[str, list[_Child]] = defaultdict(list)
-    for (case_id, seq), child in sorted(children.items()):
-        if case_id in cases:
-            grouped[case_id].append(child)
-        else:
-            rejects.append(
-                Reject(entity, f"{case_id}/{seq}", "unknown_case", f"no case {case_id!r}")
-            )
-    return {case_id: tuple(group) for case_id, group in grouped.items()}
 
 
 def _outside(
@@ -96,6 +87,91 @@ def _outside(
     return None
 
 
+def _children(of: dict[int, _Child] | None) -> tuple[_Child, ...]:
+    return () if not of else tuple(child for _, child in sorted(of.items()))
+
+
+class Assembler:
+    """Joins cases to their children and items, keeping the result between calls.
+
+    :meth:`update` re-joins only the cases named as changed (a case, or one of its steps
+    or suspensions, delivered or deleted); a changed item re-joins every case. Called
+    with ``changed=None`` it joins everything, which is what :func:`assemble` does.
+    """
+
+    def __init__(
+        self, calendar: WorkingCalendar | None = None, policy: DeadlinePolicy | None = None
+    ) -> None:
+        self.calendar = calendar
+        self.policy = policy or DeadlinePolicy()
+        self.cases: dict[str, Case] = {}
+
+    def update(
+        self, records: Records, changed: Mapping[str, Iterable[str]] | None = None
+    ) -> tuple[set[str], list[Reject]]:
+        """Re-join the changed cases; the ids of the cases looked at, and the rejects."""
+        if changed is None or changed.get("items"):
+            self.cases = {}
+            ids = set(records.cases) | set(records.steps_of) | set(records.suspensions_of)
+        else:
+            ids = set(changed.get("cases", ()))
+            for entity in ("steps", "suspensions"):
+                ids.update(key.rpartition("/")[0] for key in changed.get(entity, ()))
+        rejects: list[Reject] = []
+        for case_id in sorted(ids):
+            joined = self._join(case_id, records, rejects)
+            if joined is None:
+                self.cases.pop(case_id, None)
+            else:
+                self.cases[case_id] = joined
+        return ids, rejects
+
+    def _join(self, case_id: str, records: Records, rejects: list[Reject]) -> Case | None:
+        case = records.cases.get(case_id)
+        steps = _children(records.steps_of.get(case_id))
+        suspensions = _children(records.suspensions_of.get(case_id))
+        if case is None:
+            for entity, children in (("steps", steps), ("suspensions", suspensions)):
+                rejects.extend(
+                    Reject(entity, f"{case_id}/{c.seq}", "unknown_case", f"no case {case_id!r}")
+                    for c in children
+                )
+            return None
+        item = records.items.get(case.item)
+        if item is None:
+            rejects.append(
+                Reject("cases", case_id, "unknown_item", f"item {case.item!r} is not catalogued")
+            )
+            return None
+        problem = _outside(self.calendar, self.policy, case, item)
+        if problem is not None:
+            rejects.append(Reject("cases", case_id, "outside_calendar", problem))
+            return None
+        update: dict[str, object] = {}
+        if case.department is None and item.department is not None:
+            # A vendor that keeps the department on the item only: inherit it.
+            update["department"] = item.department
+        if case.steps != steps:
+            update["steps"] = steps
+        if case.suspensions != suspensions:
+            update["suspensions"] = suspensions
+        return case.model_copy(update=update) if update else case
+
+
+def snapshot_of(
+    records: Records, cases: dict[str, Case], delivered: frozenset[str] | None
+) -> Snapshot:
+    """The rules' view: copies of the record tables (a poll may change them meanwhile)."""
+    return Snapshot.model_construct(
+        items=dict(records.items),
+        cases=dict(cases),
+        tickets=dict(records.tickets),
+        evaluations=dict(records.evaluations),
+        payments=dict(records.payments),
+        delivered=delivered,
+    )
+
+
 def assemble(
     records: Records,
     calendar: WorkingCalendar | None = None,
@@ -109,36 +185,9 @@ def assemble(
     rather than left to fail the whole evaluation later. ``delivered`` names the entities
     the configured sources deliver (see :meth:`Snapshot.watches`).
     """
-    policy = policy or DeadlinePolicy()
-    rejects: list[Reject] = []
-    steps = _by_case("steps", records.steps, records.cases, rejects)
-    suspensions = _by_case("suspensions", records.suspensions, records.cases, rejects)
-    cases: dict[str, Case] = {}
-    for case_id, case in records.cases.items():
-        if case.item not in records.items:
-            rejects.append(
-                Reject("cases", case_id, "unknown_item", f"item {case.item!r} is not catalogued")
-            )
-            continue
-        problem = _outside(calendar, policy, case, records.items[case.item])
-        if problem is not None:
-            rejects.append(Reject("cases", case_id, "outside_calendar", problem))
-            continue
-        update: dict[str, object] = {}
-        if case.department is None and records.items[case.item].department is not None:
-            # A vendor that keeps the department on the item only: inherit it.
-            update["department"] = records.items[case.item].department
-        if case.steps != steps.get(case_id, ()):
-            update["steps"] = steps.get(case_id, ())
-        if case.suspensions != suspensions.get(case_id, ()):
-            update["suspensions"] = suspensions.get(case_id, ())
-        cases[case_id] = case.model_copy(update=update) if update else case
-    snapshot = Snapshot(
-        items=dict(records.items),
-        cases=cases,
-        tickets=dict(records.tickets),
-        evaluations=dict(records.evaluations),
-        payments=dict(records.payments),
-        delivered=delivered,
-    )
-    return snapshot, rejects
+    assembler = Assembler(calendar, policy)
+    _, rejects = assembler.update(records)
+    ordered = {
+        case_id: assembler.cases[case_id] for case_id in records.cases if case_id in assembler.cases
+    }
+    return snapshot_of(records, ordered, delivered), rejects
