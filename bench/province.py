@@ -59,6 +59,7 @@ from exporters.http import MetricsServer
 from monitor.clock import Clock
 from monitor.config import parse_config
 from monitor.daemon import Daemon
+from monitor.engine import Engine
 from monitor.logs import configure_logging
 from monitor.settings import Settings
 from monitor.sources.base import since_value
@@ -313,8 +314,15 @@ def measure(run: Run, profile: bool) -> None:
             ingest_s = run.timings["ingest (first poll)"]
             first = _timed(run, "first evaluation", lambda: daemon.evaluate(AT))
             run.findings = len(first)
-            steady_at = AT + dt.timedelta(minutes=1)
-            _timed(run, "full evaluation (steady)", lambda: daemon.evaluate(steady_at))
+            full_at = AT + dt.timedelta(minutes=1)
+
+            def full() -> None:
+                daemon.engine = Engine()  # forget every verdict: each case is judged again
+                daemon.evaluate(full_at)
+
+            _timed(run, "full evaluation", full)
+            steady_at = AT + dt.timedelta(minutes=1, seconds=30)
+            _timed(run, "steady evaluation (no change)", lambda: daemon.evaluate(steady_at))
             scrape_s, scrape_bytes = scrape(server.port)
             run.timings["/metrics scrape"] = scrape_s
             print(f"  {'/metrics scrape':<28} {scrape_s:8.3f} s ({scrape_bytes} bytes)")
@@ -353,9 +361,12 @@ def measure(run: Run, profile: bool) -> None:
         Figure(
             f"full rule evaluation, {spec.cases:,} open cases",
             "≤ 5 s",
-            f"{run.timings['full evaluation (steady)']:.2f} s",
-            run.timings["full evaluation (steady)"] <= 5,
-            f"first evaluation (opens every finding): {run.timings['first evaluation']:.2f} s",
+            f"{run.timings['full evaluation']:.2f} s",
+            run.timings["full evaluation"] <= 5,
+            "every case judged again by the rules (the engine's verdicts dropped); "
+            f"first evaluation, opening every finding: {run.timings['first evaluation']:.2f} s; "
+            "steady evaluation with nothing changed: "
+            f"{run.timings['steady evaluation (no change)']:.2f} s",
         ),
         Figure(
             f"incremental cycle, {CHANGED_ROWS:,} changed rows",

@@ -50,7 +50,7 @@ from exporters.metrics import DaemonMetrics, SourceHealth
 from monitor.clock import Clock
 from monitor.config import Config
 from monitor.deadlines import DeadlinePolicy
-from monitor.engine import Engine
+from monitor.engine import Changes, Engine
 from monitor.figures import compute_figures
 from monitor.leader import LeaderLock
 from monitor.ledger import SUBJECT_ENTITIES, dependencies, reconcile
@@ -356,7 +356,9 @@ class Daemon:
             ctx = RuleContext(
                 calendar=self.calendar, policy=self.policy, at=at, parameters=self.config.rules
             )
-            findings = self.engine.evaluate(snapshot, ctx, cases)
+            findings = self.engine.evaluate(
+                snapshot, ctx, Changes(frozenset(cases), frozenset(changed.get("payments", ())))
+            )
             changes = reconcile(
                 self._ledger,
                 findings,

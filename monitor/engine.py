@@ -2,55 +2,146 @@
 
 The rules (``rules/``) are pure functions of a snapshot and an instant, and stay the only
 place where a violation is decided. What this engine adds is *when* a rule needs to look
-at a subject again. For every case it keeps the overdue family's verdict (its findings)
-together with the interval in which that verdict cannot change:
+at a subject again. For every case (and every deposit) it keeps a family's verdict — its
+findings — together with the interval in which that verdict cannot change:
 
-* the case itself (its steps, suspensions, item) has not changed — the daemon says which
-  cases it re-joined since the last evaluation;
-* the instant has not reached the case's next **boundary**: the first second after its
-  promised or statutory deadline or a step's deadline, the first day of its yellow card
-  (remaining working days at or below the threshold), the next event of its history
-  (acceptance, conclusion, a step or suspension starting or ending), and — for a case
-  that carries a finding or has a suspension — the next local midnight, when counted
-  working days (``remaining_working_days``, ``working_days_late``, used suspension days)
-  move on.
+* nothing it was judged from has changed: the case itself (the daemon says which cases it
+  re-joined since the last evaluation: a new version, a step, a suspension, an item),
+  or a payment that matches it by reference or case id, or — for a deposit — a case that
+  carries its reference or id;
+* the instant has not reached the subject's next **boundary**: the first second after a
+  deadline (promised, statutory, a step's, a fee's or a deposit's grace), the first day
+  of a yellow card (remaining working days at or below the threshold), the next event of
+  its history (acceptance, typing in, conclusion, a step or suspension starting or
+  ending, a payment being made), and — for a case that carries an overdue finding or has
+  a suspension — the next local midnight, when counted working days
+  (``remaining_working_days``, ``working_days_late``, used suspension days) move on.
 
-Everything inside that interval is the same as the rules would say again, except
-``seconds_late``, which ticks with the clock and is brought up to the instant here. A
-later instant outside it, an earlier instant (``scan --at`` into the past), a new
-calendar or new parameters recompute everything, so SLA state is still recomputed
-deterministically from the case history (DESIGN.md §5). The other families are run as
-they are over the snapshot. ``tests/test_engine.py`` checks the engine against
-:func:`rules.evaluate_all` on generated halls and moving instants.
+Inside that interval the rules would say the same again, except ``seconds_late``, which
+ticks with the clock and is brought up to the instant here. An earlier instant (``scan
+--at`` into the past), a new calendar or new parameters judge everything again, so SLA
+state is still recomputed deterministically from the case history (DESIGN.md §5).
+Families without a per-subject verdict (queue tickets, backfilling, double acceptance,
+ratings) are run as they are over the snapshot. ``tests/test_engine.py`` holds the
+engine to :func:`rules.evaluate_all` on generated halls, changes and moving instants.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import heapq
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from monitor.calendar import CalendarRangeError, WorkingCalendar
 from monitor.deadlines import case_deadlines, step_due_at
-from monitor.model import Case, Finding, Item, Snapshot
-from rules import FAMILIES
+from monitor.model import Case, Finding, Item, Payment, Snapshot
+from rules import evaluation as evaluation_rules
+from rules import fees as fee_rules
+from rules import offsystem as offsystem_rules
 from rules import overdue as overdue_rules
+from rules.common import case_known, end_of_working_days_after
 from rules.context import RuleContext
 
 SECOND = dt.timedelta(seconds=1)
+_K = TypeVar("_K")
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed since the previous evaluation."""
+
+    cases: frozenset[str]  # cases the assembler joined again (or dropped)
+    payments: frozenset[str] = frozenset()  # payments delivered or deleted
 
 
 @dataclass(frozen=True, slots=True)
-class _Verdict:
-    """The overdue family's findings for one case as of ``since``, valid until ``until``."""
+class Verdict:
+    """A family's findings for one subject as of ``since``, valid until ``until``."""
 
-    case: Case
-    item: Item
+    inputs: tuple[object, ...]  # what it was judged from (compared by identity)
     findings: tuple[Finding, ...]
-    ticking: tuple[bool, ...]  # whether each finding's seconds_late follows the clock
     since: dt.datetime
     until: dt.datetime | None  # None: no boundary ahead
+    ticking: tuple[bool, ...] = ()  # per finding: seconds_late follows the clock
+
+
+@dataclass
+class Verdicts(Generic[_K]):
+    """Verdicts by subject, the subjects that carry findings, and a heap of boundaries."""
+
+    by_subject: dict[_K, Verdict] = field(default_factory=dict)
+    active: set[_K] = field(default_factory=set)
+    boundaries: list[tuple[dt.datetime, _K]] = field(default_factory=list)
+
+    def expired(self, at: dt.datetime) -> set[_K]:
+        """Subjects whose boundary has come (some may have been judged again since)."""
+        due: set[_K] = set()
+        while self.boundaries and self.boundaries[0][0] <= at:
+            due.add(heapq.heappop(self.boundaries)[1])
+        return due
+
+    def still_valid(self, key: _K, inputs: tuple[object, ...], at: dt.datetime) -> bool:
+        verdict = self.by_subject.get(key)
+        return (
+            verdict is not None
+            and len(verdict.inputs) == len(inputs)
+            and all(a is b for a, b in zip(verdict.inputs, inputs, strict=True))
+            and verdict.since <= at
+            and (verdict.until is None or at < verdict.until)
+        )
+
+    def store(self, key: _K, verdict: Verdict) -> None:
+        self.by_subject[key] = verdict
+        if verdict.findings:
+            self.active.add(key)
+        else:
+            self.active.discard(key)
+        if verdict.until is not None:
+            heapq.heappush(self.boundaries, (verdict.until, key))
+        if len(self.boundaries) > 2 * len(self.by_subject) + 1000:
+            # Entries of verdicts judged again since: keep the current one per subject.
+            self.boundaries = [
+                (v.until, k) for k, v in self.by_subject.items() if v.until is not None
+            ]
+            heapq.heapify(self.boundaries)
+
+    def drop(self, key: _K) -> None:
+        self.by_subject.pop(key, None)
+        self.active.discard(key)
+
+    def findings(self, at: dt.datetime) -> list[Finding]:
+        found: list[Finding] = []
+        for key in self.active:
+            found.extend(_brought_to(self.by_subject[key], at))
+        return found
+
+
+def _first_after(at: dt.datetime, candidates: Iterable[dt.datetime | None]) -> dt.datetime | None:
+    ahead = [c for c in candidates if c is not None and c > at]
+    return min(ahead) if ahead else None
+
+
+def _midnight_after(at: dt.datetime, ctx: RuleContext) -> dt.datetime:
+    tomorrow = ctx.policy.local_date(at) + dt.timedelta(days=1)
+    return dt.datetime.combine(tomorrow, dt.time(0), tzinfo=ctx.policy.tz)
+
+
+def _brought_to(verdict: Verdict, at: dt.datetime) -> Iterable[Finding]:
+    if at == verdict.since or not any(verdict.ticking):
+        return verdict.findings
+    return [
+        f.model_copy(
+            update={"evidence": f.evidence | {"seconds_late": int((at - f.due_at).total_seconds())}}
+        )
+        if ticking and f.due_at is not None
+        else f
+        for f, ticking in zip(verdict.findings, verdict.ticking, strict=True)
+    ]
+
+
+# --- the overdue family (per case) --------------------------------------------------------
 
 
 def ticks(finding: Finding) -> bool:
@@ -86,24 +177,15 @@ def next_boundary(
 ) -> dt.datetime | None:
     """The first instant after ``ctx.at`` at which the case's overdue findings may change.
 
-    A lower bound: re-judging earlier is harmless, later would be wrong. The properties
+    A lower bound: judging again earlier is harmless, later would be wrong. The properties
     in ``tests/test_engine.py`` hold it to the rules' own answers.
     """
     at, policy = ctx.at, ctx.policy
-    candidates: list[dt.datetime] = [case.accepted_at]
-    if case.concluded_at is not None:
-        candidates.append(case.concluded_at)
-    for step in case.steps:
-        candidates.append(step.started_at)
-        if step.ended_at is not None:
-            candidates.append(step.ended_at)
-    for suspension in case.suspensions:
-        candidates.append(suspension.started_at)
-        if suspension.ended_at is not None:
-            candidates.append(suspension.ended_at)
+    candidates: list[dt.datetime | None] = [case.accepted_at, case.concluded_at]
+    for child in (*case.steps, *case.suspensions):
+        candidates += [child.started_at, child.ended_at]
     if has_findings or case.suspensions:
-        tomorrow = policy.local_date(at) + dt.timedelta(days=1)
-        candidates.append(dt.datetime.combine(tomorrow, dt.time(0), tzinfo=policy.tz))
+        candidates.append(_midnight_after(at, ctx))
     if case.accepted_at <= at:
         deadlines = case_deadlines(case, item, ctx.calendar, policy, at)
         candidates += [deadlines.promised_due_at + SECOND, deadlines.statutory_due_at + SECOND]
@@ -115,13 +197,11 @@ def next_boundary(
         candidates.append(dt.datetime.combine(first, dt.time(0), tzinfo=policy.tz))
         for step in case.steps:
             due = step_due_at(step, case, ctx.calendar, policy, at)
-            if due is not None:
-                candidates.append(due + SECOND)
-    ahead = [c for c in candidates if c > at]
-    return min(ahead) if ahead else None
+            candidates.append(None if due is None else due + SECOND)
+    return _first_after(at, candidates)
 
 
-def _judge(case: Case, item: Item, ctx: RuleContext) -> _Verdict:
+def judge_overdue(case: Case, item: Item, ctx: RuleContext) -> Verdict:
     if case.accepted_at > ctx.at:
         findings: tuple[Finding, ...] = ()
     else:
@@ -130,107 +210,231 @@ def _judge(case: Case, item: Item, ctx: RuleContext) -> _Verdict:
             *overdue_rules.step_cards(case, ctx),
             *overdue_rules.suspension_cards(case, item, ctx),
         )
-    return _Verdict(
-        case=case,
-        item=item,
+    return Verdict(
+        inputs=(case, item),
         findings=findings,
-        ticking=tuple(ticks(f) for f in findings),
         since=ctx.at,
         until=next_boundary(case, item, ctx, bool(findings)),
+        ticking=tuple(ticks(f) for f in findings),
     )
 
 
-def _brought_to(verdict: _Verdict, at: dt.datetime) -> Iterable[Finding]:
-    if at == verdict.since:
-        return verdict.findings
-    return [
-        f.model_copy(
-            update={"evidence": f.evidence | {"seconds_late": int((at - f.due_at).total_seconds())}}
+# --- fees (per case) and deposits without a case (per payment) ---------------------------
+
+
+def _known_from(case: Case) -> dt.datetime:
+    """From when a case exists in the approval system (see rules.common.case_known)."""
+    if case.recorded_at is None:
+        return case.accepted_at
+    return max(case.accepted_at, case.recorded_at)
+
+
+def judge_fees(
+    case: Case, item: Item, payments: tuple[Payment, ...], monitored: bool, ctx: RuleContext
+) -> Verdict:
+    """The fee findings of one case, from the payments that match it by reference or id."""
+    at = ctx.at
+    findings: tuple[Finding, ...] = ()
+    if case_known(case, at):
+        index = fee_rules.PaymentIndex.build({p.id: p for p in payments}, at, monitored)
+        findings = tuple(fee_rules.case_fee_findings(case, item, index, ctx))
+    grace = fee_rules.fee_grace_due(case, ctx)
+    candidates = [_known_from(case), case.concluded_at, None if grace is None else grace + SECOND]
+    return Verdict(
+        inputs=(case, item, *payments),
+        findings=findings,
+        since=at,
+        until=_first_after(at, [*candidates, *(p.paid_at for p in payments)]),
+    )
+
+
+def judge_deposit(payment: Payment, cases: tuple[Case, ...], ctx: RuleContext) -> Verdict:
+    """``offsystem.payment_without_case`` for one deposit, given the cases it could match."""
+    at = ctx.at
+    known = [c for c in cases if case_known(c, at)]
+    references = {c.payment_reference for c in known if c.payment_reference}
+    found = offsystem_rules.payment_without_case(payment, references, {c.id for c in known}, ctx)
+    try:
+        grace = end_of_working_days_after(
+            payment.paid_at, ctx.parameters.offsystem.payment_grace_working_days, ctx
         )
-        if ticking and f.due_at is not None
-        else f
-        for f, ticking in zip(verdict.findings, verdict.ticking, strict=True)
-    ]
+    except CalendarRangeError:
+        grace = None
+    candidates = [payment.paid_at, None if grace is None else grace + SECOND]
+    return Verdict(
+        inputs=(payment, *cases),
+        findings=() if found is None else (found,),
+        since=at,
+        until=_first_after(at, [*candidates, *(_known_from(c) for c in cases)]),
+    )
+
+
+class _Links:
+    """Which payments and cases refer to each other: by reference (缴款单号) or case id."""
+
+    def __init__(self) -> None:
+        self.payments_by_reference: dict[str, dict[str, Payment]] = {}
+        self.payments_by_case: dict[str, dict[str, Payment]] = {}
+        self.cases_by_reference: dict[str, set[str]] = {}
+        self.payments: dict[str, Payment] = {}
+        self.cases: dict[str, Case] = {}
+
+    def set_payment(self, payment_id: str, payment: Payment | None) -> list[Payment]:
+        """Record a payment's new version (None: gone); the old and new versions."""
+        versions = []
+        old = self.payments.pop(payment_id, None)
+        if old is not None:
+            versions.append(old)
+            for table, key in (
+                (self.payments_by_reference, old.reference),
+                (self.payments_by_case, old.case_id),
+            ):
+                if key:
+                    table.get(key, {}).pop(payment_id, None)
+        if payment is not None:
+            versions.append(payment)
+            self.payments[payment_id] = payment
+            for table, key in (
+                (self.payments_by_reference, payment.reference),
+                (self.payments_by_case, payment.case_id),
+            ):
+                if key:
+                    table.setdefault(key, {})[payment_id] = payment
+        return versions
+
+    def set_case(self, case_id: str, case: Case | None) -> list[Case]:
+        versions = []
+        old = self.cases.pop(case_id, None)
+        if old is not None:
+            versions.append(old)
+            if old.payment_reference:
+                self.cases_by_reference.get(old.payment_reference, set()).discard(case_id)
+        if case is not None:
+            versions.append(case)
+            self.cases[case_id] = case
+            if case.payment_reference:
+                self.cases_by_reference.setdefault(case.payment_reference, set()).add(case_id)
+        return versions
+
+    def payments_of(self, case: Case) -> tuple[Payment, ...]:
+        found = dict(self.payments_by_case.get(case.id, {}))
+        if case.payment_reference:
+            found.update(self.payments_by_reference.get(case.payment_reference, {}))
+        return tuple(found[k] for k in sorted(found))
+
+    def cases_of(self, payment: Payment) -> tuple[Case, ...]:
+        ids = (
+            set(self.cases_by_reference.get(payment.reference, ())) if payment.reference else set()
+        )
+        if payment.case_id and payment.case_id in self.cases:
+            ids.add(payment.case_id)
+        return tuple(self.cases[i] for i in sorted(ids))
+
+
+# --- the engine -------------------------------------------------------------------------------
+
+_Reference = Callable[[Snapshot, RuleContext], Iterable[Finding]]
+# Families judged whole at every evaluation (their subjects are matched across each other).
+WHOLE: tuple[_Reference, ...] = (
+    offsystem_rules.tickets_without_case,
+    offsystem_rules.backfilled_cases,
+    offsystem_rules.double_accepted_cases,
+    evaluation_rules.evaluate,
+)
 
 
 class Engine:
-    """Evaluates every rule family, the overdue family incrementally (see module doc)."""
+    """Evaluates every rule family; overdue, fees and deposits incrementally (module doc)."""
 
     def __init__(self) -> None:
-        self._verdicts: dict[str, _Verdict] = {}
-        self._active: set[str] = set()  # cases whose verdict has findings
-        self._boundaries: list[tuple[dt.datetime, str]] = []  # heap of (until, case id)
         self._context: tuple[object, ...] | None = None
         self._at: dt.datetime | None = None
+        self._forget()
+
+    def _forget(self) -> None:
+        self.overdue: Verdicts[str] = Verdicts()
+        self.fees: Verdicts[str] = Verdicts()
+        self.deposits: Verdicts[str] = Verdicts()
+        self._links = _Links()
 
     def evaluate(
-        self, snapshot: Snapshot, ctx: RuleContext, changed_cases: Iterable[str] | None
+        self, snapshot: Snapshot, ctx: RuleContext, changes: Changes | None
     ) -> list[Finding]:
         """Every family's findings at ``ctx.at``, sorted as :func:`rules.evaluate_all` sorts.
 
-        ``changed_cases`` names the cases whose record, steps, suspensions or item changed
-        since the previous call; None means unknown (everything is judged again).
+        ``changes`` says what changed since the previous call; None means unknown (every
+        subject is judged again).
         """
-        findings = self._overdue(snapshot, ctx, changed_cases)
-        for name, family in FAMILIES.items():
-            if name != "overdue":
-                findings.extend(family(snapshot, ctx))
-        return sorted(findings, key=lambda f: (f.rule, f.subject_kind, f.subject_id))
-
-    def _overdue(
-        self, snapshot: Snapshot, ctx: RuleContext, changed: Iterable[str] | None
-    ) -> list[Finding]:
-        context = (ctx.calendar, ctx.policy, ctx.parameters)
+        monitored = snapshot.watches("payments")
+        context = (ctx.calendar, ctx.policy, ctx.parameters, monitored)
         fresh = (
-            changed is None
+            changes is None
             or self._context is None
             or any(a is not b for a, b in zip(context, self._context, strict=True))
             or self._at is None
             or ctx.at < self._at
         )
         if fresh:
-            self._verdicts, self._active, self._boundaries = {}, set(), []
-            due: set[str] = set(snapshot.cases)
+            self._forget()
+            cases: set[str] = set(snapshot.cases)
+            payments: set[str] = set(snapshot.payments)
         else:
-            assert changed is not None
-            due = set(changed)
-            while self._boundaries and self._boundaries[0][0] <= ctx.at:
-                _, case_id = heapq.heappop(self._boundaries)
-                due.add(case_id)
+            assert changes is not None
+            cases, payments = set(changes.cases), set(changes.payments)
         self._context, self._at = context, ctx.at
-        for case_id in due:
-            self._rejudge(case_id, snapshot, ctx)
-        found: list[Finding] = []
-        for case_id in self._active:
-            found.extend(_brought_to(self._verdicts[case_id], ctx.at))
-        return found
+        cases_for_fees, deposits = self._relink(snapshot, cases, payments)
+        for case_id in cases | self.overdue.expired(ctx.at):
+            self._overdue(case_id, snapshot, ctx)
+        for case_id in cases_for_fees | self.fees.expired(ctx.at):
+            self._fees(case_id, snapshot, ctx, monitored)
+        for payment_id in deposits | self.deposits.expired(ctx.at):
+            self._deposit(payment_id, ctx)
+        findings = [
+            *self.overdue.findings(ctx.at),
+            *self.fees.findings(ctx.at),
+            *self.deposits.findings(ctx.at),
+        ]
+        for family in WHOLE:
+            findings.extend(family(snapshot, ctx))
+        return sorted(findings, key=lambda f: (f.rule, f.subject_kind, f.subject_id))
 
-    def _rejudge(self, case_id: str, snapshot: Snapshot, ctx: RuleContext) -> None:
+    def _relink(
+        self, snapshot: Snapshot, cases: set[str], payments: set[str]
+    ) -> tuple[set[str], set[str]]:
+        """Update the links; the cases whose fees and the deposits whose match may change."""
+        links = self._links
+        fee_cases, deposits = set(cases), set(payments)
+        for payment_id in payments:
+            for payment in links.set_payment(payment_id, snapshot.payments.get(payment_id)):
+                fee_cases.update(c.id for c in links.cases_of(payment))
+        for case_id in cases:
+            for case in links.set_case(case_id, snapshot.cases.get(case_id)):
+                deposits.update(p.id for p in links.payments_of(case))
+        return fee_cases, deposits
+
+    def _overdue(self, case_id: str, snapshot: Snapshot, ctx: RuleContext) -> None:
         case = snapshot.cases.get(case_id)
         item = None if case is None else snapshot.items.get(case.item)
-        previous = self._verdicts.get(case_id)
         if case is None or item is None:
-            self._verdicts.pop(case_id, None)
-            self._active.discard(case_id)
+            self.overdue.drop(case_id)
+        elif not self.overdue.still_valid(case_id, (case, item), ctx.at):
+            self.overdue.store(case_id, judge_overdue(case, item, ctx))
+
+    def _fees(self, case_id: str, snapshot: Snapshot, ctx: RuleContext, monitored: bool) -> None:
+        case = snapshot.cases.get(case_id)
+        item = None if case is None else snapshot.items.get(case.item)
+        if case is None or item is None:
+            self.fees.drop(case_id)
             return
-        if (
-            previous is not None
-            and previous.case is case
-            and previous.item is item
-            and (previous.until is None or ctx.at < previous.until)
-        ):
-            return  # a stale heap entry, or a change that left the case as it was
-        verdict = _judge(case, item, ctx)
-        self._verdicts[case_id] = verdict
-        if verdict.findings:
-            self._active.add(case_id)
-        else:
-            self._active.discard(case_id)
-        if verdict.until is not None:
-            heapq.heappush(self._boundaries, (verdict.until, case_id))
-        if len(self._boundaries) > 2 * len(self._verdicts) + 1000:
-            # Entries of verdicts judged again since: keep one per case, the current one.
-            self._boundaries = [
-                (v.until, c) for c, v in self._verdicts.items() if v.until is not None
-            ]
-            heapq.heapify(self._boundaries)
+        payments = self._links.payments_of(case)
+        if not self.fees.still_valid(case_id, (case, item, *payments), ctx.at):
+            self.fees.store(case_id, judge_fees(case, item, payments, monitored, ctx))
+
+    def _deposit(self, payment_id: str, ctx: RuleContext) -> None:
+        payment = self._links.payments.get(payment_id)
+        if payment is None:
+            self.deposits.drop(payment_id)
+            return
+        cases = self._links.cases_of(payment)
+        if not self.deposits.still_valid(payment_id, (payment, *cases), ctx.at):
+            self.deposits.store(payment_id, judge_deposit(payment, cases, ctx))

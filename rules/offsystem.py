@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -275,8 +275,6 @@ def payments_without_case(snapshot: Snapshot, ctx: RuleContext) -> Iterator[Find
     The case may be registered late: red only after ``payment_grace_working_days``
     (3 by default) — the end of the 3rd working day after the payment date.
     """
-    offsystem = ctx.parameters.offsystem
-    fees = ctx.parameters.fees
     references: set[str] = set()
     case_ids: set[str] = set()
     for case in snapshot.cases.values():
@@ -285,23 +283,32 @@ def payments_without_case(snapshot: Snapshot, ctx: RuleContext) -> Iterator[Find
             if case.payment_reference:
                 references.add(case.payment_reference)
     for payment in snapshot.payments.values():
-        if not payment.is_deposit or payment.paid_at > ctx.at:
-            continue
-        center = payment.center or fees.center_of_account(payment.account)
-        if not fees.is_designated(payment.account, center):
-            continue
-        if payment.reference and payment.reference in references:
-            continue
-        if payment.case_id and payment.case_id in case_ids:
-            continue
-        try:
-            due = end_of_working_days_after(
-                payment.paid_at, offsystem.payment_grace_working_days, ctx
-            )
-        except CalendarRangeError:
-            continue
-        if past(ctx.at, due):
-            yield _payment_finding(payment, center, due, ctx)
+        found = payment_without_case(payment, references, case_ids, ctx)
+        if found is not None:
+            yield found
+
+
+def payment_without_case(
+    payment: Payment, references: Container[str], case_ids: Container[str], ctx: RuleContext
+) -> Finding | None:
+    """One deposit judged against the payment references and ids of the known cases."""
+    fees = ctx.parameters.fees
+    if not payment.is_deposit or payment.paid_at > ctx.at:
+        return None
+    center = payment.center or fees.center_of_account(payment.account)
+    if not fees.is_designated(payment.account, center):
+        return None
+    if payment.reference and payment.reference in references:
+        return None
+    if payment.case_id and payment.case_id in case_ids:
+        return None
+    try:
+        due = end_of_working_days_after(
+            payment.paid_at, ctx.parameters.offsystem.payment_grace_working_days, ctx
+        )
+    except CalendarRangeError:
+        return None
+    return _payment_finding(payment, center, due, ctx) if past(ctx.at, due) else None
 
 
 def _payment_finding(

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.engine import Engine, next_boundary, ticks
-from monitor.model import Case, CaseResult, Finding, Item, Snapshot, Step, Suspension
+from monitor.engine import Changes, Engine, next_boundary, ticks
+from monitor.model import Case, CaseResult, Finding, Item, Payment, Snapshot, Step, Suspension
 from monitor.snapshot import Assembler, Records, snapshot_of
 from rules import evaluate_all
 from rules.context import RuleContext
@@ -17,17 +17,29 @@ from rules.parameters import RuleParameters
 from tests.hall_time import POLICY, cal, eod, t
 
 START = t(2026, 9, 1, 9)
+NOTHING = Changes(frozenset())
 ITEMS = {
-    "I0": Item(code="I0", statutory_limit_days=5, promised_limit_days=0),
+    "I0": Item(code="I0", statutory_limit_days=5, promised_limit_days=0, fee_standard_fen=8000),
     "I3": Item(
         code="I3", statutory_limit_days=7, promised_limit_days=3, max_suspension_days={"*": 2}
     ),
-    "I10": Item(code="I10", statutory_limit_days=20, promised_limit_days=10),
+    "I10": Item(
+        code="I10",
+        statutory_limit_days=20,
+        promised_limit_days=10,
+        fee_standard_fen=5000,
+        fee_abolished_on=dt.date(2026, 9, 20),
+    ),
 }
+ACCOUNTS = {"fees": {"designated_accounts": {"HZ": ["A1"]}}}
 PARAMETERS = [
-    RuleParameters(),
+    RuleParameters.model_validate(ACCOUNTS),
     RuleParameters.model_validate(
-        {"due_soon_days": 4, "overrides": {"items": {"I0": {"warn_immediate": True}}}}
+        {
+            **ACCOUNTS,
+            "due_soon_days": 4,
+            "overrides": {"items": {"I0": {"warn_immediate": True}}},
+        }
     ),
 ]
 
@@ -54,15 +66,22 @@ def cases(draw: st.DrawFn, number: int) -> tuple[Case, list[Step], list[Suspensi
     promised = None
     if draw(st.integers(0, 5)) == 0:
         promised = accepted + dt.timedelta(days=draw(st.integers(0, 12)))
+    recorded = None
+    if draw(st.integers(0, 3)) == 0:
+        recorded = accepted + dt.timedelta(hours=draw(st.integers(0, 80)))
     case = Case(
         id=f"C{number}",
         item=draw(st.sampled_from(sorted(ITEMS))),
+        center="HZ",
         department=draw(st.sampled_from(["D1", "D2"])),
         window="W1",
         accepted_at=accepted,
         promised_due_at=promised,
         concluded_at=concluded,
         result=result,
+        recorded_at=recorded,
+        fee_due_fen=draw(st.sampled_from([0, 5000, 8000])),
+        payment_reference=draw(st.sampled_from([None, "R1", "R2", f"R{number}"])),
     )
     steps = []
     for seq in range(draw(st.integers(0, 2))):
@@ -84,7 +103,22 @@ def cases(draw: st.DrawFn, number: int) -> tuple[Case, list[Step], list[Suspensi
     return case, steps, suspensions
 
 
-def _records(hall: list[tuple[Case, list[Step], list[Suspension]]]) -> Records:
+@st.composite
+def payments(draw: st.DrawFn, number: int) -> Payment:
+    return Payment(
+        id=f"P{number}",
+        account=draw(st.sampled_from(["A1", "A1", "B9"])),
+        amount_fen=draw(st.sampled_from([8000, 5000, -5000, 3000])),
+        paid_at=START + dt.timedelta(hours=draw(hours)),
+        reference=draw(st.sampled_from([None, "R1", "R2", "R3", "RX"])),
+        case_id=draw(st.sampled_from([None, "C0", "C1", "C5", "CX"])),
+        center=draw(st.sampled_from([None, "HZ"])),
+    )
+
+
+def _records(
+    hall: list[tuple[Case, list[Step], list[Suspension]]], deposits: list[Payment] = ()
+) -> Records:
     records = Records()
     for item in ITEMS.values():
         records.add("items", item)
@@ -94,6 +128,8 @@ def _records(hall: list[tuple[Case, list[Step], list[Suspension]]]) -> Records:
             records.add("steps", (case.id, step))
         for suspension in suspensions:
             records.add("suspensions", (case.id, suspension))
+    for payment in deposits:
+        records.add("payments", payment)
     return records
 
 
@@ -106,19 +142,30 @@ def _instants(draw: st.DrawFn | st.DataObject) -> list[dt.datetime]:
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), size=st.integers(1, 12), parameters=st.sampled_from(PARAMETERS))
-def test_the_engine_agrees_with_the_rules_as_time_moves_and_cases_change(
-    data: st.DataObject, size: int, parameters: RuleParameters
+@given(
+    data=st.data(),
+    size=st.integers(1, 12),
+    paid=st.integers(0, 6),
+    parameters=st.sampled_from(PARAMETERS),
+)
+def test_the_engine_agrees_with_the_rules_as_time_moves_and_records_change(
+    data: st.DataObject, size: int, paid: int, parameters: RuleParameters
 ) -> None:
     hall = [data.draw(cases(n)) for n in range(size)]
-    records = _records(hall)
+    records = _records(hall, [data.draw(payments(n)) for n in range(paid)])
     assembler = Assembler(cal(), POLICY)
-    changed, _ = assembler.update(records)
+    assembler.update(records)
     engine = Engine()
-    first = True
+    changes: Changes | None = None
     for at in _instants(data.draw):
-        if not first and data.draw(st.booleans()):
-            # Between two evaluations, a case changes (new version, e.g. concluded) or goes.
+        snapshot = snapshot_of(records, assembler.cases, frozenset({"cases", "payments"}))
+        ctx = _ctx(at, parameters)
+        assert engine.evaluate(snapshot, ctx, changes) == _reference(snapshot, ctx), at
+        # Before the next evaluation: a case changes (e.g. concluded) or goes, a payment
+        # arrives, changes or goes.
+        changed_cases: set[str] = set()
+        changed_payments: set[str] = set()
+        for _ in range(data.draw(st.integers(0, 2))):
             number = data.draw(st.integers(0, size - 1))
             if data.draw(st.integers(0, 3)) == 0:
                 records.discard("cases", f"C{number}")
@@ -129,44 +176,49 @@ def test_the_engine_agrees_with_the_rules_as_time_moves_and_cases_change(
                     records.add("steps", (case.id, step))
                 for suspension in suspensions:
                     records.add("suspensions", (case.id, suspension))
-            changed, _ = assembler.update(records, {"cases": {f"C{number}"}, "steps": set()})
-        snapshot = snapshot_of(records, assembler.cases, None)
-        ctx = _ctx(at, parameters)
-        assert engine.evaluate(snapshot, ctx, None if first else changed) == _reference(
-            snapshot, ctx
-        ), at
-        changed, first = set(), False
+            changed_cases.add(f"C{number}")
+        for _ in range(data.draw(st.integers(0, 2))):
+            number = data.draw(st.integers(0, paid + 1))
+            if data.draw(st.integers(0, 3)) == 0:
+                records.discard("payments", f"P{number}")
+            else:
+                records.add("payments", data.draw(payments(number)))
+            changed_payments.add(f"P{number}")
+        rejoined, _ = assembler.update(records, {"cases": changed_cases})
+        changes = Changes(frozenset(rejoined), frozenset(changed_payments))
 
 
 def test_an_earlier_instant_or_new_parameters_judge_everything_again() -> None:
     records = _records([(Case(id="C1", item="I3", accepted_at=t(2026, 9, 14, 9)), [], [])])
     assembler = Assembler(cal(), POLICY)
-    changed, _ = assembler.update(records)
+    assembler.update(records)
     snapshot = snapshot_of(records, assembler.cases, None)
     engine = Engine()
     late = _ctx(t(2026, 9, 30, 10))
-    assert [f.rule for f in engine.evaluate(snapshot, late, changed)] == [
+    assert [f.rule for f in engine.evaluate(snapshot, late, None)] == [
         "case.overdue",
         "case.statutory_overdue",
     ]
     before = _ctx(t(2026, 9, 14, 10))
-    assert engine.evaluate(snapshot, before, set()) == _reference(snapshot, before) == []
+    assert engine.evaluate(snapshot, before, NOTHING) == _reference(snapshot, before) == []
     strict = _ctx(t(2026, 9, 15, 10), PARAMETERS[1])  # due_soon_days 4: yellow already
-    assert [f.rule for f in engine.evaluate(snapshot, strict, set())] == ["case.due_soon"]
+    assert [f.rule for f in engine.evaluate(snapshot, strict, NOTHING)] == ["case.due_soon"]
 
 
 def test_seconds_late_follows_the_clock_without_judging_again() -> None:
     case = Case(id="C1", item="I3", accepted_at=t(2026, 9, 14, 9))
     records = _records([(case, [], [])])
     assembler = Assembler(cal(), POLICY)
-    changed, _ = assembler.update(records)
+    assembler.update(records)
     snapshot = snapshot_of(records, assembler.cases, None)
     engine = Engine()
-    engine.evaluate(snapshot, _ctx(t(2026, 9, 30, 10)), changed)
+    engine.evaluate(snapshot, _ctx(t(2026, 9, 30, 10)), None)
+    judged = dict(engine.overdue.by_subject)
     later = _ctx(t(2026, 9, 30, 10, 5))
-    (overdue, _statutory) = engine.evaluate(snapshot, later, set())
+    (overdue, _statutory) = engine.evaluate(snapshot, later, NOTHING)
+    assert engine.overdue.by_subject == judged  # not judged again
     assert overdue.evidence["seconds_late"] == int((later.at - overdue.due_at).total_seconds())
-    assert engine.evaluate(snapshot, later, set()) == _reference(snapshot, later)
+    assert engine.evaluate(snapshot, later, NOTHING) == _reference(snapshot, later)
 
 
 @pytest.mark.parametrize(
@@ -198,5 +250,6 @@ def test_a_quiet_case_waits_for_its_yellow_card() -> None:
     day_before = _ctx(boundary - dt.timedelta(seconds=1))
     on_the_day = _ctx(boundary)
     snapshot = Snapshot(items=ITEMS, cases={"C1": case})
-    assert _reference(snapshot, day_before) == []
-    assert [f.rule for f in _reference(snapshot, on_the_day)] == ["case.due_soon"]
+    cards = [f.rule for f in _reference(snapshot, on_the_day) if f.rule.startswith("case.")]
+    assert [f for f in _reference(snapshot, day_before) if f.rule.startswith("case.")] == []
+    assert cards == ["case.due_soon"]
