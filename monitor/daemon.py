@@ -357,7 +357,14 @@ class Daemon:
                 calendar=self.calendar, policy=self.policy, at=at, parameters=self.config.rules
             )
             findings = self.engine.evaluate(
-                snapshot, ctx, Changes(frozenset(cases), frozenset(changed.get("payments", ())))
+                snapshot,
+                ctx,
+                Changes(
+                    cases=frozenset(cases),
+                    payments=frozenset(changed.get("payments", ())),
+                    tickets=frozenset(changed.get("tickets", ())),
+                    items=bool(changed.get("items")),
+                ),
             )
             changes = reconcile(
                 self._ledger,

@@ -41,7 +41,7 @@ from rules import evaluation as evaluation_rules
 from rules import fees as fee_rules
 from rules import offsystem as offsystem_rules
 from rules import overdue as overdue_rules
-from rules.common import case_known, end_of_working_days_after
+from rules.common import case_known, end_of_working_days_after, past
 from rules.context import RuleContext
 
 SECOND = dt.timedelta(seconds=1)
@@ -54,6 +54,8 @@ class Changes:
 
     cases: frozenset[str]  # cases the assembler joined again (or dropped)
     payments: frozenset[str] = frozenset()  # payments delivered or deleted
+    tickets: frozenset[str] = frozenset()  # queue tickets delivered or deleted
+    items: bool = False  # the catalogue changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,12 +333,153 @@ class _Links:
         return tuple(self.cases[i] for i in sorted(ids))
 
 
+# --- queue tickets without a case (matched per cluster of days) ----------------------------
+
+FAR = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass
+class _Cluster:
+    """Days whose ticket search windows overlap, matched together, and its verdict."""
+
+    version: tuple[object, ...]
+    findings: tuple[Finding, ...]
+    since: dt.datetime
+    until: dt.datetime | None
+
+
+class TicketClusters:
+    """``offsystem.ticket_without_case``, matched one cluster of days at a time.
+
+    A ticket can only be covered by a case accepted between its call and its deadline
+    (see :func:`rules.offsystem.unmatched_tickets`), so tickets whose search windows never
+    overlap never compete for a case: the matching of a hall is the union of the
+    matchings of such clusters. Tickets are kept by the local day their search starts;
+    consecutive days whose windows overlap form one cluster, with the cases accepted
+    within its span. A cluster is matched again only when one of its tickets or cases
+    changed, a ticket in it finishes, a case in it is typed in, or a deadline in it
+    passes — in practice, today's.
+    """
+
+    def __init__(self) -> None:
+        self.searches: dict[str, offsystem_rules.TicketSearch] = {}
+        self.tickets: dict[str, object] = {}
+        self.ticket_days: dict[dt.date, set[str]] = {}
+        self.case_days: dict[dt.date, set[str]] = {}
+        self.case_day_of: dict[str, dt.date] = {}
+        self.versions: dict[tuple[str, dt.date], int] = {}
+        self.clusters: dict[tuple[dt.date, ...], _Cluster] = {}
+        self._spans: dict[dt.date, tuple[int, dt.datetime, dt.datetime]] = {}
+
+    def _touch(self, kind: str, day: dt.date) -> None:
+        self.versions[(kind, day)] = self.versions.get((kind, day), 0) + 1
+
+    def update(
+        self, snapshot: Snapshot, tickets: Iterable[str], cases: Iterable[str], ctx: RuleContext
+    ) -> None:
+        far = RuleContext(ctx.calendar, ctx.policy, FAR, ctx.parameters)
+        consultation = frozenset(ctx.parameters.offsystem.consultation_services)
+        local = ctx.policy.local_date
+        for ticket_id in tickets:
+            old = self.searches.pop(ticket_id, None)
+            if old is not None:
+                day = local(old.start)
+                self.ticket_days[day].discard(ticket_id)
+                self._touch("tickets", day)
+            ticket = snapshot.tickets.get(ticket_id)
+            search = (
+                None if ticket is None else offsystem_rules.ticket_search(ticket, far, consultation)
+            )
+            if search is not None:
+                self.searches[ticket_id] = search
+                day = local(search.start)
+                self.ticket_days.setdefault(day, set()).add(ticket_id)
+                self._touch("tickets", day)
+        for case_id in cases:
+            old_day = self.case_day_of.pop(case_id, None)
+            if old_day is not None:
+                self.case_days[old_day].discard(case_id)
+                self._touch("cases", old_day)
+            case = snapshot.cases.get(case_id)
+            if case is not None:
+                day = local(case.accepted_at)
+                self.case_day_of[case_id] = day
+                self.case_days.setdefault(day, set()).add(case_id)
+                self._touch("cases", day)
+
+    def _groups(self) -> list[tuple[list[dt.date], dt.datetime, dt.datetime]]:
+        """Clusters of ticket days: (days, earliest search start, latest deadline)."""
+        groups: list[tuple[list[dt.date], dt.datetime, dt.datetime]] = []
+        for day in sorted(d for d, ids in self.ticket_days.items() if ids):
+            version = self.versions.get(("tickets", day), 0)
+            span = self._spans.get(day)
+            if span is None or span[0] != version:
+                searches = [self.searches[i] for i in self.ticket_days[day]]
+                span = (version, min(s.start for s in searches), max(s.due_at for s in searches))
+                self._spans[day] = span
+            _, start, end = span
+            if groups and start <= groups[-1][2]:
+                days, first, last = groups[-1]
+                groups[-1] = ([*days, day], first, max(last, end))
+            else:
+                groups.append(([day], start, end))
+        return groups
+
+    def findings(self, snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
+        at, local = ctx.at, ctx.policy.local_date
+        found: list[Finding] = []
+        clusters: dict[tuple[dt.date, ...], _Cluster] = {}
+        for days, start, end in self._groups():
+            first, last = local(start), local(end)
+            case_days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+            version = (
+                *(self.versions.get(("tickets", d), 0) for d in days),
+                *(self.versions.get(("cases", d), 0) for d in case_days),
+            )
+            key = tuple(days)
+            cluster = self.clusters.get(key)
+            if (
+                cluster is None
+                or cluster.version != version
+                or at < cluster.since
+                or (cluster.until is not None and at >= cluster.until)
+            ):
+                cluster = self._match(days, case_days, version, snapshot, ctx)
+            clusters[key] = cluster
+            found.extend(cluster.findings)
+        self.clusters = clusters
+        return found
+
+    def _match(
+        self,
+        days: list[dt.date],
+        case_days: list[dt.date],
+        version: tuple[object, ...],
+        snapshot: Snapshot,
+        ctx: RuleContext,
+    ) -> _Cluster:
+        at = ctx.at
+        searches = [self.searches[i] for d in days for i in self.ticket_days[d]]
+        cases = [snapshot.cases[i] for d in case_days for i in self.case_days.get(d, ())]
+        unmatched = offsystem_rules.unmatched_tickets([s.ticket for s in searches], cases, ctx)
+        findings = tuple(
+            offsystem_rules.ticket_finding(s, snapshot.items, ctx)
+            for s in unmatched
+            if past(at, s.due_at)
+        )
+        candidates = [
+            *(s.ticket.finished_at for s in searches),
+            *(_known_from(c) for c in cases),
+            *(s.due_at + SECOND for s in unmatched),
+        ]
+        return _Cluster(version, findings, at, _first_after(at, candidates))
+
+
 # --- the engine -------------------------------------------------------------------------------
 
 _Reference = Callable[[Snapshot, RuleContext], Iterable[Finding]]
 # Families judged whole at every evaluation (their subjects are matched across each other).
 WHOLE: tuple[_Reference, ...] = (
-    offsystem_rules.tickets_without_case,
     offsystem_rules.backfilled_cases,
     offsystem_rules.double_accepted_cases,
     evaluation_rules.evaluate,
@@ -355,6 +498,7 @@ class Engine:
         self.overdue: Verdicts[str] = Verdicts()
         self.fees: Verdicts[str] = Verdicts()
         self.deposits: Verdicts[str] = Verdicts()
+        self.tickets = TicketClusters()
         self._links = _Links()
 
     def evaluate(
@@ -373,14 +517,17 @@ class Engine:
             or any(a is not b for a, b in zip(context, self._context, strict=True))
             or self._at is None
             or ctx.at < self._at
+            or changes.items
         )
         if fresh:
             self._forget()
             cases: set[str] = set(snapshot.cases)
             payments: set[str] = set(snapshot.payments)
+            tickets: set[str] = set(snapshot.tickets)
         else:
             assert changes is not None
             cases, payments = set(changes.cases), set(changes.payments)
+            tickets = set(changes.tickets)
         self._context, self._at = context, ctx.at
         cases_for_fees, deposits = self._relink(snapshot, cases, payments)
         for case_id in cases | self.overdue.expired(ctx.at):
@@ -389,10 +536,12 @@ class Engine:
             self._fees(case_id, snapshot, ctx, monitored)
         for payment_id in deposits | self.deposits.expired(ctx.at):
             self._deposit(payment_id, ctx)
+        self.tickets.update(snapshot, tickets, cases, ctx)
         findings = [
             *self.overdue.findings(ctx.at),
             *self.fees.findings(ctx.at),
             *self.deposits.findings(ctx.at),
+            *self.tickets.findings(snapshot, ctx),
         ]
         for family in WHOLE:
             findings.extend(family(snapshot, ctx))

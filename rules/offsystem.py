@@ -102,7 +102,7 @@ class _Slots:
 
 
 @dataclass(frozen=True)
-class _TicketSearch:
+class TicketSearch:
     ticket: Ticket
     start: dt.datetime
     due_at: dt.datetime  # finished_at + grace: the case must be accepted by then
@@ -117,9 +117,9 @@ def _is_consultation(ticket: Ticket, consultation_services: frozenset[str]) -> b
     )
 
 
-def _ticket_search(
+def ticket_search(
     ticket: Ticket, ctx: RuleContext, consultation: frozenset[str]
-) -> _TicketSearch | None:
+) -> TicketSearch | None:
     """What a served ticket needs to be covered by a case, or None if it expects none."""
     if ticket.status is not TicketStatus.SERVED or _is_consultation(ticket, consultation):
         return None
@@ -139,7 +139,7 @@ def _ticket_search(
         if ticket.department is not None:
             applicant_place = ("applicant", ticket.applicant_key, "department", ticket.department)
     grace = ctx.parameters.offsystem.ticket_grace(ticket.service, ticket.department)
-    return _TicketSearch(
+    return TicketSearch(
         ticket=ticket,
         start=min(ticket.called_at, ticket.finished_at),
         due_at=ticket.finished_at + grace,
@@ -170,7 +170,7 @@ def _case_scopes(case: Case) -> Iterator[Scope]:
 
 def unmatched_tickets(
     tickets: Iterable[Ticket], cases: Iterable[Case], ctx: RuleContext
-) -> list[_TicketSearch]:
+) -> list[TicketSearch]:
     """Served tickets that no case covers, whether or not their grace has passed yet.
 
     One case covers at most one ticket. Tickets are matched greedily in the order of
@@ -183,9 +183,9 @@ def unmatched_tickets(
     ticket without a key at any case.
     """
     consultation = frozenset(ctx.parameters.offsystem.consultation_services)
-    searches: list[_TicketSearch] = []
+    searches: list[TicketSearch] = []
     for ticket in tickets:
-        search = _ticket_search(ticket, ctx, consultation)
+        search = ticket_search(ticket, ctx, consultation)
         if search is not None:
             searches.append(search)
     if not searches:
@@ -208,15 +208,15 @@ def unmatched_tickets(
     slots = {scope: _Slots(members) for scope, members in grouped.items()}
     used: set[str] = set()
 
-    def take(scope: Scope, s: _TicketSearch) -> Case | None:
+    def take(scope: Scope, s: TicketSearch) -> Case | None:
         found = slots.get(scope)
         return None if found is None else found.take(s.start, s.due_at, used)
 
-    remaining: list[_TicketSearch] = []
+    remaining: list[TicketSearch] = []
     for s in searches:
         if s.applicant_place is None or take(s.applicant_place, s) is None:
             remaining.append(s)
-    unmatched: list[_TicketSearch] = []
+    unmatched: list[TicketSearch] = []
     for s in remaining:
         scope = ("keyless", *s.place) if s.ticket.applicant_key else ("any", *s.place)
         if take(scope, s) is None:
@@ -235,31 +235,35 @@ def tickets_without_case(snapshot: Snapshot, ctx: RuleContext) -> Iterator[Findi
     red from the first second after ``finished_at + grace``.
     """
     for s in unmatched_tickets(snapshot.tickets.values(), snapshot.cases.values(), ctx):
-        if not past(ctx.at, s.due_at):
-            continue
-        ticket = s.ticket
-        yield finding(
-            TICKET_WITHOUT_CASE,
-            Severity.RED,
-            ctx,
-            subject_kind="ticket",
-            subject_id=ticket.id,
-            center=ticket.center,
-            department=ticket.department,
-            window=ticket.window,
-            item=ticket.service if ticket.service in snapshot.items else None,
-            due_at=s.due_at,
-            calendar_dependent=False,
-            evidence={
-                "ticket_number": ticket.number,
-                "service": ticket.service,
-                "called_at": iso(ticket.called_at),
-                "finished_at": iso(ticket.finished_at),
-                "grace_minutes": int(s.grace.total_seconds() // 60),
-                "searched": s.place[0],
-                "applicant_matched": s.applicant_place is not None,
-            },
-        )
+        if past(ctx.at, s.due_at):
+            yield ticket_finding(s, snapshot.items, ctx)
+
+
+def ticket_finding(s: TicketSearch, items: Container[str], ctx: RuleContext) -> Finding:
+    """The red finding of a served ticket that no case covers."""
+    ticket = s.ticket
+    return finding(
+        TICKET_WITHOUT_CASE,
+        Severity.RED,
+        ctx,
+        subject_kind="ticket",
+        subject_id=ticket.id,
+        center=ticket.center,
+        department=ticket.department,
+        window=ticket.window,
+        item=ticket.service if ticket.service in items else None,
+        due_at=s.due_at,
+        calendar_dependent=False,
+        evidence={
+            "ticket_number": ticket.number,
+            "service": ticket.service,
+            "called_at": iso(ticket.called_at),
+            "finished_at": iso(ticket.finished_at),
+            "grace_minutes": int(s.grace.total_seconds() // 60),
+            "searched": s.place[0],
+            "applicant_matched": s.applicant_place is not None,
+        },
+    )
 
 
 # -- offsystem.payment_without_case ------------------------------------------------------

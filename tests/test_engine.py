@@ -9,7 +9,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.engine import Changes, Engine, next_boundary, ticks
-from monitor.model import Case, CaseResult, Finding, Item, Payment, Snapshot, Step, Suspension
+from monitor.model import (
+    Case,
+    CaseResult,
+    Finding,
+    Item,
+    Payment,
+    Snapshot,
+    Step,
+    Suspension,
+    Ticket,
+    TicketStatus,
+)
 from monitor.snapshot import Assembler, Records, snapshot_of
 from rules import evaluate_all
 from rules.context import RuleContext
@@ -31,7 +42,10 @@ ITEMS = {
         fee_abolished_on=dt.date(2026, 9, 20),
     ),
 }
-ACCOUNTS = {"fees": {"designated_accounts": {"HZ": ["A1"]}}}
+ACCOUNTS = {
+    "fees": {"designated_accounts": {"HZ": ["A1"]}},
+    "offsystem": {"consultation_services": ["ZX"], "ticket_grace_minutes": 120},
+}
 PARAMETERS = [
     RuleParameters.model_validate(ACCOUNTS),
     RuleParameters.model_validate(
@@ -74,7 +88,8 @@ def cases(draw: st.DrawFn, number: int) -> tuple[Case, list[Step], list[Suspensi
         item=draw(st.sampled_from(sorted(ITEMS))),
         center="HZ",
         department=draw(st.sampled_from(["D1", "D2"])),
-        window="W1",
+        window=draw(st.sampled_from(["W1", "W2"])),
+        applicant_key=draw(st.sampled_from([None, "K1", "K2"])),
         accepted_at=accepted,
         promised_due_at=promised,
         concluded_at=concluded,
@@ -116,8 +131,31 @@ def payments(draw: st.DrawFn, number: int) -> Payment:
     )
 
 
+@st.composite
+def tickets(draw: st.DrawFn, number: int) -> Ticket:
+    """Queue tickets near the cases' acceptance times, some crossing midnight."""
+    called = START + dt.timedelta(hours=draw(hours), minutes=draw(st.integers(0, 59)))
+    finished = called + dt.timedelta(minutes=draw(st.sampled_from([5, 20, 90, 600])))
+    return Ticket(
+        id=f"T{number}",
+        department=draw(st.sampled_from([None, "D1", "D2"])),
+        window=draw(st.sampled_from([None, "W1", "W2"])),
+        service=draw(st.sampled_from([None, "I3", "ZX"])),
+        applicant_key=draw(st.sampled_from([None, "K1", "K2"])),
+        issued_at=called - dt.timedelta(minutes=5),
+        called_at=called,
+        finished_at=finished,
+        status=draw(
+            st.sampled_from([TicketStatus.SERVED, TicketStatus.SERVED, TicketStatus.ABSENT])
+        ),
+        consultation=draw(st.booleans()) and draw(st.booleans()),
+    )
+
+
 def _records(
-    hall: list[tuple[Case, list[Step], list[Suspension]]], deposits: list[Payment] = ()
+    hall: list[tuple[Case, list[Step], list[Suspension]]],
+    deposits: list[Payment] = (),
+    queue: list[Ticket] = (),
 ) -> Records:
     records = Records()
     for item in ITEMS.values():
@@ -130,6 +168,8 @@ def _records(
             records.add("suspensions", (case.id, suspension))
     for payment in deposits:
         records.add("payments", payment)
+    for ticket in queue:
+        records.add("tickets", ticket)
     return records
 
 
@@ -146,13 +186,18 @@ def _instants(draw: st.DrawFn | st.DataObject) -> list[dt.datetime]:
     data=st.data(),
     size=st.integers(1, 12),
     paid=st.integers(0, 6),
+    served=st.integers(0, 10),
     parameters=st.sampled_from(PARAMETERS),
 )
 def test_the_engine_agrees_with_the_rules_as_time_moves_and_records_change(
-    data: st.DataObject, size: int, paid: int, parameters: RuleParameters
+    data: st.DataObject, size: int, paid: int, served: int, parameters: RuleParameters
 ) -> None:
     hall = [data.draw(cases(n)) for n in range(size)]
-    records = _records(hall, [data.draw(payments(n)) for n in range(paid)])
+    records = _records(
+        hall,
+        [data.draw(payments(n)) for n in range(paid)],
+        [data.draw(tickets(n)) for n in range(served)],
+    )
     assembler = Assembler(cal(), POLICY)
     assembler.update(records)
     engine = Engine()
@@ -184,8 +229,18 @@ def test_the_engine_agrees_with_the_rules_as_time_moves_and_records_change(
             else:
                 records.add("payments", data.draw(payments(number)))
             changed_payments.add(f"P{number}")
+        changed_tickets: set[str] = set()
+        for _ in range(data.draw(st.integers(0, 2))):
+            number = data.draw(st.integers(0, served + 1))
+            if data.draw(st.integers(0, 3)) == 0:
+                records.discard("tickets", f"T{number}")
+            else:
+                records.add("tickets", data.draw(tickets(number)))
+            changed_tickets.add(f"T{number}")
         rejoined, _ = assembler.update(records, {"cases": changed_cases})
-        changes = Changes(frozenset(rejoined), frozenset(changed_payments))
+        changes = Changes(
+            frozenset(rejoined), frozenset(changed_payments), frozenset(changed_tickets)
+        )
 
 
 def test_an_earlier_instant_or_new_parameters_judge_everything_again() -> None:
@@ -253,3 +308,35 @@ def test_a_quiet_case_waits_for_its_yellow_card() -> None:
     cards = [f.rule for f in _reference(snapshot, on_the_day) if f.rule.startswith("case.")]
     assert [f for f in _reference(snapshot, day_before) if f.rule.startswith("case.")] == []
     assert cards == ["case.due_soon"]
+
+
+def test_tickets_whose_windows_cross_midnight_compete_for_one_case() -> None:
+    """A ticket served late at night and one early next morning both want the same case:
+    their days form one cluster, so only one of them is covered, as the rules say."""
+    late = Ticket(
+        id="T1",
+        window="W1",
+        issued_at=t(2026, 9, 14, 23, 0),
+        called_at=t(2026, 9, 14, 23, 30),
+        finished_at=t(2026, 9, 14, 23, 50),
+        status=TicketStatus.SERVED,
+    )
+    early = late.model_copy(
+        update={
+            "id": "T2",
+            "issued_at": t(2026, 9, 15, 0, 0),
+            "called_at": t(2026, 9, 15, 0, 5),
+            "finished_at": t(2026, 9, 15, 0, 10),
+        }
+    )
+    case = Case(id="C1", item="I3", window="W1", accepted_at=t(2026, 9, 15, 0, 20))
+    records = _records([(case, [], [])], queue=[late, early])
+    assembler = Assembler(cal(), POLICY)
+    assembler.update(records)
+    snapshot = snapshot_of(records, assembler.cases, None)
+    ctx = _ctx(t(2026, 9, 16, 10))
+    engine = Engine()
+    expected = [f for f in _reference(snapshot, ctx) if f.rule == "offsystem.ticket_without_case"]
+    assert [f.subject_id for f in expected] == ["T2"]
+    found = engine.evaluate(snapshot, ctx, None)
+    assert [f for f in found if f.rule == "offsystem.ticket_without_case"] == expected
