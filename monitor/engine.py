@@ -21,8 +21,9 @@ Inside that interval the rules would say the same again, except ``seconds_late``
 ticks with the clock and is brought up to the instant here. An earlier instant (``scan
 --at`` into the past), a new calendar or new parameters judge everything again, so SLA
 state is still recomputed deterministically from the case history (DESIGN.md §5).
-Families without a per-subject verdict (queue tickets, backfilling, double acceptance,
-ratings) are run as they are over the snapshot. ``tests/test_engine.py`` holds the
+Queue tickets are matched per cluster of days (:class:`TicketClusters`); backfilled cases
+and double acceptances are judged over the few cases that can show them
+(:class:`FewCases`); ratings are judged as they are. ``tests/test_engine.py`` holds the
 engine to :func:`rules.evaluate_all` on generated halls, changes and moving instants.
 """
 
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -475,19 +476,75 @@ class TicketClusters:
         return _Cluster(version, findings, at, _first_after(at, candidates))
 
 
-# --- the engine -------------------------------------------------------------------------------
+# --- backfilled cases and double acceptances (judged over the few cases that can show them)
 
-_Reference = Callable[[Snapshot, RuleContext], Iterable[Finding]]
-# Families judged whole at every evaluation (their subjects are matched across each other).
-WHOLE: tuple[_Reference, ...] = (
-    offsystem_rules.backfilled_cases,
-    offsystem_rules.double_accepted_cases,
-    evaluation_rules.evaluate,
-)
+
+def may_be_backfilled(case: Case, ctx: RuleContext) -> bool:
+    """Whether a case can ever show a pattern of ``offsystem.backfilled_case``.
+
+    Typed in after its threshold (late entry), or on a later day than its acceptance (a
+    backdated case, which bursts are made of), or concluded within the instant-conclusion
+    limit of its acceptance. Every other case can be left out of the rule's input without
+    changing its answer.
+    """
+    offsystem = ctx.parameters.offsystem
+    if case.recorded_at is not None:
+        local = ctx.policy.local_date
+        if local(case.accepted_at) < local(case.recorded_at):
+            return True
+        if case.recorded_at - case.accepted_at > offsystem.backfill_threshold(
+            case.item, case.department
+        ):
+            return True
+    return case.concluded_at is not None and (
+        case.concluded_at - case.accepted_at
+        < offsystem.instant_conclusion(case.item, case.department)
+    )
+
+
+class FewCases:
+    """The cases two rules need to see: possibly backfilled ones, and applications of one
+    applicant for one item made more than once (``offsystem.double_acceptance``)."""
+
+    def __init__(self) -> None:
+        self.backfill: set[str] = set()
+        self.groups: dict[tuple[str, str], set[str]] = {}
+        self.group_of: dict[str, tuple[str, str]] = {}
+
+    def update(self, snapshot: Snapshot, cases: Iterable[str], ctx: RuleContext) -> None:
+        for case_id in cases:
+            self.backfill.discard(case_id)
+            group = self.group_of.pop(case_id, None)
+            if group is not None:
+                self.groups[group].discard(case_id)
+            case = snapshot.cases.get(case_id)
+            if case is None:
+                continue
+            if may_be_backfilled(case, ctx):
+                self.backfill.add(case_id)
+            if case.applicant_key is not None:
+                group = (case.applicant_key, case.item)
+                self.group_of[case_id] = group
+                self.groups.setdefault(group, set()).add(case_id)
+
+    def findings(self, snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
+        repeated = {i for ids in self.groups.values() if len(ids) > 1 for i in ids}
+        return [
+            *offsystem_rules.backfilled_cases(_with_cases(snapshot, self.backfill), ctx),
+            *offsystem_rules.double_accepted_cases(_with_cases(snapshot, repeated), ctx),
+        ]
+
+
+def _with_cases(snapshot: Snapshot, ids: Iterable[str]) -> Snapshot:
+    cases = {i: snapshot.cases[i] for i in sorted(ids)}
+    return Snapshot.model_construct(**{**snapshot.__dict__, "cases": cases})
+
+
+# --- the engine -------------------------------------------------------------------------------
 
 
 class Engine:
-    """Evaluates every rule family; overdue, fees and deposits incrementally (module doc)."""
+    """Evaluates every rule family, each judging again only what it must (module doc)."""
 
     def __init__(self) -> None:
         self._context: tuple[object, ...] | None = None
@@ -499,6 +556,7 @@ class Engine:
         self.fees: Verdicts[str] = Verdicts()
         self.deposits: Verdicts[str] = Verdicts()
         self.tickets = TicketClusters()
+        self.few = FewCases()
         self._links = _Links()
 
     def evaluate(
@@ -537,14 +595,15 @@ class Engine:
         for payment_id in deposits | self.deposits.expired(ctx.at):
             self._deposit(payment_id, ctx)
         self.tickets.update(snapshot, tickets, cases, ctx)
+        self.few.update(snapshot, cases, ctx)
         findings = [
             *self.overdue.findings(ctx.at),
             *self.fees.findings(ctx.at),
             *self.deposits.findings(ctx.at),
             *self.tickets.findings(snapshot, ctx),
+            *self.few.findings(snapshot, ctx),
+            *evaluation_rules.evaluate(snapshot, ctx),
         ]
-        for family in WHOLE:
-            findings.extend(family(snapshot, ctx))
         return sorted(findings, key=lambda f: (f.rule, f.subject_kind, f.subject_id))
 
     def _relink(
