@@ -53,6 +53,7 @@ PARAMETERS = [
             **ACCOUNTS,
             "due_soon_days": 4,
             "overrides": {"items": {"I0": {"warn_immediate": True}}},
+            "offsystem": {**ACCOUNTS["offsystem"], "backfill_hours": 2},
         }
     ),
 ]
@@ -82,7 +83,7 @@ def cases(draw: st.DrawFn, number: int) -> tuple[Case, list[Step], list[Suspensi
         promised = accepted + dt.timedelta(days=draw(st.integers(0, 12)))
     recorded = None
     if draw(st.integers(0, 3)) == 0:
-        recorded = accepted + dt.timedelta(hours=draw(st.integers(0, 80)))
+        recorded = accepted + dt.timedelta(minutes=draw(st.integers(0, 80 * 60)))
     case = Case(
         id=f"C{number}",
         item=draw(st.sampled_from(sorted(ITEMS))),
@@ -340,3 +341,23 @@ def test_tickets_whose_windows_cross_midnight_compete_for_one_case() -> None:
     assert [f.subject_id for f in expected] == ["T2"]
     found = engine.evaluate(snapshot, ctx, None)
     assert [f for f in found if f.rule == "offsystem.ticket_without_case"] == expected
+
+
+def test_a_case_typed_in_hours_late_on_its_own_day_is_still_seen() -> None:
+    """With backfill_hours 2, a case typed in three hours after acceptance (same day) is
+    backfilled: the engine must hand it to the rule although it is not backdated."""
+    case = Case(
+        id="C1",
+        item="I3",
+        window="W1",
+        accepted_at=t(2026, 9, 14, 9),
+        recorded_at=t(2026, 9, 14, 12),
+    )
+    records = _records([(case, [], [])])
+    assembler = Assembler(cal(), POLICY)
+    assembler.update(records)
+    snapshot = snapshot_of(records, assembler.cases, None)
+    ctx = _ctx(t(2026, 9, 14, 13), PARAMETERS[1])
+    expected = _reference(snapshot, ctx)
+    assert [f.rule for f in expected] == ["offsystem.backfilled_case"]
+    assert Engine().evaluate(snapshot, ctx, None) == expected
