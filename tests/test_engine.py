@@ -359,5 +359,5 @@ def test_a_case_typed_in_hours_late_on_its_own_day_is_still_seen() -> None:
     snapshot = snapshot_of(records, assembler.cases, None)
     ctx = _ctx(t(2026, 9, 14, 13), PARAMETERS[1])
     expected = _reference(snapshot, ctx)
-    assert [f.rule for f in expected] == ["offsystem.backfilled_case"]
+    assert "offsystem.backfilled_case" in [f.rule for f in expected]
     assert Engine().evaluate(snapshot, ctx, None) == expected
