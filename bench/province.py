@@ -177,7 +177,7 @@ def change_rows(source_dsn: str, count: int, at: dt.datetime, tag: str) -> int:
                         department,
                         window,
                         None,
-                        f"4401{n:014d}",
+                        f"44{tag}{n:012d}",
                         compact(accepted),
                         compact(accepted),
                         "1",

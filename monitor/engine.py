@@ -349,6 +349,11 @@ class _Cluster:
     until: dt.datetime | None
 
 
+def _match_key(case: Case) -> tuple[object, ...]:
+    """What ticket matching reads of a case (its acceptance time first)."""
+    return (case.accepted_at, case.recorded_at, case.window, case.department, case.applicant_key)
+
+
 class TicketClusters:
     """``offsystem.ticket_without_case``, matched one cluster of days at a time.
 
@@ -367,7 +372,7 @@ class TicketClusters:
         self.tickets: dict[str, object] = {}
         self.ticket_days: dict[dt.date, set[str]] = {}
         self.case_days: dict[dt.date, set[str]] = {}
-        self.case_day_of: dict[str, dt.date] = {}
+        self.case_keys: dict[str, tuple[object, ...]] = {}
         self.versions: dict[tuple[str, dt.date], int] = {}
         self.clusters: dict[tuple[dt.date, ...], _Cluster] = {}
         self._spans: dict[dt.date, tuple[int, dt.datetime, dt.datetime]] = {}
@@ -397,14 +402,21 @@ class TicketClusters:
                 self.ticket_days.setdefault(day, set()).add(ticket_id)
                 self._touch("tickets", day)
         for case_id in cases:
-            old_day = self.case_day_of.pop(case_id, None)
-            if old_day is not None:
-                self.case_days[old_day].discard(case_id)
-                self._touch("cases", old_day)
+            # Only what matching reads counts as a change (a conclusion does not).
             case = snapshot.cases.get(case_id)
-            if case is not None:
-                day = local(case.accepted_at)
-                self.case_day_of[case_id] = day
+            key = None if case is None else _match_key(case)
+            old = self.case_keys.pop(case_id, None)
+            if old == key:
+                if key is not None:
+                    self.case_keys[case_id] = key
+                continue
+            if old is not None:
+                day = local(old[0])
+                self.case_days[day].discard(case_id)
+                self._touch("cases", day)
+            if key is not None:
+                day = local(key[0])
+                self.case_keys[case_id] = key
                 self.case_days.setdefault(day, set()).add(case_id)
                 self._touch("cases", day)
 
