@@ -51,7 +51,7 @@ from monitor.clock import Clock
 from monitor.config import Config
 from monitor.deadlines import DeadlinePolicy
 from monitor.engine import Changes, Engine
-from monitor.figures import compute_figures
+from monitor.figures import FigureBook
 from monitor.leader import LeaderLock
 from monitor.ledger import SUBJECT_ENTITIES, dependencies, reconcile
 from monitor.model import Finding
@@ -124,6 +124,7 @@ class Daemon:
         self.records = Records()
         self.assembler = Assembler(self.calendar, self.policy)
         self.engine = Engine()
+        self.figure_book = FigureBook(self.policy)
         # (entity, key) of records delivered or deleted since the last evaluation.
         self._changed: dict[str, set[str]] = {}
         self.sources: dict[str, SourceState] = {}
@@ -400,7 +401,7 @@ class Daemon:
                 )
                 counter.labels(rule, severity).inc()
             open_findings = [e.finding for e in self._ledger.values() if e.state == OPEN]
-        self.metrics.publish(compute_figures(snapshot, open_findings, at, self.policy))
+        self.metrics.publish(self.figure_book.figures(snapshot, cases, open_findings, at))
         self.metrics.evaluation_duration.observe(time.perf_counter() - started)
         if changes.events:
             log.info(

@@ -15,12 +15,13 @@ KPI definitions (DESIGN.md §1), month to date in the hall's time zone:
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from monitor.deadlines import DeadlinePolicy, is_suspended
-from monitor.model import Finding, ItemKind, Snapshot
+from monitor.model import Case, Finding, Item, ItemKind, Snapshot
 
 LATE_RULES = frozenset({"case.concluded_late", "case.statutory_overdue"})
 FEE_GAP_RULES = frozenset({"fee.not_in_designated_account"})
@@ -79,14 +80,44 @@ class HallFigures:
     unconfirmed_deadlines: int = 0
 
 
-def compute_figures(
-    snapshot: Snapshot,
-    open_findings: Iterable[Finding],
-    at: dt.datetime,
-    policy: DeadlinePolicy,
-) -> HallFigures:
-    figures = HallFigures(at=at)
-    findings = list(open_findings)
+@dataclass(frozen=True, slots=True)
+class CaseShare:
+    """What one case adds to the hall figures at an instant, its lateness aside."""
+
+    place: Place
+    open: bool
+    suspended: bool
+    decided: bool  # concluded with a decision (not withdrawn, refused, returned, void)
+    decided_this_month: bool
+    accepted_this_month: bool
+    immediate: bool
+
+
+def case_share(case: Case, item: Item | None, at: dt.datetime, policy: DeadlinePolicy) -> CaseShare:
+    today = policy.local_date(at)
+    month_start = today.replace(day=1)
+    decided = not case.is_open and (
+        case.result is None or not case.result.stops_clock_without_decision
+    )
+    concluded_on = None if case.concluded_at is None else policy.local_date(case.concluded_at)
+    return CaseShare(
+        place=(_label(case.center), _label(case.department)),
+        open=case.is_open,
+        suspended=case.is_open and is_suspended(case, at),
+        decided=decided,
+        decided_this_month=decided
+        and concluded_on is not None
+        and month_start <= concluded_on <= today,
+        accepted_this_month=month_start <= policy.local_date(case.accepted_at) <= today,
+        immediate=item is not None and item.kind is ItemKind.IMMEDIATE,
+    )
+
+
+def _finding_figures(
+    figures: HallFigures, findings: Iterable[Finding], snapshot: Snapshot
+) -> set[str]:
+    """Counts from the open findings; the ids of the cases they make late."""
+    at = figures.at
     late_cases: set[str] = set()
     for f in findings:
         center, department = _label(f.center), _label(f.department)
@@ -112,34 +143,141 @@ def compute_figures(
             case = snapshot.cases.get(f.case_id)
             if case is not None:
                 figures.unreconciled_fee_fen[(center, department)] += case.fee_due_fen
+    return late_cases
 
-    today = policy.local_date(at)
+
+def _rating_figures(figures: HallFigures, snapshot: Snapshot, policy: DeadlinePolicy) -> None:
+    today = policy.local_date(figures.at)
     month_start = today.replace(day=1)
-    for case in snapshot.cases.values():
-        center, department = _label(case.center), _label(case.department)
-        month = figures.month.setdefault(center, MonthFigures())
-        if case.is_open:
-            figures.cases_open[(center, department)] += 1
-            if is_suspended(case, at):
-                figures.cases_suspended[(center, department)] += 1
-        else:
-            late = case.id in late_cases
-            decided = case.result is None or not case.result.stops_clock_without_decision
-            if decided:
-                timeliness = "late" if late else "on_time"
-                figures.concluded[(center, department, timeliness)] += 1
-            assert case.concluded_at is not None
-            if decided and month_start <= policy.local_date(case.concluded_at) <= today:
-                month.decided += 1
-                month.decided_on_time += not late
-        if month_start <= policy.local_date(case.accepted_at) <= today:
-            month.accepted += 1
-            month.accepted_concluded += not case.is_open
-            item = snapshot.items.get(case.item)
-            month.immediate += item is not None and item.kind is ItemKind.IMMEDIATE
     for rating in snapshot.evaluations.values():
         if month_start <= policy.local_date(rating.rated_at) <= today:
             month = figures.month.setdefault(_label(rating.center), MonthFigures())
             month.ratings += 1
             month.satisfied += rating.level <= 2
+
+
+def compute_figures(
+    snapshot: Snapshot,
+    open_findings: Iterable[Finding],
+    at: dt.datetime,
+    policy: DeadlinePolicy,
+) -> HallFigures:
+    figures = HallFigures(at=at)
+    late_cases = _finding_figures(figures, open_findings, snapshot)
+    for case in snapshot.cases.values():
+        share = case_share(case, snapshot.items.get(case.item), at, policy)
+        month = figures.month.setdefault(share.place[0], MonthFigures())
+        if share.open:
+            figures.cases_open[share.place] += 1
+            figures.cases_suspended[share.place] += share.suspended
+        late = case.id in late_cases
+        if share.decided:
+            figures.concluded[(*share.place, "late" if late else "on_time")] += 1
+        if share.decided_this_month:
+            month.decided += 1
+            month.decided_on_time += not late
+        if share.accepted_this_month:
+            month.accepted += 1
+            month.accepted_concluded += not share.open
+            month.immediate += share.immediate
+    _rating_figures(figures, snapshot, policy)
+    figures.cases_suspended = +figures.cases_suspended
     return figures
+
+
+class FigureBook:
+    """The case part of the hall figures, kept up to date one changed case at a time.
+
+    Each case's :class:`CaseShare` is remembered and the totals adjusted when the case
+    changes or one of its suspensions starts or ends; a new day (the month window moves)
+    or an earlier instant counts every case again. Lateness comes from the open findings
+    at every call, as in :func:`compute_figures`, which this must always equal.
+    """
+
+    def __init__(self, policy: DeadlinePolicy) -> None:
+        self.policy = policy
+        self._day: dt.date | None = None
+        self._at: dt.datetime | None = None
+        self._shares: dict[str, CaseShare] = {}
+        self._totals: Counter[tuple[str, ...]] = Counter()
+        self._events: list[tuple[dt.datetime, str]] = []  # suspension starts and ends
+
+    def _count(self, share: CaseShare, sign: int) -> None:
+        center, department = share.place
+        t = self._totals
+        t[("cases", center)] += sign
+        t[("open", center, department)] += sign * share.open
+        t[("suspended", center, department)] += sign * share.suspended
+        t[("decided", center, department)] += sign * share.decided
+        t[("decided_month", center)] += sign * share.decided_this_month
+        t[("accepted", center)] += sign * share.accepted_this_month
+        t[("accepted_concluded", center)] += sign * (share.accepted_this_month and not share.open)
+        t[("immediate", center)] += sign * (share.accepted_this_month and share.immediate)
+
+    def _recount(self, case_id: str, snapshot: Snapshot, at: dt.datetime) -> None:
+        old = self._shares.pop(case_id, None)
+        if old is not None:
+            self._count(old, -1)
+        case = snapshot.cases.get(case_id)
+        if case is None:
+            return
+        share = case_share(case, snapshot.items.get(case.item), at, self.policy)
+        self._shares[case_id] = share
+        self._count(share, +1)
+        for suspension in case.suspensions:
+            for instant in (suspension.started_at, suspension.ended_at):
+                if instant is not None and instant > at:
+                    heapq.heappush(self._events, (instant, case_id))
+
+    def figures(
+        self,
+        snapshot: Snapshot,
+        changed_cases: Iterable[str] | None,
+        open_findings: Iterable[Finding],
+        at: dt.datetime,
+    ) -> HallFigures:
+        day = self.policy.local_date(at)
+        if changed_cases is None or day != self._day or self._at is None or at < self._at:
+            self._shares, self._totals, self._events = {}, Counter(), []
+            due = set(snapshot.cases)
+        else:
+            due = set(changed_cases) | set(self._shares) - set(snapshot.cases)
+            while self._events and self._events[0][0] <= at:
+                due.add(heapq.heappop(self._events)[1])
+        self._day, self._at = day, at
+        for case_id in due:
+            self._recount(case_id, snapshot, at)
+        figures = HallFigures(at=at)
+        late_cases = _finding_figures(figures, open_findings, snapshot)
+        late: Counter[tuple[str, ...]] = Counter()
+        for case_id in late_cases:
+            share = self._shares.get(case_id)
+            if share is not None and share.decided:
+                late[share.place] += 1
+                late[(share.place[0],)] += share.decided_this_month
+        for key, count in self._totals.items():
+            if not count:
+                continue
+            kind, center, *rest = key
+            if kind == "cases":
+                figures.month.setdefault(center, MonthFigures())
+                continue
+            place = (center, *rest)
+            month = figures.month.setdefault(center, MonthFigures())
+            if kind == "open":
+                figures.cases_open[place] = count
+            elif kind == "suspended":
+                figures.cases_suspended[place] = count
+            elif kind == "decided":
+                on_time = count - late[place]
+                if on_time:
+                    figures.concluded[(*place, "on_time")] = on_time
+                if late[place]:
+                    figures.concluded[(*place, "late")] = late[place]
+            elif kind == "decided_month":
+                month.decided = count
+                month.decided_on_time = count - late[(center,)]
+            else:
+                setattr(month, kind, count)
+        _rating_figures(figures, snapshot, self.policy)
+        return figures

@@ -7,9 +7,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from monitor.deadlines import DeadlinePolicy
-from monitor.figures import MonthFigures, compute_figures
+from monitor.figures import FigureBook, MonthFigures, compute_figures
 from monitor.model import (
     Case,
     CaseResult,
@@ -21,6 +23,8 @@ from monitor.model import (
     Snapshot,
     Suspension,
 )
+from tests.test_engine import ITEMS as ENGINE_ITEMS
+from tests.test_engine import cases
 
 SH = ZoneInfo("Asia/Shanghai")
 POLICY = DeadlinePolicy()
@@ -279,3 +283,69 @@ def test_missing_place_labels_become_empty_strings() -> None:
     assert figures.cases_open == {("", ""): 1}
     assert figures.due_soon == {("", "SCJG", "W1"): 1}
     assert figures.month[""].accepted == 1
+
+
+# --- the incremental book equals the reference at every instant ---------------------------
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), size=st.integers(0, 10))
+def test_the_figure_book_equals_compute_figures_as_time_moves_and_cases_change(
+    data: st.DataObject, size: int
+) -> None:
+    snapshot_cases = {}
+    for n in range(size):
+        found, steps, suspensions = data.draw(cases(n))
+        snapshot_cases[found.id] = found.model_copy(
+            update={"steps": tuple(steps), "suspensions": tuple(suspensions)}
+        )
+    book = FigureBook(POLICY)
+    changed: set[str] | None = None
+    base = data.draw(st.integers(0, 50 * 86400))  # several instants within two days
+    instants = sorted(
+        base + offset
+        for offset in data.draw(st.lists(st.integers(0, 2 * 86400), min_size=1, max_size=6))
+    )
+    for offset in instants:
+        at = dt.datetime(2026, 9, 1, tzinfo=SH) + dt.timedelta(seconds=offset)
+        snapshot = Snapshot(items=ENGINE_ITEMS, cases=dict(snapshot_cases))
+        late = [
+            finding(rule, case_id)
+            for case_id in data.draw(st.sets(st.sampled_from([*snapshot_cases, "C99"])))
+            for rule in (data.draw(st.sampled_from(["case.concluded_late", "case.due_soon"])),)
+        ]
+        assert book.figures(snapshot, changed, late, at) == compute_figures(
+            snapshot, late, at, POLICY
+        )
+        changed = set()
+        for _ in range(data.draw(st.integers(0, 2))):
+            number = data.draw(st.integers(0, max(size - 1, 0)))
+            if data.draw(st.booleans()):
+                snapshot_cases.pop(f"C{number}", None)
+            else:
+                found, _, suspensions = data.draw(cases(number))
+                snapshot_cases[found.id] = found.model_copy(
+                    update={"suspensions": tuple(suspensions)}
+                )
+            changed.add(f"C{number}")
+
+
+def test_the_figure_book_sees_a_suspension_start_later_the_same_day() -> None:
+    suspended = Case(
+        id="S1",
+        item="I3",
+        center="HZ01",
+        department="SCJG",
+        accepted_at=dt.datetime(2026, 9, 14, 9, tzinfo=SH),
+        suspensions=(
+            Suspension(seq=1, kind="补正", started_at=dt.datetime(2026, 9, 15, 14, tzinfo=SH)),
+        ),
+    )
+    snapshot = Snapshot(items=ENGINE_ITEMS, cases={"S1": suspended})
+    book = FigureBook(POLICY)
+    morning = dt.datetime(2026, 9, 15, 10, tzinfo=SH)
+    afternoon = dt.datetime(2026, 9, 15, 15, tzinfo=SH)
+    assert book.figures(snapshot, None, [], morning).cases_suspended == {}
+    figures = book.figures(snapshot, set(), [], afternoon)
+    assert figures.cases_suspended == {("HZ01", "SCJG"): 1}
+    assert figures == compute_figures(snapshot, [], afternoon, POLICY)
