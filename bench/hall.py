@@ -215,9 +215,13 @@ class _Clock:
         return found
 
 
+TODAY_MINUTES = 90  # the hall opened at 08:30; the instant is 10:00
+DAY_MINUTES = 8 * 60
+
+
 def _working_instant(rng: random.Random, day: dt.date) -> dt.datetime:
     """A moment of the hall's opening hours on ``day`` (before the instant, today)."""
-    minutes = 8 * 60 if day < AT.date() else 89
+    minutes = DAY_MINUTES if day < AT.date() else TODAY_MINUTES
     return dt.datetime.combine(day, dt.time(8, 30), tzinfo=SHANGHAI) + dt.timedelta(
         minutes=rng.randrange(minutes)
     )
@@ -234,16 +238,24 @@ def _working_days_back() -> list[dt.date]:
     return days
 
 
-def _age(rng: random.Random, item: _Item) -> int:
-    """Working days since acceptance of an open case: mostly young, a tail past its limit.
+def _accepted(rng: random.Random, item: _Item, back: list[dt.date]) -> dt.datetime:
+    """When an open case was accepted: mostly recently, with a tail past its limit.
 
-    As a fraction of the promised limit, exponential with mean 0.35 (about 6 % past the
-    promise, 4 % in its last fifth, a few past the statutory limit); immediate items are
-    open only on their day.
+    Its age in opening-hours minutes is exponential with a mean of 0.35 of its promised
+    limit (about 6 % past the promise, 4 % in its last fifth, a few past the statutory
+    limit); an immediate item's open case was accepted today.
     """
     if item.promised == 0:
-        return 0
-    return min(int(item.promised * min(2.5, rng.expovariate(1 / 0.35))), 119)
+        age = rng.randrange(TODAY_MINUTES)
+    else:
+        age = int(item.promised * DAY_MINUTES * min(2.5, rng.expovariate(1 / 0.35)))
+    if age < TODAY_MINUTES:
+        return AT - dt.timedelta(minutes=age + 1)
+    days, minutes = divmod(age - TODAY_MINUTES, DAY_MINUTES)
+    closing = dt.datetime.combine(
+        back[min(days + 1, len(back) - 1)], dt.time(16, 30), tzinfo=SHANGHAI
+    )
+    return closing - dt.timedelta(minutes=minutes)
 
 
 @dataclass
@@ -289,7 +301,7 @@ def _rows(spec: HallSpec) -> dict[str, Iterator[tuple[Any, ...]]]:
             center = center_code(number % spec.centers)
             item = items[rng.randrange(len(items))]
             window = f"{center}W{DEPARTMENTS.index(item.department) * 3 + rng.randrange(3):02d}"
-            accepted = _working_instant(rng, back[_age(rng, item)])
+            accepted = _accepted(rng, item, back)
             applicant = f"3301{rng.randrange(10**14):014d}"
             if cases and rng.random() < 0.003:  # the same application accepted twice
                 first = cases[rng.randrange(len(cases))]

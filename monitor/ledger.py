@@ -83,7 +83,10 @@ _IDENTITY_FIELDS = tuple(f for f in Finding.model_fields if f != "evidence")
 
 def _same(a: Finding, b: Finding) -> bool:
     """Whether two versions of a finding differ only by evidence that ticks by itself."""
-    if any(getattr(a, f) != getattr(b, f) for f in _IDENTITY_FIELDS):
+    if a is b:
+        return True
+    fields_a, fields_b = a.__dict__, b.__dict__
+    if any(fields_a[f] != fields_b[f] for f in _IDENTITY_FIELDS):
         return False
     strip = _VOLATILE_EVIDENCE
     return {k: v for k, v in a.evidence.items() if k not in strip} == {
