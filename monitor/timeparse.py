@@ -49,6 +49,19 @@ def parse_time(value: object, tz: ZoneInfo) -> dt.datetime | None:
     text = value.strip()
     if not text:
         return None
+    if len(text) == 14 and text.isascii() and text.isdigit():  # the pinyin schemas' shape
+        try:
+            return dt.datetime(
+                int(text[:4]),
+                int(text[4:6]),
+                int(text[6:8]),
+                int(text[8:10]),
+                int(text[10:12]),
+                int(text[12:]),
+                tzinfo=tz,
+            )
+        except ValueError as exc:
+            raise TimeParseError(f"invalid date in {text!r}: {exc}") from None
     compact = _COMPACT.match(text)
     if compact:
         parts = [int(p) if p else 0 for p in compact.groups()]
