@@ -51,6 +51,9 @@ from monitor.demo.schema import (
 from rules.parameters import RuleParameters
 
 SECOND = dt.timedelta(seconds=1)
+CALL_DELAY = dt.timedelta(
+    seconds=30
+)  # a ticket is called at the earliest this long after it is taken
 
 # Arrival density over the opening hours: (start, end, relative rate).
 _HOURS: tuple[tuple[dt.time, dt.time, float], ...] = (
@@ -417,9 +420,7 @@ class DayPlanner:
                     continue
                 code = min(free_at, key=lambda c: (free_at[c], c))
                 ticket.window = window_of[code]
-                ticket.called_at = max(
-                    issued + dt.timedelta(seconds=rng.randint(30, 120)), free_at[code]
-                )
+                ticket.called_at = max(issued + CALL_DELAY, free_at[code])
                 if outcome == "absent":
                     ticket.closed_at = ticket.called_at + dt.timedelta(minutes=1)
                     free_at[code] = ticket.closed_at

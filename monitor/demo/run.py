@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from pydantic import SecretStr
 
 from monitor.calendar import WorkingCalendar
 from monitor.clock import Clock
-from monitor.config import load_config, parse_config
+from monitor.config import ConfigError, load_config, parse_config
 from monitor.demo.catalogue import build_catalogue
 from monitor.demo.config import render_config
 from monitor.demo.database import HallDatabase
@@ -103,20 +104,19 @@ def run_demo(
             print(render_table(scan(config, settings, start).findings))
             return 0
         if replay_history:
-            replay(
-                config,
-                settings,
-                first,
-                start,
-                lambda done, total, instant: print(
-                    f"\r  replaying supervision {instant:%Y-%m-%d} ({done}/{total})",
-                    end="\n" if done == total else "",
-                    flush=True,
-                ),
-            )
+            replay(config, settings, first, start, _replay_progress)
         return _live(config_path, settings, simulator, db, first, start, speed)
     finally:
         db.close()
+
+
+def _replay_progress(done: int, total: int, instant: dt.datetime) -> None:
+    """One line, rewritten in place on a terminal; only the last one otherwise."""
+    line = f"  replaying supervision {instant:%Y-%m-%d} ({done}/{total})"
+    if sys.stdout.isatty():
+        print(f"\r{line}", end="\n" if done == total else "", flush=True)
+    elif done == total:
+        print(line, flush=True)
 
 
 def _live(
@@ -182,7 +182,11 @@ def run_simulate(
             else end.date() - dt.timedelta(days=backfill_days)
         )
         print(f"hall in {db.engine.url.render_as_string()}: {first} .. {end:%Y-%m-%d %H:%M}")
-        print(describe(simulator.backfill(db, first, end)), flush=True)
+        try:
+            produced = simulator.backfill(db, first, end)
+        except ValueError as exc:  # another seed's hall is there
+            raise ConfigError(f"--url: {exc} (--reset)") from None
+        print(describe(produced), flush=True)
         if not live:
             return 0
         clock = Clock(settings.tz, None if speed == 1 else end, speed)

@@ -154,7 +154,7 @@ YH_JYMX = _table(  # 银行交易明细 (the fee accounts' bank feed)
 
 SIM_GROUND_TRUTH = _table(  # what the simulator injected, and when it must be visible
     "SIM_GROUND_TRUTH",
-    _text("ID", 80, primary_key=True),
+    _text("ID", 200, primary_key=True),
     _text("VIOLATION", 40, nullable=False),  # what was injected (or "warning": natural)
     _integer("INJECTED", nullable=False),  # 1 injected, 0 a natural yellow card
     _text("RULE", 60, nullable=False),
@@ -163,7 +163,7 @@ SIM_GROUND_TRUTH = _table(  # what the simulator injected, and when it must be v
     _text("CASE_ID", 40),
     _text("CENTER"),
     _text("DEPARTMENT"),
-    _text("WINDOW"),
+    _text("WINDOW_CODE"),
     _text("ITEM"),
     _text("EXPECTED_FROM", 32, nullable=False),  # ISO 8601 with offset, inclusive
     _text("EXPECTED_UNTIL", 32),  # exclusive; empty: for good
