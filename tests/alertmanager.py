@@ -14,6 +14,7 @@ at once, with or without ``active=true``), each with ``status.state`` ``active``
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -27,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.services import free_port, unavailable
 
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "exporters" / "prometheus" / "alertmanager"
 BINARIES = ("alertmanager", "prometheus-alertmanager")  # upstream name, Debian's name
 READY_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
@@ -50,14 +52,22 @@ def alertmanager_binary() -> str:
 
 
 class Alertmanager:
-    """One Alertmanager process on 127.0.0.1; restartable on the same port and storage."""
+    """One Alertmanager process on 127.0.0.1; restartable on the same port and storage.
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    ``config_file``: a configuration to run (e.g. the shipped one, see
+    :func:`render_shipped_config`); by default one receiver that notifies nobody.
+    """
+
+    def __init__(
+        self, workdir: Path, port: int | None = None, config_file: Path | None = None
+    ) -> None:
         self.binary = alertmanager_binary()
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_file = workdir / "alertmanager.yml"
-        self.config_file.write_text(CONFIG, encoding="utf-8")
+        if config_file is None:
+            config_file = workdir / "alertmanager.yml"
+            config_file.write_text(CONFIG, encoding="utf-8")
+        self.config_file = config_file
         self.storage = workdir / "data"
         self.log_file = workdir / "alertmanager.log"
         self.port = port or free_port()
@@ -150,10 +160,27 @@ class Alertmanager:
         return total
 
 
+def render_shipped_config(directory: Path, **environment: str) -> Path:
+    """The shipped alertmanager.yml filled by its own render.sh, templates beside it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(SHIPPED_DIR / "templates", directory / "templates", dirs_exist_ok=True)
+    target = directory / "alertmanager.yml"
+    subprocess.run(
+        ["sh", str(SHIPPED_DIR / "render.sh"), str(SHIPPED_DIR / "alertmanager.yml"), str(target)],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **environment},
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return target
+
+
 @contextmanager
-def running_alertmanager(workdir: Path, port: int | None = None) -> Iterator[Alertmanager]:
+def running_alertmanager(
+    workdir: Path, port: int | None = None, config_file: Path | None = None
+) -> Iterator[Alertmanager]:
     """An Alertmanager started in ``workdir`` and always stopped afterwards."""
-    alertmanager = Alertmanager(workdir, port)
+    alertmanager = Alertmanager(workdir, port, config_file)
     try:
         alertmanager.start()
         yield alertmanager
