@@ -161,18 +161,15 @@ class Alertmanager:
 
 
 def render_shipped_config(directory: Path, **environment: str) -> Path:
-    """The shipped alertmanager.yml filled by its own render.sh, templates beside it."""
-    directory.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(SHIPPED_DIR / "templates", directory / "templates", dirs_exist_ok=True)
-    target = directory / "alertmanager.yml"
+    """The shipped alertmanager.yml filled by its own render.sh (as compose runs it)."""
     subprocess.run(
-        ["sh", str(SHIPPED_DIR / "render.sh"), str(SHIPPED_DIR / "alertmanager.yml"), str(target)],
+        ["sh", str(SHIPPED_DIR / "render.sh"), str(SHIPPED_DIR), str(directory)],
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **environment},
         check=True,
         capture_output=True,
         timeout=30,
     )
-    return target
+    return directory / "alertmanager.yml"
 
 
 @contextmanager
