@@ -8,7 +8,6 @@ Missing binary: fail under CI, skip locally (see :mod:`tests.services`).
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.services import free_port, require_binary
+from tests.services import free_port, log_tail, require_binary, start_server, stop_process
 
 READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
@@ -42,55 +41,30 @@ class Prometheus:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        with self.log_file.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    self.binary,
-                    f"--config.file={self.config_file}",
-                    f"--storage.tsdb.path={self.workdir / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                    f"--web.external-url={self.url}/",  # generatorURL of its alerts
-                    "--log.level=warn",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"prometheus exited with {self.process.returncode}: {self.log()}"
-                )
-            try:
-                if self._client.get(f"{self.url}/-/ready").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"prometheus not ready within {READY_TIMEOUT_S} s: {self.log()}")
+        self.process = start_server(
+            [
+                self.binary,
+                f"--config.file={self.config_file}",
+                f"--storage.tsdb.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                f"--web.external-url={self.url}/",  # generatorURL of its alerts
+                "--log.level=warn",
+            ],
+            self.log_file,
+            f"{self.url}/-/ready",
+            READY_TIMEOUT_S,
+        )
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT_S)
+        stop_process(process, STOP_TIMEOUT_S)
 
     def close(self) -> None:
         self.stop()
         self._client.close()
 
     def log(self) -> str:
-        try:
-            return self.log_file.read_text(errors="replace")[-3000:]
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_file)
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         """Instant query; the result vector (a scalar becomes one unlabelled sample)."""

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.alertmanager import SHIPPED_DIR, render_shipped_config, running_alertmanager
-from tests.services import require_binary
+from tests.services import run_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET_KEYS = {"wechat_api_secret", "wechat_api_corp_id", "wechat_api_url", "url", "agent_id"}
@@ -42,13 +42,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def amtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [require_binary("amtool"), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_binary("amtool", *args)
 
 
 def walk(node: Any, key: str = "") -> list[tuple[str, Any]]:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.services import require_binary
+from tests.services import run_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = {"postgres", "window-api", "jiancha", "prometheus", "alertmanager", "grafana"}
@@ -95,13 +94,7 @@ def test_prometheus_config_in_compose_passes_promtool(tmp_path: Path) -> None:
     command = compose()["services"]["prometheus"]["command"]
     config = next(c for c in command if c.startswith("--config.file=")).split("=", 1)[1]
     assert config == "/etc/prometheus/prometheus.yml"
-    result = subprocess.run(
-        [require_binary("promtool"), "check", "config", str(etc / "prometheus.yml")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_binary("promtool", "check", "config", etc / "prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 rule files found" in result.stdout
     scrape = yaml.safe_load((etc / "prometheus.yml").read_text("utf-8"))
@@ -168,9 +161,7 @@ def test_dockerfile_copies_existing_paths() -> None:
 )
 def test_images_are_the_versions_the_configs_are_tested_with(service: str, binary: str) -> None:
     """The compose images run the release of the Debian binaries the tests use."""
-    result = subprocess.run(
-        [require_binary(binary), "--version"], capture_output=True, text=True, timeout=30
-    )
+    result = run_binary(binary, "--version")
     tested = re.search(r"version (\d+\.\d+\.\d+)", result.stdout + result.stderr)
     assert tested, result.stdout + result.stderr
     image = compose()["services"][service]["image"]

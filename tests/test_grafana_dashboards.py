@@ -8,7 +8,6 @@ what the code builds.
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import yaml
 from grafana import DATASOURCE_UID, FOLDER_UID, PACKAGE_DIR
 from grafana.build import RED, YELLOW, build_all
 from tests.dashboard_queries import dashboards, panels, queries, variable_queries
-from tests.services import require_binary
+from tests.services import run_binary
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 EXPECTED = {
@@ -115,13 +114,7 @@ def test_every_query_is_valid_promql(tmp_path: Path) -> None:
     }
     path = tmp_path / "dashboard_queries.yml"
     path.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
-    result = subprocess.run(
-        [require_binary("promtool"), "check", "rules", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_binary("promtool", "check", "rules", path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

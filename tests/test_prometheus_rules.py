@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.services import require_binary
+from tests.services import run_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS_DIR = ROOT / "exporters" / "prometheus"
@@ -27,13 +27,7 @@ pytestmark = pytest.mark.integration
 
 
 def promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [require_binary("promtool"), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_binary("promtool", *args)
 
 
 def rules(kind: str) -> list[dict[str, Any]]:

@@ -132,7 +132,7 @@ class Stack:
     notifications: Notifications
 
     def logs(self) -> tuple[Callable[[], str], ...]:
-        return (self.daemon.log, self.prometheus.log, self.alertmanager._log_tail)
+        return (self.daemon.log, self.prometheus.log, self.alertmanager.log)
 
 
 def daemon_config(workdir: Path) -> Path:
