@@ -199,6 +199,16 @@ def table_panel(
     return panel
 
 
+def findings_by_rule(selector: str) -> table.Panel:
+    return table_panel(
+        "在办监察发现（按规则）",
+        [(f"sum by (rule, severity) (jiancha_findings_open{{{selector}}})", "在办发现", "short")],
+        [("rule", "规则"), ("severity", "等级")],
+        width=12,
+        sort_by="在办发现",
+    )
+
+
 def variable(name: str, label: str, definition: str) -> dashboard.QueryVariable:
     return (
         dashboard.QueryVariable(name)
@@ -354,21 +364,7 @@ def hall_overview() -> dashboard.Dashboard:
             )
         )
         .with_row(Row("监察发现"))
-        .with_panel(
-            table_panel(
-                "在办监察发现（按规则）",
-                [
-                    (
-                        f"sum by (rule, severity) (jiancha_findings_open{{{C}}})",
-                        "在办发现",
-                        "short",
-                    )
-                ],
-                [("rule", "规则"), ("severity", "等级")],
-                width=12,
-                sort_by="在办发现",
-            )
-        )
+        .with_panel(findings_by_rule(C))
         .with_panel(
             time_series(
                 "新增监察发现（每小时）",
@@ -528,21 +524,7 @@ def department_drilldown() -> dashboard.Dashboard:
             )
         )
         .with_row(Row("监察发现与办结"))
-        .with_panel(
-            table_panel(
-                "在办监察发现（按规则）",
-                [
-                    (
-                        f"sum by (rule, severity) (jiancha_findings_open{{{CD}}})",
-                        "在办发现",
-                        "short",
-                    )
-                ],
-                [("rule", "规则"), ("severity", "等级")],
-                width=12,
-                sort_by="在办发现",
-            )
-        )
+        .with_panel(findings_by_rule(CD))
         .with_panel(
             time_series(
                 "办结情况（每小时）",
