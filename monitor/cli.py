@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr, ValidationError
 
@@ -24,7 +25,12 @@ from monitor.settings import Settings
 from monitor.sources.base import SourceError
 from monitor.store import StoreError
 
+if TYPE_CHECKING:
+    from monitor.demo.simulator import SimulationSpec
+
 EXIT_CONFIG = 2
+# The example hall's rows are from just before this instant (examples/vendor_pinyin).
+EXAMPLE_AT = dt.datetime.fromisoformat("2026-10-09T10:00:00+08:00")
 EXIT_SOURCE = 3
 
 
@@ -60,16 +66,49 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("config", type=Path)
 
     demo = commands.add_parser(
-        "demo", help="build the example hall and run the daemon on it (Ctrl-C stops)"
+        "demo",
+        help="simulate a service center and run the daemon on it (Ctrl-C stops)",
+        description="Backfill a simulated hall (SQLite in --workdir), replay the daemon's "
+        "findings over it, then run the hall and the daemon live on an accelerated clock.",
     )
     demo.add_argument("--workdir", type=Path, default=Path("var/demo"))
+    _hall_arguments(demo)
+    demo.add_argument("--days", type=int, default=21, help="days to backfill (default 21)")
     demo.add_argument(
-        "--at",
-        type=_instant,
-        default=_instant("2026-10-09T10:00:00+08:00"),
-        help="the hall's clock starts here and runs on in real time",
+        "--speed", type=float, default=120.0, help="hall clock speed (default 120× real time)"
     )
-    demo.add_argument("--once", action="store_true", help="scan once, print, and exit")
+    demo.add_argument(
+        "--at", type=_instant, help="hall clock start (default 08:45 of the last working day)"
+    )
+    demo.add_argument("--once", action="store_true", help="backfill, scan once, print, exit")
+    demo.add_argument(
+        "--no-replay", action="store_true", help="skip replaying the findings over the backfill"
+    )
+    demo.add_argument(
+        "--example",
+        action="store_true",
+        help="the small hand-counted example hall instead (examples/vendor_pinyin)",
+    )
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="write a simulated hall into a database (and keep it going live)",
+        description="Create the hall's vendor tables at --url, backfill --days up to --end "
+        "(resuming an earlier run of the same seed), and with --live go on producing "
+        "traffic until SIGTERM/SIGINT.",
+    )
+    simulate.add_argument("--url", required=True, help="SQLAlchemy URL of the hall database")
+    _hall_arguments(simulate)
+    simulate.add_argument("--days", type=int, default=21, help="days to backfill (default 21)")
+    simulate.add_argument("--end", type=_instant, help="backfill up to here (default: now)")
+    simulate.add_argument("--reset", action="store_true", help="drop the hall's tables first")
+    simulate.add_argument(
+        "--config-out", type=Path, help="write the daemon's configuration for this hall here"
+    )
+    simulate.add_argument("--live", action="store_true", help="keep producing traffic")
+    simulate.add_argument(
+        "--speed", type=float, default=1.0, help="live clock speed (default: real time)"
+    )
 
     grafana = commands.add_parser("grafana", help="Grafana: dashboards and datasource")
     grafana_commands = grafana.add_subparsers(dest="grafana_command", required=True)
@@ -90,6 +129,26 @@ def _parser() -> argparse.ArgumentParser:
         help="the Prometheus that scrapes jiancha, as Grafana's server reaches it",
     )
     return parser
+
+
+def _hall_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=2026, help="same seed, same hall")
+    parser.add_argument("--centers", type=int, default=2, choices=(1, 2, 3))
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply the arrivals (default 1)"
+    )
+
+
+def _spec(args: argparse.Namespace) -> SimulationSpec:
+    from monitor.demo.simulator import SimulationSpec
+
+    if args.days < 1:
+        raise ConfigError(f"--days: must be at least 1, got {args.days}")
+    if args.scale <= 0:
+        raise ConfigError(f"--scale: must be positive, got {args.scale}")
+    if getattr(args, "speed", 1.0) <= 0:
+        raise ConfigError(f"--speed: must be positive, got {args.speed}")
+    return SimulationSpec(seed=args.seed, centers=args.centers, scale=args.scale)
 
 
 def _settings() -> Settings:
@@ -138,34 +197,69 @@ def _grafana_sync(url: str, token: str | None, prometheus_url: str) -> int:
     return 0
 
 
-def _demo(workdir: Path, at: dt.datetime, once: bool, settings: Settings) -> int:
-    """The example hall with its window system, scanned once or watched by the daemon."""
+def _example_demo(workdir: Path, at: dt.datetime | None, once: bool, settings: Settings) -> int:
+    """The hand-counted example hall with its window system, scanned once or watched."""
     from monitor.demo import ExampleWindowSystem, build_demo
 
+    at = at or EXAMPLE_AT
     config_path = build_demo(workdir)
     (workdir / "jiancha-state.db").unlink(missing_ok=True)  # every demo starts afresh
     with ExampleWindowSystem() as window_system:
         os.environ["WINDOW_API_URL"] = window_system.url
         if once:
-            print(f"demo hall built in {workdir}; findings as of {at.isoformat()}:")
+            print(f"example hall built in {workdir}; findings as of {at.isoformat()}:")
             return _scan(config_path, at, "table", settings)
         from monitor.daemon import run
 
         settings = settings.model_copy(
             update={
                 "clock_start": settings.clock_start or at,
-                # A fixed key for the demo's fictitious applicants, so no warning.
                 "applicant_hash_key": settings.applicant_hash_key or SecretStr("jiancha-demo"),
             }
         )
         endpoint = f"http://{settings.listen_address}:{settings.listen_port}"
         print(
-            f"demo hall in {workdir}, hall clock from {settings.clock_start.isoformat()}\n"
+            f"example hall in {workdir}, hall clock from {at.isoformat()}\n"
             f"  metrics  {endpoint}/metrics\n  health   {endpoint}/healthz, /readyz\n"
             "Ctrl-C stops.",
             flush=True,
         )
         return run(load_config(config_path), settings)
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    if args.example:
+        return _example_demo(args.workdir, args.at, args.once, settings)
+    from monitor.demo.run import run_demo
+
+    if "JIANCHA_LOG_LEVEL" not in os.environ:  # the terminal belongs to the summary
+        configure_logging(settings.log_format, "WARNING")
+    return run_demo(
+        args.workdir,
+        settings,
+        spec=_spec(args),
+        backfill_days=args.days,
+        speed=args.speed,
+        at=args.at,
+        once=args.once,
+        replay_history=not args.no_replay,
+    )
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.demo.run import run_simulate
+
+    return run_simulate(
+        args.url,
+        settings,
+        spec=_spec(args),
+        backfill_days=args.days,
+        end=args.end,
+        reset=args.reset,
+        config_out=args.config_out,
+        live=args.live,
+        speed=args.speed,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -193,7 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 signal.sigwait(stop)
             return 0
         if args.command == "demo":
-            return _demo(args.workdir, args.at, args.once, settings)
+            return _demo(args, settings)
+        if args.command == "simulate":
+            return _simulate(args, settings)
         if args.command == "grafana":
             return _grafana_sync(args.url, args.token, args.prometheus_url)
     except ConfigError as exc:

@@ -59,7 +59,7 @@ from monitor.settings import Settings
 from monitor.snapshot import Records, assemble
 from monitor.sources import open_source
 from monitor.sources.base import Source, SourceError
-from monitor.sources.mapping import log_reject
+from monitor.sources.mapping import Reject, log_reject
 from monitor.store import OPEN, LedgerEntry, StateStore, encode_record, record_key
 from rules import evaluate_all
 from rules.context import RuleContext
@@ -122,10 +122,15 @@ class Daemon:
         self._watermarks: dict[tuple[str, str], dt.datetime | None] = {}
         self._ledger: dict[str, LedgerEntry] = {}
         self._rejects_seen: set[tuple[str, str | None, str]] = set()
+        # Steps/suspensions seen without their case: (entity, key) -> the owning source's
+        # last success when first seen (see _orphan_settled).
+        self._orphans: dict[tuple[str, str | None], dt.datetime | None] = {}
         self._future_warned: set[tuple[str, str]] = set()
         self._lock = threading.RLock()  # guards the in-memory state above
         self._scheduler: BlockingScheduler | None = None
         self._running_jobs = 0
+        self._running: set[str] = set()  # job ids running now
+        self._again: set[str] = set()  # brought forward while running: run once more
         self._jobs_done = threading.Condition()
         self.stopping = threading.Event()
         self.standby = False  # waiting for the leader lock (see monitor.leader)
@@ -324,6 +329,25 @@ class Daemon:
             finding, lambda entity, key: self._owners.get((entity, key)), self._sources_of
         )
 
+    def _orphan_settled(
+        self, reject: Reject, earlier: dict[tuple[str, str | None], dt.datetime | None]
+    ) -> bool:
+        """Whether a step or suspension without its case is really an orphan.
+
+        A source reads cases, then steps, in separate statements: a case committed in
+        between arrives with the next poll (the overlap re-reads it). Only a child still
+        without its case after its source polled again is rejected and counted.
+        """
+        identity = (reject.entity, reject.key)
+        owner = self.sources.get(self._owners.get((reject.entity, reject.key or ""), ""))
+        if owner is None:
+            return True
+        first_seen = earlier.get(identity, owner.last_success)
+        self._orphans[identity] = first_seen
+        if identity not in earlier:
+            return False  # first seen now: wait for the source's next poll
+        return owner.last_success is not None and owner.last_success != first_seen
+
     def evaluate(self, at: dt.datetime | None = None) -> list[Finding]:
         """Evaluate every rule now (or at ``at``) and reconcile the ledger."""
         started = time.perf_counter()
@@ -331,7 +355,11 @@ class Daemon:
         with self._lock:
             delivered = frozenset(e for s in self.sources.values() for e in s.source.entities)
             snapshot, rejects = assemble(self.records, self.calendar, self.policy, delivered)
+            orphans = self._orphans
+            self._orphans = {}
             for reject in rejects:
+                if reject.reason == "unknown_case" and not self._orphan_settled(reject, orphans):
+                    continue
                 identity = (reject.entity, reject.key, reject.reason)
                 if identity not in self._rejects_seen:
                     self._rejects_seen.add(identity)
@@ -465,6 +493,7 @@ class Daemon:
     def _job(self, job: str) -> Iterator[None]:
         with self._jobs_done:
             self._running_jobs += 1
+            self._running.add(job)
         try:
             yield
         except Exception:
@@ -472,7 +501,12 @@ class Daemon:
         finally:
             with self._jobs_done:
                 self._running_jobs -= 1
+                self._running.discard(job)
+                again = job in self._again
+                self._again.discard(job)
                 self._jobs_done.notify_all()
+            if again:
+                self._bring_forward(job)
 
     def _run_poll(self, name: str) -> None:
         with self._job(f"poll:{name}"):
@@ -491,6 +525,12 @@ class Daemon:
             self.resync()
 
     def _bring_forward(self, job_id: str) -> None:
+        """Run the job now; if it is running, once more as soon as it is done (never twice
+        at once: the scheduler would skip the run and the change would wait an interval)."""
+        with self._jobs_done:
+            if job_id in self._running:
+                self._again.add(job_id)
+                return
         scheduler = self._scheduler
         if scheduler is not None and scheduler.running and not self.stopping.is_set():
             try:
@@ -598,14 +638,15 @@ def _endpoint(daemon: Daemon, settings: Settings) -> MetricsServer:
     )
 
 
-def run(config: Config, settings: Settings) -> int:
+def run(config: Config, settings: Settings, clock: Clock | None = None) -> int:
     """Run the daemon until SIGTERM or SIGINT; the process exit code.
 
     Waits as a standby while another daemon holds the leader lock (PostgreSQL state
     store); exits 1 if the lock is lost while leading, so a supervisor restarts it as a
-    standby instead of two daemons writing one ledger.
+    standby instead of two daemons writing one ledger. ``clock`` (default: the settings'
+    clock) is shared with the demo hall's simulator, so both live the same hall time.
     """
-    daemon = Daemon(config, settings)
+    daemon = Daemon(config, settings, clock=clock)
     lock = LeaderLock(
         config.state.url, config.daemon.lock_name or config.state.schema_name or "jiancha"
     )

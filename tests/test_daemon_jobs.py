@@ -100,3 +100,33 @@ def test_not_ready_before_the_store_is_loaded(tmp_path: Path) -> None:
     assert daemon.poll("bank")
     assert daemon.readiness() == []
     daemon.close()
+
+
+class _RecordingScheduler:
+    running = True
+
+    def __init__(self) -> None:
+        self.brought_forward: list[str] = []
+
+    def modify_job(self, job_id: str, **changes: object) -> None:
+        assert "next_run_time" in changes
+        self.brought_forward.append(job_id)
+
+
+def test_a_job_brought_forward_while_it_runs_runs_once_more_after(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path, alerting=False)
+    scheduler = _RecordingScheduler()
+    daemon._scheduler = scheduler  # type: ignore[assignment]
+    daemon._bring_forward("evaluate")
+    assert scheduler.brought_forward == ["evaluate"]  # idle: at once
+    with daemon._job("evaluate"):
+        daemon._bring_forward("evaluate")  # three polls changed something meanwhile
+        daemon._bring_forward("evaluate")
+        daemon._bring_forward("alerts")  # another job is not held back
+        assert scheduler.brought_forward == ["evaluate", "alerts"]
+    # Not skipped by the scheduler as a second instance: run once more, once.
+    assert scheduler.brought_forward == ["evaluate", "alerts", "evaluate"]
+    with daemon._job("evaluate"):
+        pass
+    assert scheduler.brought_forward == ["evaluate", "alerts", "evaluate"]
+    daemon.close()
