@@ -48,7 +48,8 @@ def datasource_model(prometheus_url: str) -> dict[str, Any]:
     (provisioned,) = yaml.safe_load(DATASOURCE_FILE.read_text(encoding="utf-8"))["datasources"]
     model = {k: v for k, v in provisioned.items() if k not in PROVISIONING_ONLY}
     model["url"] = prometheus_url
-    assert model["uid"] == DATASOURCE_UID
+    if model["uid"] != DATASOURCE_UID:  # the dashboards refer to it by this uid
+        raise ValueError(f"{DATASOURCE_FILE}: uid must be {DATASOURCE_UID!r}")
     return model
 
 
