@@ -1,4 +1,4 @@
-"""The ``jiancha`` command line: scan, run, check-config and demo.
+"""The ``jiancha`` command line: scan, run, check-config, demo and grafana sync.
 
 Exit codes: 0 success; 2 configuration error (the message names the key); 3 a source
 could not be polled (nothing is printed as findings: an unreachable system must never
@@ -109,6 +109,25 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--speed", type=float, default=1.0, help="live clock speed (default: real time)"
     )
+
+    grafana = commands.add_parser("grafana", help="Grafana: dashboards and datasource")
+    grafana_commands = grafana.add_subparsers(dest="grafana_command", required=True)
+    sync = grafana_commands.add_parser(
+        "sync",
+        help="create or update the folder 电子监察, the datasource and the dashboards "
+        "on an existing Grafana (idempotent; reports what changed)",
+    )
+    sync.add_argument("--url", required=True, help="Grafana's URL, e.g. http://grafana:3000")
+    sync.add_argument(
+        "--token",
+        default=os.environ.get("GRAFANA_TOKEN"),
+        help="service account token (default: $GRAFANA_TOKEN, which keeps it out of ps)",
+    )
+    sync.add_argument(
+        "--prometheus-url",
+        default="http://prometheus:9090",
+        help="the Prometheus that scrapes jiancha, as Grafana's server reaches it",
+    )
     return parser
 
 
@@ -157,10 +176,29 @@ def _scan(config_path: Path, at: dt.datetime | None, fmt: str, settings: Setting
     return 0
 
 
+def _grafana_sync(url: str, token: str | None, prometheus_url: str) -> int:
+    import niquests
+    from grafana_client.client import GrafanaException
+
+    from grafana.sync import CREATED, UNCHANGED, UPDATED, connect, load_dashboards, sync
+
+    try:
+        changes = sync(connect(url, token), prometheus_url, load_dashboards())
+    except GrafanaException as exc:
+        print(f"jiancha: grafana sync: Grafana answered {exc.message}", file=sys.stderr)
+        return 1
+    except niquests.exceptions.RequestException as exc:
+        print(f"jiancha: grafana sync: cannot reach {url}: {exc}", file=sys.stderr)
+        return 1
+    for change in changes:
+        print(change)
+    counts = {a: sum(c.action == a for c in changes) for a in (CREATED, UPDATED, UNCHANGED)}
+    print(", ".join(f"{n} {action}" for action, n in counts.items()))
+    return 0
+
+
 def _example_demo(workdir: Path, at: dt.datetime | None, once: bool, settings: Settings) -> int:
     """The hand-counted example hall with its window system, scanned once or watched."""
-    import os
-
     from monitor.demo import ExampleWindowSystem, build_demo
 
     at = at or EXAMPLE_AT
@@ -252,6 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args, settings)
         if args.command == "simulate":
             return _simulate(args, settings)
+        if args.command == "grafana":
+            return _grafana_sync(args.url, args.token, args.prometheus_url)
     except ConfigError as exc:
         print(f"jiancha: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

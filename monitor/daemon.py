@@ -213,7 +213,7 @@ class Daemon:
                 log.info("source_recovered", source=name, after_failures=state.failures)
             # Metrics first: once readiness sees last_success, /metrics already shows it.
             succeeded = dt.datetime.now(dt.UTC)
-            self.metrics.set_source(name, SourceHealth(True, succeeded, 0))
+            self.metrics.set_source(name, SourceHealth(True, succeeded, 0, state.interval_seconds))
             state.up, state.last_error, state.failures = True, None, 0
             state.last_success = succeeded
             self.metrics.polls.labels(name, "ok").inc()
@@ -295,7 +295,10 @@ class Daemon:
 
     def _publish_source(self, name: str) -> None:
         state = self.sources[name]
-        self.metrics.set_source(name, SourceHealth(state.up, state.last_success, state.failures))
+        self.metrics.set_source(
+            name,
+            SourceHealth(state.up, state.last_success, state.failures, state.interval_seconds),
+        )
 
     def resync(self) -> None:
         """Full poll of every source: catches what incremental polling cannot (deletions)."""
