@@ -5,13 +5,14 @@ finding must be visible and until which it must stay (SIM_GROUND_TRUTH). Here a 
 backfilled and scanned through the command line, as an operator would, and the findings
 are compared with that ground truth, both ways.
 
-Measured (seed 2026, two centers, 30 days up to Fri 2026-10-30 20:00): 9 194 cases,
-1 147 violations of all 15 kinds injected; 881 findings are due at that instant (the rest
+Measured (seed 2026, two centers, 30 days up to Fri 2026-10-30 20:00): 9 190 cases,
+1 155 violations of all 16 kinds injected; 892 findings are due at that instant (the rest
 are not due yet — a bad rating still within its 15 working days, a case still within its
 promise — or already over, like a slow case's yellow card once it concluded). Found:
-881, all of them expected — recall 1.0, precision 1.0 — and none on the 8 251 cases
-generated clean. At 10:40 on a working day the 1-day items being handled carry their
-natural yellow card, and those are expected too (637 of 637 there).
+892, all of them expected — recall 1.0, precision 1.0 — none on the 8 248 cases
+generated clean, and the 8 unreadable case rows rejected as bad_time. At 10:40 on a
+working day the 1-day items being handled carry their natural yellow card, and those are
+expected too (645 of 645 there).
 """
 
 from __future__ import annotations
@@ -33,25 +34,40 @@ from tests.demo_hall import SHANGHAI, DemoHall, demo_hall
 Key = tuple[str, str, str]
 
 
-def scan(hall: DemoHall, at: dt.datetime) -> list[dict[str, Any]]:
-    """``jiancha scan --format json`` in a subprocess: one finding per line."""
-    env = {**os.environ, "JIANCHA_APPLICANT_HASH_KEY": "ground-truth", "JIANCHA_LOG_LEVEL": "ERROR"}
+def scan(
+    hall: DemoHall, at: dt.datetime, rejects: Counter[str] | None = None
+) -> list[dict[str, Any]]:
+    """``jiancha scan --format json`` in a subprocess: one finding per line (and the rows it
+    rejected, by reason, from its JSON log)."""
+    env = {
+        **os.environ,
+        "JIANCHA_APPLICANT_HASH_KEY": "ground-truth",
+        "JIANCHA_LOG_LEVEL": "WARNING",
+        "JIANCHA_LOG_FORMAT": "json",
+    }
     result = subprocess.run(
         [sys.executable, "-m", "monitor.cli", "scan", "--config", str(hall.config_path),
          "--at", at.isoformat(), "--format", "json"],
         capture_output=True, text=True, env=env, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    if rejects is not None:
+        for line in result.stderr.splitlines():
+            event = json.loads(line)
+            if event["event"] == "row_rejected":
+                rejects[event["reason"]] += 1
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
-def compare(hall: DemoHall, at: dt.datetime) -> tuple[dict[Key, Expectation], dict[Key, Any]]:
+def compare(
+    hall: DemoHall, at: dt.datetime, rejects: Counter[str] | None = None
+) -> tuple[dict[Key, Expectation], dict[Key, Any]]:
     expected = {
         (e.rule, e.subject_kind, e.subject_id): e
         for e in hall.db.ground_truth()
         if e.visible_at(at)
     }
-    found = {(f["rule"], f["subject_kind"], f["subject_id"]): f for f in scan(hall, at)}
+    found = {(f["rule"], f["subject_kind"], f["subject_id"]): f for f in scan(hall, at, rejects)}
     recall = len(expected.keys() & found.keys()) / len(expected)
     precision = len(expected.keys() & found.keys()) / len(found)
     print(
@@ -68,7 +84,11 @@ def compare(hall: DemoHall, at: dt.datetime) -> tuple[dict[Key, Expectation], di
 def test_every_injected_violation_is_found_and_nothing_else(tmp_path: Path) -> None:
     end = dt.datetime(2026, 10, 30, 20, 0, tzinfo=SHANGHAI)  # Friday evening, hall closed
     hall = demo_hall(tmp_path, end, days=30)
-    expected, found = compare(hall, end)
+    rejects: Counter[str] = Counter()
+    expected, found = compare(hall, end, rejects)
+    # Each unreadable case row is rejected with its reason, and nothing else is.
+    assert rejects == Counter({"bad_time": hall.produced.injected["malformed_row"]})
+    assert rejects["bad_time"] > 0
     assert len(found) > 800
     # Every kind of violation was injected and is visible now, each found by its rule.
     pairs = {(e.violation, e.rule) for e in expected.values() if e.injected}

@@ -103,6 +103,7 @@ class ViolationRates:
     unauthorized_fee: float = 0.003  # a fee for a free or abolished item (擅自收费)
     suspension_overrun: float = 0.25  # a special procedure longer than allowed
     bad_rating_ignored: float = 0.3  # a 差评 never followed up
+    malformed_row: float = 0.002  # a case row whose acceptance time cannot be read
     payment_without_case: float = 0.4  # 有费无件 deposits per center and working day
 
     def __post_init__(self) -> None:
@@ -140,6 +141,9 @@ VIOLATION_RULES: dict[str, str] = {
     "unauthorized_fee": "fee.unauthorized",
     "bad_rating_ignored": "evaluation.bad_rating_unresolved",
     "payment_without_case": "offsystem.payment_without_case",
+    # The approval system's row cannot be read (rejected as bad_time, and counted), so the
+    # daemon sees no case behind the served ticket.
+    "malformed_row": "offsystem.ticket_without_case",
 }
 WARNING = "warning"  # a natural yellow card on a clean case (not injected)
 # Violations that are about a case's time line: its overdue-family findings belong to them.
@@ -364,6 +368,11 @@ class DayPlanner:
             else:
                 case = self._case(rng, ticket, center, f"{stamp}{next_id('case'):04d}", violation)
                 self._case_into(plan, case, ticket, center)
+            if violation == "malformed_row":
+                grace = self.parameters.offsystem.ticket_grace(ticket.item.code, ticket.department)
+                plan.expectations.append(
+                    self._expect_ticket(ticket, center, violation, ticket.finished_at + grace)
+                )
             if rng.random() < 0.6:
                 self._evaluation(
                     rng, plan, ticket, case, center, f"{stamp}{next_id('evaluation'):04d}"
@@ -451,6 +460,8 @@ class DayPlanner:
                 candidates.append(("step_overrun", r.step_overrun))
             if not item.charges_fee and spare >= 2:
                 candidates.append(("double_acceptance", r.double_acceptance))
+        elif not item.charges_fee:  # no steps, no payment: only the case row is lost
+            candidates.append(("malformed_row", r.malformed_row))
         if item.charges_fee:
             candidates += [
                 ("wrong_account", r.wrong_account),
@@ -619,7 +630,8 @@ class DayPlanner:
     ) -> None:
         """The case's rows and payments, its double, and what the daemon must find."""
         plan.histories.extend(self._case_histories(case))
-        plan.expectations.extend(self._expect_case(case))
+        if case.violation != "malformed_row":  # unreadable: the daemon never sees the case
+            plan.expectations.extend(self._expect_case(case))
         rng = random.Random(f"jiancha-demo/{self.seed}/{case.id}")
         if case.fee_due_fen and case.violation != "fee_missing":
             self._fee_payment(rng, plan, case, center)
@@ -695,7 +707,7 @@ class DayPlanner:
                         "SQRMC": case.applicant.name,
                         "SQRZJHM": case.applicant.id_number,
                         "SBSJ": self._t(case.received_at),
-                        "SLSJ": self._t(case.accepted_at),
+                        "SLSJ": self._accepted_text(case),
                         "SLZTDM": "1",
                         "CNBJSJ": self._t(self.policy.end_of(promised_day)),
                         "BJSJ": self._t(concluded),
@@ -752,6 +764,12 @@ class DayPlanner:
                     "TBCXJSRQ": self._t(ended),
                 },
             )
+
+    def _accepted_text(self, case: _Case) -> str | None:
+        text = self._t(case.accepted_at)
+        if case.violation == "malformed_row" and text is not None:
+            return f"{text[:4]}13{text[6:]}"  # month 13: a vendor's broken date
+        return text
 
     def _timed(
         self,
