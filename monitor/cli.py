@@ -97,7 +97,11 @@ def _parser() -> argparse.ArgumentParser:
         "(resuming an earlier run of the same seed), and with --live go on producing "
         "traffic until SIGTERM/SIGINT.",
     )
-    simulate.add_argument("--url", required=True, help="SQLAlchemy URL of the hall database")
+    simulate.add_argument(
+        "--url",
+        default=os.environ.get("DEMO_HALL_URL"),
+        help="SQLAlchemy URL of the hall database (default: $DEMO_HALL_URL)",
+    )
     _hall_arguments(simulate)
     simulate.add_argument("--days", type=int, default=21, help="days to backfill (default 21)")
     simulate.add_argument("--end", type=_instant, help="backfill up to here (default: now)")
@@ -248,6 +252,9 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     from monitor.demo.run import run_simulate
+
+    if not args.url:
+        raise ConfigError("--url: the hall database is required (or set DEMO_HALL_URL)")
 
     return run_simulate(
         args.url,

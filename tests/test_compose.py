@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
+from monitor.cli import _parser
 from tests.services import run_binary
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = {"postgres", "window-api", "jiancha", "prometheus", "alertmanager", "grafana"}
+SERVICES = {"postgres", "simulator", "jiancha", "prometheus", "alertmanager", "grafana"}
 
 
 def compose() -> dict[str, Any]:
@@ -63,20 +64,30 @@ def test_mounts_exist_and_volumes_are_named() -> None:
     }
 
 
-def test_daemon_runs_the_example_config_against_the_stack() -> None:
-    service = compose()["services"]["jiancha"]
-    command = service["command"]
-    assert command[0] == "run"  # the daemon, not a one-shot scan
-    config = ROOT / command[command.index("--config") + 1].removeprefix("/app/")
-    assert config.is_file()
+def test_daemon_watches_the_simulated_hall_the_simulator_writes() -> None:
+    services = compose()["services"]
+    daemon, simulator = services["jiancha"], services["simulator"]
+    run = _parser().parse_args(daemon["command"])  # the real command line accepts them
+    assert run.command == "run"  # the daemon, not a one-shot scan
+    config = ROOT / str(run.config).removeprefix("/app/")
+    assert config == ROOT / "examples" / "demo_hall" / "jiancha.yaml"
     text = config.read_text(encoding="utf-8")
     used = set(re.findall(r"\$\{([A-Z_]+)(?::-[^}]*)?\}", text))
-    needed = {"APPROVAL_DB_URL", "WINDOW_API_URL", "JIANCHA_STATE_URL", "ALERTMANAGER_URLS"}
+    needed = {"DEMO_HALL_URL", "JIANCHA_STATE_URL", "ALERTMANAGER_URLS"}
     assert needed <= used
-    environment = service["environment"]
+    environment = daemon["environment"]
     assert needed <= set(environment)
     assert environment["ALERTMANAGER_URLS"] == "http://alertmanager:9093"
     assert environment["JIANCHA_STATE_URL"].startswith("postgresql+psycopg://")
+    assert "JIANCHA_CLOCK_START" not in environment  # real time, like the simulator
+    # The simulator writes, live, into the database the daemon polls.
+    simulate = _parser().parse_args(simulator["command"])
+    assert simulate.command == "simulate" and simulate.live and simulate.speed == 1
+    assert simulator["environment"]["DEMO_HALL_URL"] == environment["DEMO_HALL_URL"]
+    assert environment["DEMO_HALL_URL"].startswith("postgresql+psycopg://")
+    assert environment["DEMO_HALL_URL"].endswith("@postgres:5432/hall")
+    assert services["postgres"]["environment"]["POSTGRES_DB"] == "hall"
+    assert daemon["depends_on"]["simulator"] == {"condition": "service_healthy"}
 
 
 def test_prometheus_config_in_compose_passes_promtool(tmp_path: Path) -> None:
