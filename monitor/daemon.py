@@ -373,7 +373,9 @@ class Daemon:
                 )
                 counter.labels(rule, severity).inc()
             open_findings = [e.finding for e in self._ledger.values() if e.state == OPEN]
-        self.metrics.publish(compute_figures(snapshot, open_findings, at, self.policy))
+        self.metrics.publish(
+            compute_figures(snapshot, open_findings, at, self.policy, self.calendar)
+        )
         self.metrics.evaluation_duration.observe(time.perf_counter() - started)
         if changes.events:
             log.info(
