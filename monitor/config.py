@@ -312,6 +312,14 @@ class Config(_Strict):
         """The file the configuration was loaded from, if any."""
         return self._path
 
+    def evaluation_settings(self) -> dict[str, Any]:
+        """What findings and deadlines depend on besides the data: the rule parameters
+        and the calendar settings (recorded with the evaluations for reports)."""
+        calendar = self.calendar.model_dump(mode="json")
+        if self.calendar.override is not None:
+            calendar["override"] = self.calendar.override.name
+        return {"rules": self.rules.model_dump(mode="json"), "calendar": calendar}
+
     @field_validator("sources")
     @classmethod
     def _unique_names(cls, value: list[SourceConfig]) -> list[SourceConfig]:

@@ -53,9 +53,10 @@ from monitor.deadlines import DeadlinePolicy
 from monitor.figures import compute_figures
 from monitor.leader import LeaderLock
 from monitor.ledger import SUBJECT_ENTITIES, dependencies, reconcile
-from monitor.model import Finding
+from monitor.model import Finding, Snapshot
 from monitor.scan import build_calendar, hasher_from
 from monitor.settings import Settings
+from monitor.sla import SlaRecorder
 from monitor.snapshot import Records, assemble
 from monitor.sources import open_source
 from monitor.sources.base import Source, SourceError
@@ -115,6 +116,8 @@ class Daemon:
             else None
         )
         self.records = Records()
+        self.sla = SlaRecorder(self.calendar, self.policy)
+        self._provenance_recorded = False
         self.sources: dict[str, SourceState] = {}
         self._owners: dict[tuple[str, str], str] = {}  # (entity, key) -> source
         self._digests: dict[tuple[str, str, str], bytes] = {}  # (source, entity, key)
@@ -142,6 +145,7 @@ class Daemon:
             loaded[entity] += 1
         self._watermarks = self.store.watermarks()
         self._ledger = self.store.load_ledger()
+        self.sla.load(self.store.latest_sla())
         for config in self.config.sources:
             self.sources[config.name] = SourceState(
                 source=open_source(config, self.tz, self.hasher, ledger=self.store),
@@ -353,6 +357,7 @@ class Daemon:
                         changes.entries[fingerprint] = dataclasses.replace(entry, alert_ended=True)
             try:
                 self.store.save_ledger(changes)
+                self._record_sla(snapshot, at)
             except SQLAlchemyError as exc:
                 self.metrics.set_store_up(False)
                 log.error(
@@ -387,6 +392,16 @@ class Daemon:
         if self._scheduler is not None and self.pusher is not None:
             self._bring_forward("alerts")
         return findings
+
+    def _record_sla(self, snapshot: Snapshot, at: dt.datetime) -> None:
+        """Append the cases' changed SLA judgments, and once per process what they are
+        computed with, for reports that must not change later (see :mod:`monitor.sla`)."""
+        if not self._provenance_recorded:
+            self.store.record_provenance(self.calendar, self.config.evaluation_settings(), at)
+            self._provenance_recorded = True
+        rows = self.sla.changes(snapshot, at)
+        self.store.append_sla(rows)
+        self.sla.commit(rows)
 
     def open_entries(self) -> list[LedgerEntry]:
         with self._lock:
