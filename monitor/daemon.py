@@ -54,6 +54,8 @@ from monitor.figures import compute_figures
 from monitor.leader import LeaderLock
 from monitor.ledger import SUBJECT_ENTITIES, dependencies, reconcile
 from monitor.model import Finding, Snapshot
+from monitor.monthly import previous_month
+from monitor.report import generate
 from monitor.scan import build_calendar, hasher_from
 from monitor.settings import Settings
 from monitor.sla import SlaRecorder
@@ -504,6 +506,13 @@ class Daemon:
         with self._job("resync"):
             self.resync()
 
+    def _run_report(self) -> None:
+        """The bulletin of the month just ended, for the hall and each configured center."""
+        with self._job("report"):
+            now = self.clock.now()
+            month = previous_month(f"{now:%Y-%m}")
+            generate(self.config, month, now, self.tz, centers=[None, *self.config.report.centers])
+
     def _bring_forward(self, job_id: str) -> None:
         scheduler = self._scheduler
         if scheduler is not None and scheduler.running and not self.stopping.is_set():
@@ -560,6 +569,18 @@ class Daemon:
             misfire_grace_time=3600,
             **once,
         )
+        report = self.config.report
+        if report.enabled:
+            scheduler.add_job(
+                self._run_report,
+                CronTrigger(
+                    day=1, hour=report.time.hour, minute=report.time.minute, timezone=self.tz
+                ),
+                id="report",
+                name="monthly report",
+                misfire_grace_time=6 * 3600,
+                **once,
+            )
         self._scheduler = scheduler
         return scheduler
 

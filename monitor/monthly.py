@@ -464,7 +464,6 @@ def build_report(
         for r in cases.values()
         if period.contains(r.accepted_at) or period.contains(concluded_by(r, period.end))
     )
-    used.update(e.finding.calendar_version for e in active.values() if e.finding.calendar_version)
     versions = [
         (
             v,
