@@ -67,7 +67,7 @@ def generate(calendar: WorkingCalendar) -> tuple[list[RawCase], list[tuple[Any, 
     while day <= END:
         if calendar.is_working_day(day):
             for n in range(rng.randint(4, 8)):
-                code, _, department, kind, statutory, promised, fee = rng.choice(ITEMS)
+                code, _, department, kind, _statutory, promised, fee = rng.choice(ITEMS)
                 window = rng.choice(WINDOWS[department])
                 accepted = dt.datetime.combine(
                     day, dt.time(9 + rng.randint(0, 6), rng.randint(0, 59)), SH

@@ -268,7 +268,7 @@ def restore_logging():
 
 
 def test_cli_writes_the_formats_asked(month, tmp_path: Path, capsys, restore_logging) -> None:
-    workdir, config, _, _, _ = month
+    _workdir, config, _, _, _ = month
     path = tmp_path / "jiancha.yaml"
     data = yaml.safe_load(
         (Path(__file__).resolve().parents[1] / "examples/vendor_pinyin/jiancha.yaml").read_text()
