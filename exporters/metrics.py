@@ -196,6 +196,20 @@ def _hall_families(f: HallFigures) -> Iterator[GaugeMetricFamily | CounterMetric
         "jiancha_month_on_time_ratio": ("按时办结率 this month (0-1).", "on_time_ratio"),
         "jiancha_month_immediate_ratio": ("即办件比例 this month (0-1).", "immediate_ratio"),
         "jiancha_month_satisfaction_ratio": ("满意率 this month (0-1).", "satisfaction_ratio"),
+        "jiancha_month_on_site_ratio": (
+            "现场办结率 this month: accepted cases decided on their acceptance day (0-1).",
+            "on_site_ratio",
+        ),
+        "jiancha_month_promised_speedup_ratio": (
+            "承诺提速率 this month: (statutory - promised) / statutory working days "
+            "of the cases decided.",
+            "promised_speedup_ratio",
+        ),
+        "jiancha_month_actual_speedup_ratio": (
+            "实际提速率 this month: (statutory - used) / statutory working days "
+            "of the cases decided (negative when slower than the law).",
+            "actual_speedup_ratio",
+        ),
     }
     for name, (documentation, attribute) in kpis.items():
         values = {

@@ -1,4 +1,4 @@
-"""The ``jiancha`` command line: scan, run, check-config, demo and grafana sync.
+"""The ``jiancha`` command line: scan, run, report, check-config, demo, simulate and grafana sync.
 
 Exit codes: 0 success; 2 configuration error (the message names the key); 3 a source
 could not be polled (nothing is printed as findings: an unreachable system must never
@@ -61,6 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     window.add_argument("--host", default="127.0.0.1")
     window.add_argument("--port", type=int, default=8089)
+
+    report = commands.add_parser(
+        "report", help="write the monthly supervision bulletin (月度电子监察通报)"
+    )
+    report.add_argument("--config", required=True, type=Path)
+    report.add_argument("--month", required=True, help="YYYY-MM (the current month: to date)")
+    report.add_argument(
+        "--center", action="append", help="one center only (repeat for several bulletins)"
+    )
+    report.add_argument("--format", help="comma list of pdf, xlsx, html (default: report.formats)")
+    report.add_argument("--out", type=Path, help="directory (default: report.directory)")
 
     check = commands.add_parser("check-config", help="validate a configuration without running")
     check.add_argument("config", type=Path)
@@ -180,6 +191,53 @@ def _scan(config_path: Path, at: dt.datetime | None, fmt: str, settings: Setting
     return 0
 
 
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from exporters.report import FORMATS
+    from monitor.monthly import ReportError
+    from monitor.report import STEPS, generate, terminal_progress
+
+    config = load_config(args.config)
+    formats = None
+    if args.format:
+        formats = [f.strip() for f in args.format.split(",") if f.strip()]
+        unknown = sorted(set(formats) - set(FORMATS))
+        if unknown or not formats:
+            raise ConfigError(
+                f"--format: {args.format!r}; expected a comma list of pdf, xlsx, html"
+            )
+    centers = args.center or [None]
+    now = dt.datetime.now(settings.tz)
+    try:
+        if sys.stderr.isatty():
+            total = len(centers) * (STEPS - 3 + len(formats or config.report.formats)) + 3
+            with terminal_progress(total) as step:
+                written = generate(
+                    config,
+                    args.month,
+                    now,
+                    settings.tz,
+                    centers=centers,
+                    formats=formats,
+                    directory=args.out,
+                    step=step,
+                )
+        else:
+            written = generate(
+                config,
+                args.month,
+                now,
+                settings.tz,
+                centers=centers,
+                formats=formats,
+                directory=args.out,
+            )
+    except ReportError as exc:
+        raise ConfigError(f"--month: {exc}") from None
+    for path in written:
+        print(path)
+    return 0
+
+
 def _grafana_sync(url: str, token: str | None, prometheus_url: str) -> int:
     import niquests
     from grafana_client.client import GrafanaException
@@ -280,6 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from monitor.daemon import run
 
             return run(load_config(args.config), settings)
+        if args.command == "report":
+            return _report(args, settings)
         if args.command == "check-config":
             config = load_config(args.config)
             print(f"{args.config}: ok ({len(config.sources)} sources)")

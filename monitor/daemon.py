@@ -53,9 +53,12 @@ from monitor.deadlines import DeadlinePolicy
 from monitor.figures import compute_figures
 from monitor.leader import LeaderLock
 from monitor.ledger import SUBJECT_ENTITIES, dependencies, reconcile
-from monitor.model import Finding
+from monitor.model import Finding, Snapshot
+from monitor.monthly import previous_month
+from monitor.report import generate
 from monitor.scan import build_calendar, hasher_from
 from monitor.settings import Settings
+from monitor.sla import SlaRecorder
 from monitor.snapshot import Records, assemble
 from monitor.sources import open_source
 from monitor.sources.base import Source, SourceError
@@ -115,6 +118,8 @@ class Daemon:
             else None
         )
         self.records = Records()
+        self.sla = SlaRecorder(self.calendar, self.policy)
+        self._provenance_recorded = False
         self.sources: dict[str, SourceState] = {}
         self._owners: dict[tuple[str, str], str] = {}  # (entity, key) -> source
         self._digests: dict[tuple[str, str, str], bytes] = {}  # (source, entity, key)
@@ -147,6 +152,7 @@ class Daemon:
             loaded[entity] += 1
         self._watermarks = self.store.watermarks()
         self._ledger = self.store.load_ledger()
+        self.sla.load(self.store.latest_sla())
         for config in self.config.sources:
             self.sources[config.name] = SourceState(
                 source=open_source(config, self.tz, self.hasher, ledger=self.store),
@@ -384,6 +390,7 @@ class Daemon:
                         changes.entries[fingerprint] = dataclasses.replace(entry, alert_ended=True)
             try:
                 self.store.save_ledger(changes)
+                self._record_sla(snapshot, at)
             except SQLAlchemyError as exc:
                 self.metrics.set_store_up(False)
                 log.error(
@@ -404,7 +411,9 @@ class Daemon:
                 )
                 counter.labels(rule, severity).inc()
             open_findings = [e.finding for e in self._ledger.values() if e.state == OPEN]
-        self.metrics.publish(compute_figures(snapshot, open_findings, at, self.policy))
+        self.metrics.publish(
+            compute_figures(snapshot, open_findings, at, self.policy, self.calendar)
+        )
         self.metrics.evaluation_duration.observe(time.perf_counter() - started)
         if changes.events:
             log.info(
@@ -416,6 +425,16 @@ class Daemon:
         if self._scheduler is not None and self.pusher is not None:
             self._bring_forward("alerts")
         return findings
+
+    def _record_sla(self, snapshot: Snapshot, at: dt.datetime) -> None:
+        """Append the cases' changed SLA judgments, and once per process what they are
+        computed with, for reports that must not change later (see :mod:`monitor.sla`)."""
+        if not self._provenance_recorded:
+            self.store.record_provenance(self.calendar, self.config.evaluation_settings(), at)
+            self._provenance_recorded = True
+        rows = self.sla.changes(snapshot, at)
+        self.store.append_sla(rows)
+        self.sla.commit(rows)
 
     def open_entries(self) -> list[LedgerEntry]:
         with self._lock:
@@ -524,6 +543,13 @@ class Daemon:
         with self._job("resync"):
             self.resync()
 
+    def _run_report(self) -> None:
+        """The bulletin of the month just ended, for the hall and each configured center."""
+        with self._job("report"):
+            now = self.clock.now()
+            month = previous_month(f"{now:%Y-%m}")
+            generate(self.config, month, now, self.tz, centers=[None, *self.config.report.centers])
+
     def _bring_forward(self, job_id: str) -> None:
         """Run the job now; if it is running, once more as soon as it is done (never twice
         at once: the scheduler would skip the run and the change would wait an interval)."""
@@ -586,6 +612,18 @@ class Daemon:
             misfire_grace_time=3600,
             **once,
         )
+        report = self.config.report
+        if report.enabled:
+            scheduler.add_job(
+                self._run_report,
+                CronTrigger(
+                    day=1, hour=report.time.hour, minute=report.time.minute, timezone=self.tz
+                ),
+                id="report",
+                name="monthly report",
+                misfire_grace_time=6 * 3600,
+                **once,
+            )
         self._scheduler = scheduler
         return scheduler
 

@@ -5,11 +5,8 @@ the ledger (so a finding held while its source is down still counts), keyed only
 bounded dimensions — center, department, window, rule, severity — never by a case or
 a person. Exporters render these; they compute nothing themselves.
 
-KPI definitions (DESIGN.md §1), month to date in the hall's time zone:
-办结率 = accepted this month and already concluded / accepted this month;
-按时办结率 = decided this month within the promised limit / decided this month;
-即办件比例 = immediate items among cases accepted this month;
-满意率 = ratings 1–2 (非常满意, 满意) / all ratings this month.
+Month-to-date KPIs (:mod:`monitor.kpis` defines them) are counted in the hall's time
+zone; a case is late when a red finding of :data:`LATE_RULES` is open on it.
 """
 
 from __future__ import annotations
@@ -19,8 +16,12 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from monitor.deadlines import DeadlinePolicy, is_suspended
+from monitor.calendar import WorkingCalendar
+from monitor.deadlines import DeadlinePolicy, is_suspended, working_days_used
+from monitor.kpis import MonthFigures
 from monitor.model import Finding, ItemKind, Snapshot
+
+__all__ = ["HallFigures", "MonthFigures", "compute_figures"]
 
 LATE_RULES = frozenset({"case.concluded_late", "case.statutory_overdue"})
 FEE_GAP_RULES = frozenset({"fee.not_in_designated_account"})
@@ -31,37 +32,6 @@ WindowPlace = tuple[str, str, str]  # (center, department, window)
 
 def _label(value: str | None) -> str:
     return value or ""
-
-
-@dataclass
-class MonthFigures:
-    accepted: int = 0
-    accepted_concluded: int = 0
-    immediate: int = 0
-    decided: int = 0
-    decided_on_time: int = 0
-    ratings: int = 0
-    satisfied: int = 0
-
-    @staticmethod
-    def _ratio(part: int, whole: int) -> float | None:
-        return None if whole == 0 else part / whole
-
-    @property
-    def conclusion_ratio(self) -> float | None:
-        return self._ratio(self.accepted_concluded, self.accepted)
-
-    @property
-    def on_time_ratio(self) -> float | None:
-        return self._ratio(self.decided_on_time, self.decided)
-
-    @property
-    def immediate_ratio(self) -> float | None:
-        return self._ratio(self.immediate, self.accepted)
-
-    @property
-    def satisfaction_ratio(self) -> float | None:
-        return self._ratio(self.satisfied, self.ratings)
 
 
 @dataclass
@@ -84,7 +54,9 @@ def compute_figures(
     open_findings: Iterable[Finding],
     at: dt.datetime,
     policy: DeadlinePolicy,
+    calendar: WorkingCalendar | None = None,
 ) -> HallFigures:
+    """The hall's figures at ``at``; without a ``calendar`` the speed-up KPIs stay empty."""
     figures = HallFigures(at=at)
     findings = list(open_findings)
     late_cases: set[str] = set()
@@ -118,28 +90,44 @@ def compute_figures(
     for case in snapshot.cases.values():
         center, department = _label(case.center), _label(case.department)
         month = figures.month.setdefault(center, MonthFigures())
+        item = snapshot.items.get(case.item)
         if case.is_open:
             figures.cases_open[(center, department)] += 1
             if is_suspended(case, at):
                 figures.cases_suspended[(center, department)] += 1
         else:
+            assert case.concluded_at is not None
             late = case.id in late_cases
             decided = case.result is None or not case.result.stops_clock_without_decision
             if decided:
                 timeliness = "late" if late else "on_time"
                 figures.concluded[(center, department, timeliness)] += 1
-            assert case.concluded_at is not None
-            if decided and month_start <= policy.local_date(case.concluded_at) <= today:
-                month.decided += 1
-                month.decided_on_time += not late
-        if month_start <= policy.local_date(case.accepted_at) <= today:
-            month.accepted += 1
-            month.accepted_concluded += not case.is_open
-            item = snapshot.items.get(case.item)
-            month.immediate += item is not None and item.kind is ItemKind.IMMEDIATE
+            if (
+                decided
+                and item is not None
+                and month_start <= policy.local_date(case.concluded_at) <= today
+            ):
+                month.add_decided(
+                    on_time=not late,
+                    statutory_days=item.statutory_limit_days,
+                    promised_days=item.promised_limit_days,
+                    used_days=None
+                    if calendar is None
+                    else working_days_used(case, calendar, policy, case.concluded_at),
+                )
+        accepted_on = policy.local_date(case.accepted_at)
+        if month_start <= accepted_on <= today:
+            on_site = (
+                case.concluded_at is not None
+                and (case.result is None or not case.result.stops_clock_without_decision)
+                and policy.local_date(case.concluded_at) == accepted_on
+            )
+            month.add_accepted(
+                concluded=not case.is_open,
+                immediate=item is not None and item.kind is ItemKind.IMMEDIATE,
+                on_site=on_site,
+            )
     for rating in snapshot.evaluations.values():
         if month_start <= policy.local_date(rating.rated_at) <= today:
-            month = figures.month.setdefault(_label(rating.center), MonthFigures())
-            month.ratings += 1
-            month.satisfied += rating.level <= 2
+            figures.month.setdefault(_label(rating.center), MonthFigures()).add_rating(rating.level)
     return figures

@@ -69,8 +69,13 @@ def hall() -> HallFigures:
                 accepted=6,
                 accepted_concluded=4,
                 immediate=1,
+                on_site=1,
                 decided=4,
                 decided_on_time=3,
+                speedup_cases=3,
+                statutory_days=60,
+                promised_days=30,
+                used_days=70,  # slower than the law
                 ratings=5,
                 satisfied=2,
             ),
@@ -144,6 +149,13 @@ def test_month_kpis_are_ratios_per_center(metrics: DaemonMetrics) -> None:
         labels(center="HZ01"): pytest.approx(1 / 6)
     }
     assert series(samples, "jiancha_month_satisfaction_ratio") == {labels(center="HZ01"): 0.4}
+    assert series(samples, "jiancha_month_on_site_ratio") == {
+        labels(center="HZ01"): pytest.approx(1 / 6)
+    }
+    assert series(samples, "jiancha_month_promised_speedup_ratio") == {labels(center="HZ01"): 0.5}
+    assert series(samples, "jiancha_month_actual_speedup_ratio") == {
+        labels(center="HZ01"): pytest.approx(-10 / 60)
+    }
 
 
 def test_month_counts_behind_the_ratios_are_exported_per_center(metrics: DaemonMetrics) -> None:
