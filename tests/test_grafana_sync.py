@@ -19,7 +19,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
-import structlog
 
 from grafana.sync import load_dashboards
 from monitor.cli import main
@@ -270,14 +269,6 @@ class FakeGrafana:
     def writes(self) -> list[tuple[str, str, Any]]:
         with self.lock:
             return [r for r in self.requests if r[0] != "GET"]
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """``main`` points structlog at this test's captured stderr: put it back afterwards."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
 
 
 @pytest.fixture

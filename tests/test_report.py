@@ -17,7 +17,6 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-import structlog
 import yaml
 
 from monitor.calendar import WorkingCalendar
@@ -260,14 +259,7 @@ def test_regenerating_after_a_calendar_correction_reproduces_the_month(
     assert version == WorkingCalendar(2024, 2030).version != new_calendar.version
 
 
-@pytest.fixture
-def restore_logging():
-    """main() points structlog at the captured stderr; later tests must not log there."""
-    yield
-    structlog.reset_defaults()
-
-
-def test_cli_writes_the_formats_asked(month, tmp_path: Path, capsys, restore_logging) -> None:
+def test_cli_writes_the_formats_asked(month, tmp_path: Path, capsys) -> None:
     _workdir, config, _, _, _ = month
     path = tmp_path / "jiancha.yaml"
     data = yaml.safe_load(
