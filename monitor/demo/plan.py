@@ -155,17 +155,17 @@ class Expectation:
     """A finding the daemon must raise on ``[expected_from, expected_until)``."""
 
     violation: str
-    injected: bool
     rule: str
     subject_kind: str
     subject_id: str
-    case_id: str | None
-    center: str | None
-    department: str | None
-    window: str | None
-    item: str | None
     expected_from: dt.datetime
     expected_until: dt.datetime | None = None
+    injected: bool = True
+    case_id: str | None = None
+    center: str | None = None
+    department: str | None = None
+    window: str | None = None
+    item: str | None = None
 
     def visible_at(self, at: dt.datetime) -> bool:
         return self.expected_from <= at and (
@@ -898,17 +898,12 @@ class DayPlanner:
         due = self.policy.end_of(self.wd(day, grace))
         plan.expectations.append(
             Expectation(
-                violation="payment_without_case",
-                injected=True,
-                rule="offsystem.payment_without_case",
-                subject_kind="payment",
-                subject_id=payment_id,
-                case_id=None,
+                "payment_without_case",
+                "offsystem.payment_without_case",
+                "payment",
+                payment_id,
+                due + SECOND,
                 center=center.code,
-                department=None,
-                window=None,
-                item=None,
-                expected_from=due + SECOND,
             )
         )
 
@@ -931,6 +926,7 @@ class DayPlanner:
             if not ignored:
                 followed = self.during(rng, self.wd(self.local(rated), rng.randint(1, 10)), rated)
         evaluation_id = f"PJ{serial}"
+        comment = rng.choice(_BAD_COMMENTS) if level >= 4 else ""
         history = self._timed(
             HCP_PJ,
             rated,
@@ -944,7 +940,7 @@ class DayPlanner:
                 "SBLSH": case.id if case is not None and case.recorded_at <= rated else None,
                 "PJSJ": self._t(rated),
                 "MYD": str(level),
-                "PJNR": rng.choice(_BAD_COMMENTS) if level >= 4 else "",
+                "PJNR": comment,
                 "ZGFKSJ": self._t(done),
             },
         )
@@ -954,17 +950,14 @@ class DayPlanner:
             due = self.policy.end_of(self.wd(self.local(rated), days))
             plan.expectations.append(
                 Expectation(
-                    violation="bad_rating_ignored",
-                    injected=True,
-                    rule="evaluation.bad_rating_unresolved",
-                    subject_kind="evaluation",
-                    subject_id=evaluation_id,
-                    case_id=None,
+                    "bad_rating_ignored",
+                    "evaluation.bad_rating_unresolved",
+                    "evaluation",
+                    evaluation_id,
+                    due + SECOND,
                     center=center.code,
                     department=ticket.department,
                     window=ticket.window.code,
-                    item=None,
-                    expected_from=due + SECOND,
                 )
             )
 
@@ -1007,18 +1000,16 @@ class DayPlanner:
         until: dt.datetime | None = None,
     ) -> Expectation:
         return Expectation(
-            violation=violation,
-            injected=True,
-            rule="offsystem.ticket_without_case",
-            subject_kind="ticket",
-            subject_id=ticket.id,
-            case_id=None,
+            violation,
+            "offsystem.ticket_without_case",
+            "ticket",
+            ticket.id,
+            due + SECOND,
+            until,
             center=center.code,
             department=ticket.department,
             window=ticket.window.code if ticket.window else None,
             item=ticket.item.code,
-            expected_from=due + SECOND,
-            expected_until=until,
         )
 
     def _expect_case(self, case: _Case) -> Iterator[Expectation]:
