@@ -150,7 +150,7 @@ def _hall_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=2026, help="same seed, same hall")
     parser.add_argument("--centers", type=int, default=2, choices=(1, 2, 3))
     parser.add_argument(
-        "--scale", type=float, default=1.0, help="multiply the arrivals (default 1)"
+        "--scale", type=float, default=1.0, help="multiply the windows and arrivals (default 1)"
     )
 
 

@@ -26,6 +26,7 @@ the same hall, whether backfilled in one go or produced live.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import random
 from collections.abc import Callable, Iterator
@@ -200,7 +201,12 @@ class DayPlan:
 
 def compact(instant: dt.datetime | None, tz: dt.tzinfo) -> str | None:
     """Vendor time text: ``YYYYMMDDhhmmss`` in the hall's zone."""
-    return None if instant is None else instant.astimezone(tz).strftime("%Y%m%d%H%M%S")
+    if instant is None:
+        return None
+    if instant.tzinfo is not tz:
+        instant = instant.astimezone(tz)
+    t = instant  # formatted by hand: strftime is the planner's hottest call
+    return f"{t.year:04d}{t.month:02d}{t.day:02d}{t.hour:02d}{t.minute:02d}{t.second:02d}"
 
 
 def yuan(fen: int) -> Decimal:
@@ -300,7 +306,6 @@ class DayPlanner:
         seed: int,
         rates: ViolationRates,
         arrivals_per_window: float = 20.0,
-        scale: float = 1.0,
     ) -> None:
         self.catalogue = catalogue
         self.calendar = calendar
@@ -310,7 +315,7 @@ class DayPlanner:
         self.seed = seed
         self.rates = rates
         self.arrivals_per_window = arrivals_per_window
-        self.scale = scale
+        self._thresholds: dict[str, int] = {}  # item -> yellow threshold (parameters are fixed)
 
     # -- time ------------------------------------------------------------------------
 
@@ -360,15 +365,10 @@ class DayPlanner:
             assert ticket.window is not None and ticket.called_at and ticket.finished_at
             violation = self._draw_violation(rng, ticket.item)
             case: _Case | None = None
-            if violation == "ticket_without_case":
-                grace = self.parameters.offsystem.ticket_grace(ticket.item.code, ticket.department)
-                plan.expectations.append(
-                    self._expect_ticket(ticket, center, violation, ticket.finished_at + grace)
-                )
-            else:
+            if violation != "ticket_without_case":
                 case = self._case(rng, ticket, center, f"{stamp}{next_id('case'):04d}", violation)
                 self._case_into(plan, case, ticket, center)
-            if violation == "malformed_row":
+            if violation in ("ticket_without_case", "malformed_row"):  # no case to be seen
                 grace = self.parameters.offsystem.ticket_grace(ticket.item.code, ticket.department)
                 plan.expectations.append(
                     self._expect_ticket(ticket, center, violation, ticket.finished_at + grace)
@@ -384,18 +384,20 @@ class DayPlanner:
     def _tickets(self, rng: random.Random, center: Center, day: dt.date) -> list[_Ticket]:
         """The day's tickets, called by the department's windows in order."""
         windows = [w for w in self.catalogue.windows if w.center == center.code]
-        mean = self.arrivals_per_window * len(windows) * self.scale * _WEEKDAY[day.weekday()]
+        mean = self.arrivals_per_window * len(windows) * _WEEKDAY[day.weekday()]
         count = _poisson(rng, mean)
         weights = [
             h[2] * (self._at(day, h[1]) - self._at(day, h[0])).total_seconds() for h in _HOURS
         ]
         by_department: dict[str, list[dt.datetime]] = {}
         departments = self.catalogue.departments
+        hours = list(itertools.accumulate(weights))
+        shares = list(itertools.accumulate(d.share for d in departments))
         for _ in range(count):
-            start, end, _ = rng.choices(_HOURS, weights)[0]
+            start, end, _ = rng.choices(_HOURS, cum_weights=hours)[0]
             span = int((self._at(day, end) - self._at(day, start)).total_seconds())
             issued = self._at(day, start) + dt.timedelta(seconds=rng.randrange(span))
-            department = rng.choices(departments, [d.share for d in departments])[0]
+            department = rng.choices(departments, cum_weights=shares)[0]
             by_department.setdefault(department.code, []).append(issued)
 
         tickets: list[_Ticket] = []
@@ -403,6 +405,7 @@ class DayPlanner:
         for department in departments:
             arrivals = sorted(by_department.get(department.code, []))
             items = self.catalogue.items_of(department.code)
+            popularity = list(itertools.accumulate(i.popularity for i in items))
             free_at = {
                 w.code: self._at(day, dt.time(9, 0))
                 for w in self.catalogue.windows_of(center.code, department.code)
@@ -410,7 +413,7 @@ class DayPlanner:
             window_of = {w.code: w for w in self.catalogue.windows_of(center.code, department.code)}
             for number, issued in enumerate(arrivals, 1):
                 serial += 1
-                item = rng.choices(items, [i.popularity for i in items])[0]
+                item = rng.choices(items, cum_weights=popularity)[0]
                 outcome = rng.choices(
                     ("business", "consultation", "absent", "cancelled"), (0.82, 0.12, 0.04, 0.02)
                 )[0]
@@ -478,9 +481,13 @@ class DayPlanner:
         return None
 
     def _threshold(self, item: CatalogueItem) -> int:
-        return self.parameters.due_soon_threshold(
-            item.code, item.department, item.promised_limit_days
-        )
+        threshold = self._thresholds.get(item.code)
+        if threshold is None:
+            threshold = self.parameters.due_soon_threshold(
+                item.code, item.department, item.promised_limit_days
+            )
+            self._thresholds[item.code] = threshold
+        return threshold
 
     # -- cases -----------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ class SimulationSpec:
     centers: int = 2
     windows: int = 30
     arrivals_per_window: float = 20.0  # per window and working day, before the weekday factor
-    scale: float = 1.0  # multiplies arrivals (benchmarks: a province in one hall)
+    scale: float = 1.0  # multiplies the windows, and so the arrivals (a province in one hall)
     rates: ViolationRates = field(default_factory=ViolationRates)
 
 
@@ -76,7 +76,9 @@ class HallSimulator:
     def __init__(self, spec: SimulationSpec, config: Config, tz: ZoneInfo = SHANGHAI) -> None:
         self.spec = spec
         self.tz = tz
-        self.catalogue: Catalogue = build_catalogue(spec.centers, spec.windows)
+        self.catalogue: Catalogue = build_catalogue(
+            spec.centers, max(1, round(spec.windows * spec.scale))
+        )
         self.calendar = build_calendar(config)
         self.policy = DeadlinePolicy(tz=tz, end_of_day=config.calendar.end_of_day)
         self.planner = DayPlanner(
@@ -87,7 +89,6 @@ class HallSimulator:
             seed=spec.seed,
             rates=spec.rates,
             arrivals_per_window=spec.arrivals_per_window,
-            scale=spec.scale,
         )
 
     def catalogue_rows(self, since: dt.date) -> list[dict[str, Any]]:
