@@ -92,3 +92,25 @@ def test_a_database_server_holds_the_same_hall_as_sqlite(
     assert len(remote_rows[SL_BJ.name]) > 500 and len(remote_rows[SIM_GROUND_TRUTH.name]) > 10
     remote.db.close()
     lite.db.close()
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        pytest.param(None, id="sqlite"),
+        pytest.param("postgres_url", marks=pytest.mark.postgres, id="postgresql"),
+        pytest.param("mariadb_url", marks=pytest.mark.mariadb, id="mariadb"),
+    ],
+)
+def test_tables_are_created_once_and_reset_empties_them(
+    tmp_path: Path, server: str | None, request: pytest.FixtureRequest
+) -> None:
+    """A restarted simulator finds its tables (PostgreSQL folds their names to lower case)."""
+    url = request.getfixturevalue(server) if server else f"sqlite:///{tmp_path / 'hall.db'}"
+    hall = demo_hall(tmp_path, END, days=1, url=url)
+    assert hall.db.rows(SL_BJ)
+    hall.db.create()  # a restart: everything is there already
+    assert hall.db.rows(SL_BJ)
+    hall.db.create(reset=True)
+    assert all(hall.db.rows(table) == [] for table in TABLES)
+    hall.db.close()
