@@ -122,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--live", action="store_true", help="keep producing traffic")
     simulate.add_argument(
+        "--workers", type=int, default=1, help="processes planning the backfill (default 1)"
+    )
+    simulate.add_argument(
         "--speed", type=float, default=1.0, help="live clock speed (default: real time)"
     )
 
@@ -159,6 +162,8 @@ def _spec(args: argparse.Namespace) -> SimulationSpec:
 
     if args.days < 1:
         raise ConfigError(f"--days: must be at least 1, got {args.days}")
+    if getattr(args, "workers", 1) < 1:
+        raise ConfigError(f"--workers: must be at least 1, got {args.workers}")
     if args.scale <= 0:
         raise ConfigError(f"--scale: must be positive, got {args.scale}")
     if getattr(args, "speed", 1.0) <= 0:
@@ -324,6 +329,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         config_out=args.config_out,
         live=args.live,
         speed=args.speed,
+        workers=args.workers,
     )
 
 

@@ -58,7 +58,8 @@ def test_simulate_writes_a_hall_and_its_config_and_resumes(
 
 
 @pytest.mark.parametrize(
-    ("option", "value"), [("--days", "0"), ("--scale", "-1"), ("--speed", "0")]
+    ("option", "value"),
+    [("--days", "0"), ("--scale", "-1"), ("--speed", "0"), ("--workers", "0")],
 )
 def test_simulate_names_a_bad_option(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str

@@ -25,7 +25,8 @@ def test_same_seed_same_rows_other_seed_other_rows(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     (tmp_path / "c").mkdir()
     a = demo_hall(tmp_path / "a", END, days=6, spec=SimulationSpec(seed=11))
-    b = demo_hall(tmp_path / "b", END, days=6, spec=SimulationSpec(seed=11))
+    # Planned in two worker processes: the same rows.
+    b = demo_hall(tmp_path / "b", END, days=6, spec=SimulationSpec(seed=11), workers=2)
     c = demo_hall(tmp_path / "c", END, days=6, spec=SimulationSpec(seed=12))
     first, second, other = _contents(a.db), _contents(b.db), _contents(c.db)
     assert first == second

@@ -316,6 +316,7 @@ class DayPlanner:
         self.rates = rates
         self.arrivals_per_window = arrivals_per_window
         self._thresholds: dict[str, int] = {}  # item -> yellow threshold (parameters are fixed)
+        self._texts: dict[dt.datetime, str | None] = {}  # see _t
 
     # -- time ------------------------------------------------------------------------
 
@@ -350,6 +351,7 @@ class DayPlanner:
         if not self.calendar.is_working_day(day):
             return plan
         rng = random.Random(f"jiancha-demo/{self.seed}/{center.code}/{day.isoformat()}")
+        self._texts.clear()
         tickets = self._tickets(rng, center, day)
         stamp = f"{center.code}{day:%Y%m%d}"
         counters = {"case": 0, "payment": 0, "evaluation": 0}
@@ -684,7 +686,13 @@ class DayPlanner:
     # -- rows ------------------------------------------------------------------------
 
     def _t(self, instant: dt.datetime | None) -> str | None:
-        return compact(instant, self.tz)
+        """Vendor time text, remembered for the day's plan (row versions repeat instants)."""
+        if instant is None:
+            return None
+        text = self._texts.get(instant)
+        if text is None:
+            text = self._texts[instant] = compact(instant, self.tz)
+        return text
 
     def _case_histories(self, case: _Case) -> Iterator[History]:
         item = case.item
