@@ -111,7 +111,7 @@ class ViolationRates:
         for f in fields(self):
             value = getattr(self, f.name)
             if value < 0 or (f.name != "payment_without_case" and value > 1):
-                raise ValueError(f"rates.{f.name}: {value} is not a probability")
+                raise ValueError(f"{f.name}: {value} is not a probability")
 
     def scaled(self, factor: float) -> ViolationRates:
         """Every rate times ``factor`` (probabilities capped at 1)."""
