@@ -45,6 +45,7 @@ class SourceHealth:
     up: bool | None  # None: not polled yet since the daemon started
     last_success: dt.datetime | None
     consecutive_failures: int
+    interval_seconds: float | None = None  # how often it is polled (data-stale alerts)
 
 
 def _version() -> str:
@@ -78,12 +79,19 @@ class _HallCollector(Collector):
             "Polls failed in a row (0 when the last one succeeded).",
             labels=["source"],
         )
+        interval = GaugeMetricFamily(
+            "jiancha_source_poll_interval_seconds",
+            "How often the source is polled (data is stale after a few missed intervals).",
+            labels=["source"],
+        )
         for name, health in sorted(sources.items()):
             up.add_metric([name], 1.0 if health.up else 0.0)
             failures.add_metric([name], health.consecutive_failures)
             if health.last_success is not None:
                 last.add_metric([name], health.last_success.timestamp())
-        yield from (up, last, failures)
+            if health.interval_seconds is not None:
+                interval.add_metric([name], health.interval_seconds)
+        yield from (up, last, failures, interval)
         yield GaugeMetricFamily(
             "jiancha_state_store_up", "1 when the state store answers.", value=float(store_up)
         )
@@ -104,6 +112,31 @@ def _gauge(
     for key, value in sorted(values.items()):
         family.add_metric(list(key), value)
     return family
+
+
+MONTH_COUNTS = {
+    "jiancha_month_cases_accepted_concluded": (
+        "Cases accepted this month and already concluded (办结率 numerator).",
+        "accepted_concluded",
+    ),
+    "jiancha_month_cases_immediate": (
+        "Immediate-item cases accepted this month (即办件比例 numerator).",
+        "immediate",
+    ),
+    "jiancha_month_cases_decided": (
+        "Cases decided this month (按时办结率 denominator).",
+        "decided",
+    ),
+    "jiancha_month_cases_decided_on_time": (
+        "Cases decided this month within the promised limit (按时办结率 numerator).",
+        "decided_on_time",
+    ),
+    "jiancha_month_ratings": ("Ratings given this month (满意率 denominator).", "ratings"),
+    "jiancha_month_ratings_satisfied": (
+        "Ratings of 非常满意 or 满意 this month (满意率 numerator).",
+        "satisfied",
+    ),
+}
 
 
 def _hall_families(f: HallFigures) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
@@ -163,6 +196,20 @@ def _hall_families(f: HallFigures) -> Iterator[GaugeMetricFamily | CounterMetric
         "jiancha_month_on_time_ratio": ("按时办结率 this month (0-1).", "on_time_ratio"),
         "jiancha_month_immediate_ratio": ("即办件比例 this month (0-1).", "immediate_ratio"),
         "jiancha_month_satisfaction_ratio": ("满意率 this month (0-1).", "satisfaction_ratio"),
+        "jiancha_month_on_site_ratio": (
+            "现场办结率 this month: accepted cases decided on their acceptance day (0-1).",
+            "on_site_ratio",
+        ),
+        "jiancha_month_promised_speedup_ratio": (
+            "承诺提速率 this month: (statutory - promised) / statutory working days "
+            "of the cases decided.",
+            "promised_speedup_ratio",
+        ),
+        "jiancha_month_actual_speedup_ratio": (
+            "实际提速率 this month: (statutory - used) / statutory working days "
+            "of the cases decided (negative when slower than the law).",
+            "actual_speedup_ratio",
+        ),
     }
     for name, (documentation, attribute) in kpis.items():
         values = {
@@ -170,6 +217,11 @@ def _hall_families(f: HallFigures) -> Iterator[GaugeMetricFamily | CounterMetric
             for center, month in f.month.items()
             if (value := getattr(month, attribute)) is not None
         }
+        yield _gauge(name, documentation, ["center"], values)
+    # The counts behind the ratios, so that Prometheus can add centers (and shards) up:
+    # a province's on-time rate is a ratio of sums, never an average of ratios.
+    for name, (documentation, attribute) in MONTH_COUNTS.items():
+        values = {(center,): float(getattr(month, attribute)) for center, month in f.month.items()}
         yield _gauge(name, documentation, ["center"], values)
 
 

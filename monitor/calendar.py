@@ -99,27 +99,17 @@ class WorkingCalendar:
 
         official = holidays.China(years=range(first_year, last_year + 1))
         make_up = frozenset(official.weekend_workdays)
-        self._base = self.first_day.toordinal()
-        span = self.last_day.toordinal() - self._base + 1
-        self._working = bytearray(span)
-        # _count_through[i]: working days from first_day through first_day + i, inclusive.
-        self._count_through = [0] * span
-        # _nth[k]: offset of the (k+1)-th working day of the range.
-        self._nth: list[int] = []
-        running = 0
-        for offset in range(span):
-            day = dt.date.fromordinal(self._base + offset)
+        flags = bytearray(self.last_day.toordinal() - self.first_day.toordinal() + 1)
+        for offset in range(len(flags)):
+            day = self.first_day + dt.timedelta(days=offset)
             if day in extra_workdays:
                 working = True
             elif day in extra_holidays or day in official:
                 working = False
             else:
                 working = day.weekday() < 5 or day in make_up
-            if working:
-                self._working[offset] = 1
-                self._nth.append(offset)
-                running += 1
-            self._count_through[offset] = running
+            flags[offset] = working
+        self._index(flags)
 
         fingerprint = hashlib.sha256(
             json.dumps(
@@ -135,6 +125,52 @@ class WorkingCalendar:
             ).encode()
         ).hexdigest()[:12]
         self.version = f"holidays-{holidays.__version__}+{fingerprint}"
+
+    def _index(self, flags: bytearray) -> None:
+        """Per-day working flags (one byte per day from first_day) and the running counts."""
+        self._base = self.first_day.toordinal()
+        self._working = flags
+        # _count_through[i]: working days from first_day through first_day + i, inclusive.
+        self._count_through = [0] * len(flags)
+        # _nth[k]: offset of the (k+1)-th working day of the range.
+        self._nth: list[int] = []
+        running = 0
+        for offset, working in enumerate(flags):
+            if working:
+                self._nth.append(offset)
+                running += 1
+            self._count_through[offset] = running
+
+    def working_days_text(self) -> str:
+        """The calendar's days as text, "1" working and "0" rest, one per day from first_day.
+
+        With :meth:`restore` it rebuilds this exact calendar later, whatever the
+        ``holidays`` package or the override file then say: the state store keeps it
+        beside every calendar version a finding or an SLA record names.
+        """
+        return self._working.translate(bytes.maketrans(b"\x00\x01", b"01")).decode()
+
+    @classmethod
+    def restore(
+        cls,
+        version: str,
+        first_day: dt.date,
+        working_days: str,
+        confirmed_until: dt.date,
+        region: str | None = None,
+    ) -> WorkingCalendar:
+        """The calendar of a recorded version, from :meth:`working_days_text`."""
+        if set(working_days) - {"0", "1"}:
+            raise ValueError("working_days must be a string of 0 and 1")
+        calendar = cls.__new__(cls)
+        calendar.first_day = first_day
+        calendar.last_day = first_day + dt.timedelta(days=len(working_days) - 1)
+        calendar.confirmed_until = confirmed_until
+        calendar.region = region
+        calendar.version = version
+        flags = working_days.encode().translate(bytes.maketrans(b"01", b"\x00\x01"))
+        calendar._index(bytearray(flags))
+        return calendar
 
     @classmethod
     def build(

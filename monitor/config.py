@@ -298,6 +298,27 @@ class AlertingConfig(_Strict):
         return value
 
 
+ReportFormat = Literal["pdf", "xlsx", "html"]
+
+
+class ReportConfig(_Strict):
+    """The monthly bulletin the daemon writes on the 1st for the month just ended."""
+
+    enabled: bool = True
+    time: dt.time = dt.time(6, 0)  # on the 1st, hall time
+    directory: Path = Path("reports")  # relative paths: next to the config file
+    formats: list[ReportFormat] = Field(default_factory=lambda: ["pdf", "xlsx", "html"])
+    # Besides the whole hall, one bulletin per center listed here.
+    centers: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+
+    @field_validator("formats")
+    @classmethod
+    def _some_format(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one format is required")
+        return list(dict.fromkeys(value))
+
+
 class Config(_Strict):
     sources: list[SourceConfig]
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
@@ -305,12 +326,21 @@ class Config(_Strict):
     state: StateConfig = Field(default_factory=StateConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     _path: Path | None = PrivateAttr(default=None)
 
     @property
     def path(self) -> Path | None:
         """The file the configuration was loaded from, if any."""
         return self._path
+
+    def evaluation_settings(self) -> dict[str, Any]:
+        """What findings and deadlines depend on besides the data: the rule parameters
+        and the calendar settings (recorded with the evaluations for reports)."""
+        calendar = self.calendar.model_dump(mode="json")
+        if self.calendar.override is not None:
+            calendar["override"] = self.calendar.override.name
+        return {"rules": self.rules.model_dump(mode="json"), "calendar": calendar}
 
     @field_validator("sources")
     @classmethod
@@ -387,6 +417,8 @@ def parse_config(data: Any, base_dir: Path, path: Path | None = None) -> Config:
         elif isinstance(source, StatementSourceConfig) and not source.directory.is_absolute():
             source.directory = (base_dir / source.directory).resolve()
     config.state.url = _relative_sqlite(config.state.url, base_dir)
+    if not config.report.directory.is_absolute():
+        config.report.directory = (base_dir / config.report.directory).resolve()
     if config.calendar.override is not None and not config.calendar.override.is_absolute():
         config.calendar.override = (base_dir / config.calendar.override).resolve()
     if config.calendar.override is not None and not config.calendar.override.is_file():

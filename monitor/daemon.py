@@ -31,7 +31,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -54,13 +54,16 @@ from monitor.engine import Changes, Engine
 from monitor.figures import FigureBook
 from monitor.leader import LeaderLock
 from monitor.ledger import SUBJECT_ENTITIES, dependencies, reconcile
-from monitor.model import Finding
+from monitor.model import Finding, Snapshot
+from monitor.monthly import previous_month
+from monitor.report import generate
 from monitor.scan import build_calendar, hasher_from
 from monitor.settings import Settings
+from monitor.sla import SlaRecorder
 from monitor.snapshot import Assembler, Records, snapshot_of
 from monitor.sources import open_source
 from monitor.sources.base import Source, SourceError
-from monitor.sources.mapping import log_reject
+from monitor.sources.mapping import Reject, log_reject
 from monitor.store import (
     OPEN,
     LedgerEntry,
@@ -127,6 +130,8 @@ class Daemon:
         self.figure_book = FigureBook(self.policy)
         # (entity, key) of records delivered or deleted since the last evaluation.
         self._changed: dict[str, set[str]] = {}
+        self.sla = SlaRecorder(self.calendar, self.policy)
+        self._provenance_recorded = False
         self.sources: dict[str, SourceState] = {}
         self._owners: dict[tuple[str, str], str] = {}  # (entity, key) -> source
         self._digests: dict[tuple[str, str, str], bytes] = {}  # (source, entity, key)
@@ -134,10 +139,15 @@ class Daemon:
         self._watermarks: dict[tuple[str, str], dt.datetime | None] = {}
         self._ledger: dict[str, LedgerEntry] = {}
         self._rejects_seen: set[tuple[str, str | None, str]] = set()
+        # Steps/suspensions seen without their case: (entity, key) -> the owning source's
+        # last success when first seen (see _orphan_settled).
+        self._orphans: dict[tuple[str, str | None], dt.datetime | None] = {}
         self._future_warned: set[tuple[str, str]] = set()
         self._lock = threading.RLock()  # guards the in-memory state above
         self._scheduler: BlockingScheduler | None = None
         self._running_jobs = 0
+        self._running: set[str] = set()  # job ids running now
+        self._again: set[str] = set()  # brought forward while running: run once more
         self._jobs_done = threading.Condition()
         self.stopping = threading.Event()
         self.standby = False  # waiting for the leader lock (see monitor.leader)
@@ -156,6 +166,7 @@ class Daemon:
             loaded[entity] += 1
         self._watermarks = self.store.watermarks()
         self._ledger = self.store.load_ledger()
+        self.sla.load(self.store.latest_sla())
         for config in self.config.sources:
             self.sources[config.name] = SourceState(
                 source=open_source(config, self.tz, self.hasher, ledger=self.store),
@@ -224,7 +235,7 @@ class Daemon:
                 log.info("source_recovered", source=name, after_failures=state.failures)
             # Metrics first: once readiness sees last_success, /metrics already shows it.
             succeeded = dt.datetime.now(dt.UTC)
-            self.metrics.set_source(name, SourceHealth(True, succeeded, 0))
+            self.metrics.set_source(name, SourceHealth(True, succeeded, 0, state.interval_seconds))
             state.up, state.last_error, state.failures = True, None, 0
             state.last_success = succeeded
             self.metrics.polls.labels(name, "ok").inc()
@@ -307,7 +318,10 @@ class Daemon:
 
     def _publish_source(self, name: str) -> None:
         state = self.sources[name]
-        self.metrics.set_source(name, SourceHealth(state.up, state.last_success, state.failures))
+        self.metrics.set_source(
+            name,
+            SourceHealth(state.up, state.last_success, state.failures, state.interval_seconds),
+        )
 
     def resync(self) -> None:
         """Full poll of every source: catches what incremental polling cannot (deletions)."""
@@ -338,6 +352,25 @@ class Daemon:
             finding, lambda entity, key: self._owners.get((entity, key)), self._sources_of
         )
 
+    def _orphan_settled(
+        self, reject: Reject, earlier: dict[tuple[str, str | None], dt.datetime | None]
+    ) -> bool:
+        """Whether a step or suspension without its case is really an orphan.
+
+        A source reads cases, then steps, in separate statements: a case committed in
+        between arrives with the next poll (the overlap re-reads it). Only a child still
+        without its case after its source polled again is rejected and counted.
+        """
+        identity = (reject.entity, reject.key)
+        owner = self.sources.get(self._owners.get((reject.entity, reject.key or ""), ""))
+        if owner is None:
+            return True
+        first_seen = earlier.get(identity, owner.last_success)
+        self._orphans[identity] = first_seen
+        if identity not in earlier:
+            return False  # first seen now: wait for the source's next poll
+        return owner.last_success is not None and owner.last_success != first_seen
+
     def evaluate(self, at: dt.datetime | None = None) -> list[Finding]:
         """Evaluate every rule now (or at ``at``) and reconcile the ledger."""
         started = time.perf_counter()
@@ -347,7 +380,11 @@ class Daemon:
             changed, self._changed = self._changed, {}
             cases, rejects = self.assembler.update(self.records, changed)
             snapshot = snapshot_of(self.records, self.assembler.cases, delivered)
+            orphans = self._orphans
+            self._orphans = {}
             for reject in rejects:
+                if reject.reason == "unknown_case" and not self._orphan_settled(reject, orphans):
+                    continue
                 identity = (reject.entity, reject.key, reject.reason)
                 if identity not in self._rejects_seen:
                     self._rejects_seen.add(identity)
@@ -381,6 +418,7 @@ class Daemon:
                         changes.entries[fingerprint] = dataclasses.replace(entry, alert_ended=True)
             try:
                 self.store.save_ledger(changes)
+                self._record_sla(snapshot, at, cases)
             except SQLAlchemyError as exc:
                 self.metrics.set_store_up(False)
                 log.error(
@@ -401,7 +439,9 @@ class Daemon:
                 )
                 counter.labels(rule, severity).inc()
             open_findings = [e.finding for e in self._ledger.values() if e.state == OPEN]
-        self.metrics.publish(self.figure_book.figures(snapshot, cases, open_findings, at))
+        self.metrics.publish(
+            self.figure_book.figures(snapshot, cases, open_findings, at, self.calendar)
+        )
         self.metrics.evaluation_duration.observe(time.perf_counter() - started)
         if changes.events:
             log.info(
@@ -413,6 +453,18 @@ class Daemon:
         if self._scheduler is not None and self.pusher is not None:
             self._bring_forward("alerts")
         return findings
+
+    def _record_sla(
+        self, snapshot: Snapshot, at: dt.datetime, changed: Iterable[str] | None = None
+    ) -> None:
+        """Append the cases' changed SLA judgments, and once per process what they are
+        computed with, for reports that must not change later (see :mod:`monitor.sla`)."""
+        if not self._provenance_recorded:
+            self.store.record_provenance(self.calendar, self.config.evaluation_settings(), at)
+            self._provenance_recorded = True
+        rows = self.sla.changes(snapshot, at, changed)
+        self.store.append_sla(rows)
+        self.sla.commit(rows)
 
     def open_entries(self) -> list[LedgerEntry]:
         with self._lock:
@@ -490,6 +542,7 @@ class Daemon:
     def _job(self, job: str) -> Iterator[None]:
         with self._jobs_done:
             self._running_jobs += 1
+            self._running.add(job)
         try:
             yield
         except Exception:
@@ -497,7 +550,12 @@ class Daemon:
         finally:
             with self._jobs_done:
                 self._running_jobs -= 1
+                self._running.discard(job)
+                again = job in self._again
+                self._again.discard(job)
                 self._jobs_done.notify_all()
+            if again:
+                self._bring_forward(job)
 
     def _run_poll(self, name: str) -> None:
         with self._job(f"poll:{name}"):
@@ -515,7 +573,20 @@ class Daemon:
         with self._job("resync"):
             self.resync()
 
+    def _run_report(self) -> None:
+        """The bulletin of the month just ended, for the hall and each configured center."""
+        with self._job("report"):
+            now = self.clock.now()
+            month = previous_month(f"{now:%Y-%m}")
+            generate(self.config, month, now, self.tz, centers=[None, *self.config.report.centers])
+
     def _bring_forward(self, job_id: str) -> None:
+        """Run the job now; if it is running, once more as soon as it is done (never twice
+        at once: the scheduler would skip the run and the change would wait an interval)."""
+        with self._jobs_done:
+            if job_id in self._running:
+                self._again.add(job_id)
+                return
         scheduler = self._scheduler
         if scheduler is not None and scheduler.running and not self.stopping.is_set():
             try:
@@ -571,6 +642,18 @@ class Daemon:
             misfire_grace_time=3600,
             **once,
         )
+        report = self.config.report
+        if report.enabled:
+            scheduler.add_job(
+                self._run_report,
+                CronTrigger(
+                    day=1, hour=report.time.hour, minute=report.time.minute, timezone=self.tz
+                ),
+                id="report",
+                name="monthly report",
+                misfire_grace_time=6 * 3600,
+                **once,
+            )
         self._scheduler = scheduler
         return scheduler
 
@@ -623,14 +706,15 @@ def _endpoint(daemon: Daemon, settings: Settings) -> MetricsServer:
     )
 
 
-def run(config: Config, settings: Settings) -> int:
+def run(config: Config, settings: Settings, clock: Clock | None = None) -> int:
     """Run the daemon until SIGTERM or SIGINT; the process exit code.
 
     Waits as a standby while another daemon holds the leader lock (PostgreSQL state
     store); exits 1 if the lock is lost while leading, so a supervisor restarts it as a
-    standby instead of two daemons writing one ledger.
+    standby instead of two daemons writing one ledger. ``clock`` (default: the settings'
+    clock) is shared with the demo hall's simulator, so both live the same hall time.
     """
-    daemon = Daemon(config, settings)
+    daemon = Daemon(config, settings, clock=clock)
     lock = LeaderLock(
         config.state.url, config.daemon.lock_name or config.state.schema_name or "jiancha"
     )

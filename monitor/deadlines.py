@@ -178,6 +178,16 @@ def step_due_at(
     return policy.end_of(due)
 
 
+def working_days_used(
+    case: Case, calendar: WorkingCalendar, policy: DeadlinePolicy, until: dt.datetime
+) -> int:
+    """How long the hall took by ``until`` (the conclusion): working days after the
+    acceptance date up to ``until``'s date, less the days of special procedures."""
+    accepted = policy.local_date(case.accepted_at)
+    elapsed = calendar.working_days_between(accepted, policy.local_date(until))
+    return elapsed - suspension_working_days(case.suspensions, calendar, policy, until)
+
+
 def remaining_working_days(
     due_at: dt.datetime, calendar: WorkingCalendar, policy: DeadlinePolicy, at: dt.datetime
 ) -> int:

@@ -164,6 +164,13 @@ def ticks(finding: Finding) -> bool:
     return False
 
 
+def _known_from(case: Case) -> dt.datetime:
+    """From when a case exists in the approval system (see rules.common.case_known)."""
+    if case.recorded_at is None:
+        return case.accepted_at
+    return max(case.accepted_at, case.recorded_at)
+
+
 def _yellow_from(promise: dt.date, threshold: int, calendar: WorkingCalendar) -> dt.date:
     """The first day whose remaining working days up to ``promise`` are at most ``threshold``."""
     day = promise
@@ -184,7 +191,7 @@ def next_boundary(
     in ``tests/test_engine.py`` hold it to the rules' own answers.
     """
     at, policy = ctx.at, ctx.policy
-    candidates: list[dt.datetime | None] = [case.accepted_at, case.concluded_at]
+    candidates: list[dt.datetime | None] = [_known_from(case), case.concluded_at]
     for child in (*case.steps, *case.suspensions):
         candidates += [child.started_at, child.ended_at]
     if has_findings or case.suspensions:
@@ -205,7 +212,7 @@ def next_boundary(
 
 
 def judge_overdue(case: Case, item: Item, ctx: RuleContext) -> Verdict:
-    if case.accepted_at > ctx.at:
+    if not case_known(case, ctx.at):  # not in the approval system yet (as the rules skip it)
         findings: tuple[Finding, ...] = ()
     else:
         findings = (
@@ -223,13 +230,6 @@ def judge_overdue(case: Case, item: Item, ctx: RuleContext) -> Verdict:
 
 
 # --- fees (per case) and deposits without a case (per payment) ---------------------------
-
-
-def _known_from(case: Case) -> dt.datetime:
-    """From when a case exists in the approval system (see rules.common.case_known)."""
-    if case.recorded_at is None:
-        return case.accepted_at
-    return max(case.accepted_at, case.recorded_at)
 
 
 def judge_fees(

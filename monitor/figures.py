@@ -5,11 +5,8 @@ the ledger (so a finding held while its source is down still counts), keyed only
 bounded dimensions — center, department, window, rule, severity — never by a case or
 a person. Exporters render these; they compute nothing themselves.
 
-KPI definitions (DESIGN.md §1), month to date in the hall's time zone:
-办结率 = accepted this month and already concluded / accepted this month;
-按时办结率 = decided this month within the promised limit / decided this month;
-即办件比例 = immediate items among cases accepted this month;
-满意率 = ratings 1–2 (非常满意, 满意) / all ratings this month.
+Month-to-date KPIs (:mod:`monitor.kpis` defines them) are counted in the hall's time
+zone; a case is late when a red finding of :data:`LATE_RULES` is open on it.
 """
 
 from __future__ import annotations
@@ -20,8 +17,12 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from monitor.deadlines import DeadlinePolicy, is_suspended
+from monitor.calendar import WorkingCalendar
+from monitor.deadlines import DeadlinePolicy, is_suspended, working_days_used
+from monitor.kpis import MonthFigures
 from monitor.model import Case, Finding, Item, ItemKind, Snapshot
+
+__all__ = ["FigureBook", "HallFigures", "MonthFigures", "compute_figures"]
 
 LATE_RULES = frozenset({"case.concluded_late", "case.statutory_overdue"})
 FEE_GAP_RULES = frozenset({"fee.not_in_designated_account"})
@@ -32,37 +33,6 @@ WindowPlace = tuple[str, str, str]  # (center, department, window)
 
 def _label(value: str | None) -> str:
     return value or ""
-
-
-@dataclass
-class MonthFigures:
-    accepted: int = 0
-    accepted_concluded: int = 0
-    immediate: int = 0
-    decided: int = 0
-    decided_on_time: int = 0
-    ratings: int = 0
-    satisfied: int = 0
-
-    @staticmethod
-    def _ratio(part: int, whole: int) -> float | None:
-        return None if whole == 0 else part / whole
-
-    @property
-    def conclusion_ratio(self) -> float | None:
-        return self._ratio(self.accepted_concluded, self.accepted)
-
-    @property
-    def on_time_ratio(self) -> float | None:
-        return self._ratio(self.decided_on_time, self.decided)
-
-    @property
-    def immediate_ratio(self) -> float | None:
-        return self._ratio(self.immediate, self.accepted)
-
-    @property
-    def satisfaction_ratio(self) -> float | None:
-        return self._ratio(self.satisfied, self.ratings)
 
 
 @dataclass
@@ -88,29 +58,69 @@ class CaseShare:
     open: bool
     suspended: bool
     decided: bool  # concluded with a decision (not withdrawn, refused, returned, void)
+    # Decided this month (with its item known): the limits and working days it took.
     decided_this_month: bool
+    statutory_days: int
+    promised_days: int
+    used_days: int | None
     accepted_this_month: bool
     immediate: bool
+    on_site: bool  # decided on its acceptance day
 
 
-def case_share(case: Case, item: Item | None, at: dt.datetime, policy: DeadlinePolicy) -> CaseShare:
+def case_share(
+    case: Case,
+    item: Item | None,
+    at: dt.datetime,
+    policy: DeadlinePolicy,
+    calendar: WorkingCalendar | None,
+) -> CaseShare:
     today = policy.local_date(at)
     month_start = today.replace(day=1)
     decided = not case.is_open and (
         case.result is None or not case.result.stops_clock_without_decision
     )
     concluded_on = None if case.concluded_at is None else policy.local_date(case.concluded_at)
+    decided_this_month = (
+        decided
+        and item is not None
+        and concluded_on is not None
+        and month_start <= concluded_on <= today
+    )
+    used = None
+    if decided_this_month and calendar is not None:
+        assert case.concluded_at is not None
+        used = working_days_used(case, calendar, policy, case.concluded_at)
+    accepted_on = policy.local_date(case.accepted_at)
     return CaseShare(
         place=(_label(case.center), _label(case.department)),
         open=case.is_open,
         suspended=case.is_open and is_suspended(case, at),
         decided=decided,
-        decided_this_month=decided
-        and concluded_on is not None
-        and month_start <= concluded_on <= today,
-        accepted_this_month=month_start <= policy.local_date(case.accepted_at) <= today,
+        decided_this_month=decided_this_month,
+        statutory_days=0 if item is None else item.statutory_limit_days,
+        promised_days=0 if item is None else item.promised_limit_days,
+        used_days=used,
+        accepted_this_month=month_start <= accepted_on <= today,
         immediate=item is not None and item.kind is ItemKind.IMMEDIATE,
+        on_site=case.concluded_at is not None
+        and (case.result is None or not case.result.stops_clock_without_decision)
+        and concluded_on == accepted_on,
     )
+
+
+def _add_share(month: MonthFigures, share: CaseShare, late: bool) -> None:
+    if share.decided_this_month:
+        month.add_decided(
+            on_time=not late,
+            statutory_days=share.statutory_days,
+            promised_days=share.promised_days,
+            used_days=share.used_days,
+        )
+    if share.accepted_this_month:
+        month.add_accepted(
+            concluded=not share.open, immediate=share.immediate, on_site=share.on_site
+        )
 
 
 def _finding_figures(
@@ -151,9 +161,7 @@ def _rating_figures(figures: HallFigures, snapshot: Snapshot, policy: DeadlinePo
     month_start = today.replace(day=1)
     for rating in snapshot.evaluations.values():
         if month_start <= policy.local_date(rating.rated_at) <= today:
-            month = figures.month.setdefault(_label(rating.center), MonthFigures())
-            month.ratings += 1
-            month.satisfied += rating.level <= 2
+            figures.month.setdefault(_label(rating.center), MonthFigures()).add_rating(rating.level)
 
 
 def compute_figures(
@@ -161,28 +169,38 @@ def compute_figures(
     open_findings: Iterable[Finding],
     at: dt.datetime,
     policy: DeadlinePolicy,
+    calendar: WorkingCalendar | None = None,
 ) -> HallFigures:
+    """The hall's figures at ``at``; without a ``calendar`` the speed-up KPIs stay empty."""
     figures = HallFigures(at=at)
     late_cases = _finding_figures(figures, open_findings, snapshot)
     for case in snapshot.cases.values():
-        share = case_share(case, snapshot.items.get(case.item), at, policy)
+        share = case_share(case, snapshot.items.get(case.item), at, policy, calendar)
         month = figures.month.setdefault(share.place[0], MonthFigures())
         if share.open:
             figures.cases_open[share.place] += 1
-            figures.cases_suspended[share.place] += share.suspended
+            if share.suspended:
+                figures.cases_suspended[share.place] += 1
         late = case.id in late_cases
         if share.decided:
             figures.concluded[(*share.place, "late" if late else "on_time")] += 1
-        if share.decided_this_month:
-            month.decided += 1
-            month.decided_on_time += not late
-        if share.accepted_this_month:
-            month.accepted += 1
-            month.accepted_concluded += not share.open
-            month.immediate += share.immediate
+        _add_share(month, share, late)
     _rating_figures(figures, snapshot, policy)
-    figures.cases_suspended = +figures.cases_suspended
     return figures
+
+
+# The month counters a case's share adds to, summed per center by FigureBook.
+_MONTH_FIELDS = (
+    "accepted",
+    "accepted_concluded",
+    "immediate",
+    "on_site",
+    "decided",
+    "speedup_cases",
+    "statutory_days",
+    "promised_days",
+    "used_days",
+)
 
 
 class FigureBook:
@@ -198,30 +216,33 @@ class FigureBook:
         self.policy = policy
         self._day: dt.date | None = None
         self._at: dt.datetime | None = None
+        self._calendar: WorkingCalendar | None = None
         self._shares: dict[str, CaseShare] = {}
         self._totals: Counter[tuple[str, ...]] = Counter()
         self._events: list[tuple[dt.datetime, str]] = []  # suspension starts and ends
 
     def _count(self, share: CaseShare, sign: int) -> None:
         center, department = share.place
-        t = self._totals
-        t[("cases", center)] += sign
-        t[("open", center, department)] += sign * share.open
-        t[("suspended", center, department)] += sign * share.suspended
-        t[("decided", center, department)] += sign * share.decided
-        t[("decided_month", center)] += sign * share.decided_this_month
-        t[("accepted", center)] += sign * share.accepted_this_month
-        t[("accepted_concluded", center)] += sign * (share.accepted_this_month and not share.open)
-        t[("immediate", center)] += sign * (share.accepted_this_month and share.immediate)
+        totals = self._totals
+        totals[("cases", center)] += sign
+        totals[("open", center, department)] += sign * share.open
+        totals[("suspended", center, department)] += sign * share.suspended
+        totals[("concluded", center, department)] += sign * share.decided
+        alone = MonthFigures()
+        _add_share(alone, share, late=False)
+        for name in _MONTH_FIELDS:
+            totals[(name, center)] += sign * getattr(alone, name)
 
-    def _recount(self, case_id: str, snapshot: Snapshot, at: dt.datetime) -> None:
+    def _recount(
+        self, case_id: str, snapshot: Snapshot, at: dt.datetime, calendar: WorkingCalendar | None
+    ) -> None:
         old = self._shares.pop(case_id, None)
         if old is not None:
             self._count(old, -1)
         case = snapshot.cases.get(case_id)
         if case is None:
             return
-        share = case_share(case, snapshot.items.get(case.item), at, self.policy)
+        share = case_share(case, snapshot.items.get(case.item), at, self.policy, calendar)
         self._shares[case_id] = share
         self._count(share, +1)
         for suspension in case.suspensions:
@@ -235,18 +256,26 @@ class FigureBook:
         changed_cases: Iterable[str] | None,
         open_findings: Iterable[Finding],
         at: dt.datetime,
+        calendar: WorkingCalendar | None = None,
     ) -> HallFigures:
+        """What :func:`compute_figures` says; ``changed_cases`` None: all of them changed."""
         day = self.policy.local_date(at)
-        if changed_cases is None or day != self._day or self._at is None or at < self._at:
+        if (
+            changed_cases is None
+            or day != self._day
+            or self._at is None
+            or at < self._at
+            or calendar is not self._calendar
+        ):
             self._shares, self._totals, self._events = {}, Counter(), []
             due = set(snapshot.cases)
         else:
-            due = set(changed_cases) | set(self._shares) - set(snapshot.cases)
+            due = set(changed_cases) | (set(self._shares) - set(snapshot.cases))
             while self._events and self._events[0][0] <= at:
                 due.add(heapq.heappop(self._events)[1])
-        self._day, self._at = day, at
+        self._day, self._at, self._calendar = day, at, calendar
         for case_id in due:
-            self._recount(case_id, snapshot, at)
+            self._recount(case_id, snapshot, at, calendar)
         figures = HallFigures(at=at)
         late_cases = _finding_figures(figures, open_findings, snapshot)
         late: Counter[tuple[str, ...]] = Counter()
@@ -259,25 +288,20 @@ class FigureBook:
             if not count:
                 continue
             kind, center, *rest = key
-            if kind == "cases":
-                figures.month.setdefault(center, MonthFigures())
-                continue
-            place = (center, *rest)
             month = figures.month.setdefault(center, MonthFigures())
+            place = (center, *rest)
             if kind == "open":
                 figures.cases_open[place] = count
             elif kind == "suspended":
                 figures.cases_suspended[place] = count
-            elif kind == "decided":
-                on_time = count - late[place]
-                if on_time:
-                    figures.concluded[(*place, "on_time")] = on_time
+            elif kind == "concluded":
+                if count - late[place]:
+                    figures.concluded[(*place, "on_time")] = count - late[place]
                 if late[place]:
                     figures.concluded[(*place, "late")] = late[place]
-            elif kind == "decided_month":
-                month.decided = count
-                month.decided_on_time = count - late[(center,)]
-            else:
+            elif kind in _MONTH_FIELDS:
                 setattr(month, kind, count)
+        for center, month in figures.month.items():
+            month.decided_on_time = month.decided - late[(center,)]
         _rating_figures(figures, snapshot, self.policy)
         return figures

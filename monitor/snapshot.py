@@ -105,18 +105,22 @@ class Assembler:
         self.calendar = calendar
         self.policy = policy or DeadlinePolicy()
         self.cases: dict[str, Case] = {}
+        self.orphans: set[str] = set()  # case ids with steps or suspensions but no case
 
     def update(
         self, records: Records, changed: Mapping[str, Iterable[str]] | None = None
     ) -> tuple[set[str], list[Reject]]:
         """Re-join the changed cases; the ids of the cases looked at, and the rejects."""
         if changed is None or changed.get("items"):
-            self.cases = {}
+            self.cases, self.orphans = {}, set()
             ids = set(records.cases) | set(records.steps_of) | set(records.suspensions_of)
         else:
             ids = set(changed.get("cases", ()))
             for entity in ("steps", "suspensions"):
                 ids.update(key.rpartition("/")[0] for key in changed.get(entity, ()))
+        # Children still waiting for their case are rejected again every time, as a full
+        # assembly would: the daemon decides when such an orphan is settled.
+        ids |= self.orphans
         rejects: list[Reject] = []
         for case_id in sorted(ids):
             joined = self._join(case_id, records, rejects)
@@ -124,6 +128,12 @@ class Assembler:
                 self.cases.pop(case_id, None)
             else:
                 self.cases[case_id] = joined
+            if case_id not in records.cases and (
+                case_id in records.steps_of or case_id in records.suspensions_of
+            ):
+                self.orphans.add(case_id)
+            else:
+                self.orphans.discard(case_id)
         return ids, rejects
 
     def _join(self, case_id: str, records: Records, rejects: list[Reject]) -> Case | None:

@@ -10,7 +10,13 @@ Tables (SQLAlchemy Core; SQLite by default, PostgreSQL in production):
   with its state (open, escalated, resolved), first_seen / last_seen / resolved_at,
   evidence, calendar version and whether its alert's end has reached Alertmanager;
 - ``jiancha_finding_events`` — the ledger's history (opened, escalated, resolved,
-  reopened), which the monthly report reads.
+  reopened), which the monthly report reads;
+- ``jiancha_case_sla`` — each case's deadlines and outcome as the daemon judged them,
+  appended when the judgment changes (:mod:`monitor.sla`), never updated;
+- ``jiancha_calendars`` — every calendar version an evaluation used, day by day, so a
+  report can count with the calendar of the day even after it was corrected;
+- ``jiancha_parameter_sets`` — the rule parameters and calendar settings in force from
+  an instant on (appended when a restarted daemon runs with different ones).
 
 Every write is one transaction: a poll's records, its watermark and its files commit
 together or not at all, so a crash between a poll and its commit re-polls instead of
@@ -23,6 +29,7 @@ than silently misread.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +45,7 @@ from alembic.util import CommandError
 from sqlalchemy import (
     Boolean,
     Column,
+    Date,
     DateTime,
     Engine,
     Integer,
@@ -49,6 +57,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     inspect,
     select,
@@ -57,14 +66,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 
+from monitor.calendar import WorkingCalendar
 from monitor.model import Case, Evaluation, Finding, Item, Payment, Step, Suspension, Ticket
+from monitor.sla import CaseSla, Known
 from monitor.sources.base import ProcessedFile
 
 log = structlog.get_logger(__name__)
 
 VERSION_TABLE = "jiancha_alembic_version"
-# From this many rows on, PostgreSQL upserts go through COPY (one round trip per batch
-# instead of one statement per thousand rows).
+# From this many rows on, PostgreSQL upserts and appends go through COPY (one round trip
+# per batch instead of one statement per thousand rows).
 COPY_UPSERT_ROWS = 500
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -162,6 +173,68 @@ finding_events_table = Table(
     Column("rule", String(64), nullable=False),
     Column("severity", String(16), nullable=False),
 )
+
+case_sla_table = Table(
+    "jiancha_case_sla",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", String(255), nullable=False, index=True),
+    Column("recorded_at", UtcDateTime, nullable=False, index=True),
+    Column("facts", String(32), nullable=False),
+    Column("center", String(64)),
+    Column("department", String(64)),
+    Column("window", String(64)),
+    Column("item", String(64), nullable=False),
+    Column("item_kind", String(16), nullable=False),
+    Column("statutory_limit_days", Integer, nullable=False),
+    Column("promised_limit_days", Integer, nullable=False),
+    Column("accepted_at", UtcDateTime, nullable=False),
+    Column("concluded_at", UtcDateTime),
+    Column("result", String(16)),
+    Column("decided", Boolean, nullable=False),
+    Column("promised_due_at", UtcDateTime, nullable=False),
+    Column("statutory_due_at", UtcDateTime, nullable=False),
+    Column("suspended_working_days", Integer, nullable=False),
+    Column("used_working_days", Integer),
+    Column("working_days_late", Integer),
+    Column("on_time", Boolean),
+    Column("statutory_on_time", Boolean),
+    Column("calendar_version", String(128), nullable=False),
+    Column("calendar_confirmed", Boolean, nullable=False),
+)
+
+calendars_table = Table(
+    "jiancha_calendars",
+    metadata,
+    Column("version", String(128), primary_key=True),
+    Column("region", String(64)),
+    Column("first_day", Date, nullable=False),
+    Column("confirmed_until", Date, nullable=False),
+    Column("working_days", Text, nullable=False),  # "0"/"1" per day from first_day
+    Column("recorded_at", UtcDateTime, nullable=False),
+)
+
+parameter_sets_table = Table(
+    "jiancha_parameter_sets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("since", UtcDateTime, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("calendar_version", String(128), nullable=False),
+    Column("parameters", Text, nullable=False),  # JSON
+)
+
+_SLA_FIELDS = tuple(c.name for c in case_sla_table.columns if c.name != "id")
+
+
+@dataclass(frozen=True)
+class ParameterSet:
+    """The rule parameters and calendar settings a daemon evaluated with, from ``since`` on."""
+
+    since: dt.datetime
+    digest: str
+    calendar_version: str
+    parameters: dict[str, Any]
 
 
 class StoreError(Exception):
@@ -528,36 +601,49 @@ class StateStore:
             if done.rowcount == 0:
                 conn.execute(insert(table).values(row))
 
+    def _target(self, table: Table) -> str:
+        return f'"{self.schema}"."{table.name}"' if self.schema else f'"{table.name}"'
+
+    @staticmethod
+    def _copy_rows(
+        conn: Connection, target: str, table: Table, rows: Sequence[dict[str, Any]]
+    ) -> None:
+        """COPY rows (all with the same keys, ``table``'s columns) into ``target``, in the
+        caller's transaction (the same connection)."""
+        names = list(rows[0])
+        quoted = ", ".join(f'"{n}"' for n in names)
+        times = [n for n in names if isinstance(table.c[n].type, UtcDateTime)]
+        utc = UtcDateTime()
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor().copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
+            for row in rows:
+                if times:
+                    row = row | {n: utc.process_bind_param(row[n], None) for n in times}
+                copy.write_row([row[n] for n in names])
+
     def _copy_upsert(
         self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...]
     ) -> None:
         """PostgreSQL bulk upsert: COPY into a temporary table, then one INSERT … ON CONFLICT.
 
-        Runs in the caller's transaction (the same connection). A key repeated within the
-        rows keeps its last version, as the row-by-row upsert would.
+        A key repeated within the rows keeps its last version, as the row-by-row upsert
+        would.
         """
         unique = list({tuple(row[k] for k in keys): row for row in rows}.values())
         names = list(unique[0])
         quoted = ", ".join(f'"{n}"' for n in names)
-        target = f'"{self.schema}"."{table.name}"' if self.schema else f'"{table.name}"'
-        temporary = f"jiancha_copy_{table.name}"
-        conn.exec_driver_sql(f'CREATE TEMPORARY TABLE "{temporary}" (LIKE {target}) ON COMMIT DROP')
-        times = [n for n in names if isinstance(table.c[n].type, UtcDateTime)]
-        utc = UtcDateTime()
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        with driver.cursor().copy(f'COPY "{temporary}" ({quoted}) FROM STDIN') as copy:
-            for row in unique:
-                if times:
-                    row = row | {n: utc.process_bind_param(row[n], None) for n in times}
-                copy.write_row([row[n] for n in names])
+        target = self._target(table)
+        temporary = f'"jiancha_copy_{table.name}"'
+        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {temporary} (LIKE {target}) ON COMMIT DROP")
+        self._copy_rows(conn, temporary, table, unique)
         updates = ", ".join(f'"{n}" = EXCLUDED."{n}"' for n in names if n not in keys)
         conflict = ", ".join(f'"{k}"' for k in keys)
         conn.exec_driver_sql(
-            f'INSERT INTO {target} ({quoted}) SELECT {quoted} FROM "{temporary}" '
+            f"INSERT INTO {target} ({quoted}) SELECT {quoted} FROM {temporary} "
             f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
         )
-        conn.exec_driver_sql(f'DROP TABLE "{temporary}"')
+        conn.exec_driver_sql(f"DROP TABLE {temporary}")
 
     # --- findings ledger -----------------------------------------------------------------------
 
@@ -634,3 +720,108 @@ class StateStore:
                     .where(findings_table.c.fingerprint.in_(keys[start : start + 500]))
                     .values(alert_ended=True)
                 )
+
+    # --- what reports are computed from ----------------------------------------------------
+
+    def append_sla(self, rows: Sequence[CaseSla]) -> None:
+        """Append SLA rows (never updated: a later judgment is a new row)."""
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            if self.backend == "postgresql" and len(rows) >= COPY_UPSERT_ROWS:
+                values = [{f: getattr(r, f) for f in _SLA_FIELDS} for r in rows]
+                self._copy_rows(conn, self._target(case_sla_table), case_sla_table, values)
+                return
+            for start in range(0, len(rows), 1000):
+                conn.execute(
+                    insert(case_sla_table),
+                    [{f: getattr(r, f) for f in _SLA_FIELDS} for r in rows[start : start + 1000]],
+                )
+
+    def latest_sla(self) -> dict[str, Known]:
+        """The last SLA row of every case, as the recorder remembers it."""
+        t = case_sla_table
+        latest = select(func.max(t.c.id)).group_by(t.c.case_id).scalar_subquery()
+        query = select(
+            t.c.case_id,
+            t.c.facts,
+            t.c.calendar_version,
+            t.c.concluded_at,
+            t.c.promised_due_at,
+            t.c.statutory_due_at,
+            t.c.suspended_working_days,
+        ).where(t.c.id.in_(latest))
+        with self.engine.connect() as conn:
+            return {
+                case_id: Known(facts, version, concluded is None, (promised, statutory, suspended))
+                for case_id, facts, version, concluded, promised, statutory, suspended in (
+                    conn.execute(query)
+                )
+            }
+
+    def sla_rows(self) -> Iterator[CaseSla]:
+        """Every SLA row, oldest first."""
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=5000).execute(
+                select(*(case_sla_table.c[f] for f in _SLA_FIELDS)).order_by(case_sla_table.c.id)
+            )
+            for row in result:
+                yield CaseSla(**row._asdict())
+
+    def record_provenance(
+        self, calendar: WorkingCalendar, parameters: dict[str, Any], at: dt.datetime
+    ) -> None:
+        """Keep the calendar version (day by day) and, if they differ from the last set
+        recorded, the parameters an evaluation at ``at`` runs with."""
+        text = json.dumps(parameters, ensure_ascii=False, sort_keys=True)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        with self.engine.begin() as conn:
+            known = conn.execute(
+                select(calendars_table.c.version).where(
+                    calendars_table.c.version == calendar.version
+                )
+            ).first()
+            if known is None:
+                conn.execute(
+                    insert(calendars_table).values(
+                        version=calendar.version,
+                        region=calendar.region,
+                        first_day=calendar.first_day,
+                        confirmed_until=calendar.confirmed_until,
+                        working_days=calendar.working_days_text(),
+                        recorded_at=at,
+                    )
+                )
+            last = conn.execute(
+                select(parameter_sets_table.c.digest, parameter_sets_table.c.calendar_version)
+                .order_by(parameter_sets_table.c.id.desc())
+                .limit(1)
+            ).first()
+            if last is None or tuple(last) != (digest, calendar.version):
+                conn.execute(
+                    insert(parameter_sets_table).values(
+                        since=at,
+                        digest=digest,
+                        calendar_version=calendar.version,
+                        parameters=text,
+                    )
+                )
+
+    def calendars(self) -> dict[str, WorkingCalendar]:
+        """Every recorded calendar version, restored."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(calendars_table))
+            return {
+                row.version: WorkingCalendar.restore(
+                    row.version, row.first_day, row.working_days, row.confirmed_until, row.region
+                )
+                for row in rows
+            }
+
+    def parameter_sets(self) -> list[ParameterSet]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(parameter_sets_table).order_by(parameter_sets_table.c.id))
+            return [
+                ParameterSet(r.since, r.digest, r.calendar_version, json.loads(r.parameters))
+                for r in rows
+            ]

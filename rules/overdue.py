@@ -28,7 +28,7 @@ from monitor.deadlines import (
     suspension_working_days,
 )
 from monitor.model import Case, Finding, Item, Severity, Step, Suspension
-from rules.common import case_finding
+from rules.common import case_finding, case_known
 from rules.common import iso as _iso
 from rules.common import past as _past
 from rules.context import RuleContext
@@ -220,10 +220,14 @@ def _suspension_days(suspension: Suspension, horizon: dt.datetime, ctx: RuleCont
 
 
 def evaluate(cases: Iterable[Case], items: Mapping[str, Item], ctx: RuleContext) -> list[Finding]:
-    """All overdue-family findings for the cases accepted by ``ctx.at``."""
+    """All overdue-family findings for the cases in the approval system at ``ctx.at``.
+
+    A case typed in after its acceptance (补录) does not exist before it was typed in; from
+    then on its deadlines count from the acceptance, so it may arrive already red.
+    """
     findings: list[Finding] = []
     for case in cases:
-        if case.accepted_at > ctx.at:
+        if not case_known(case, ctx.at):
             continue
         item = items.get(case.item)
         if item is None:  # sources reject such cases; nothing to judge against

@@ -14,9 +14,9 @@ at once, with or without ``active=true``), each with ``status.state`` ``active``
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,8 +25,9 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.services import free_port, unavailable
+from tests.services import free_port, log_tail, start_server, stop_process, unavailable
 
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "exporters" / "prometheus" / "alertmanager"
 BINARIES = ("alertmanager", "prometheus-alertmanager")  # upstream name, Debian's name
 READY_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
@@ -50,14 +51,22 @@ def alertmanager_binary() -> str:
 
 
 class Alertmanager:
-    """One Alertmanager process on 127.0.0.1; restartable on the same port and storage."""
+    """One Alertmanager process on 127.0.0.1; restartable on the same port and storage.
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    ``config_file``: a configuration to run (e.g. the shipped one, see
+    :func:`render_shipped_config`); by default one receiver that notifies nobody.
+    """
+
+    def __init__(
+        self, workdir: Path, port: int | None = None, config_file: Path | None = None
+    ) -> None:
         self.binary = alertmanager_binary()
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_file = workdir / "alertmanager.yml"
-        self.config_file.write_text(CONFIG, encoding="utf-8")
+        if config_file is None:
+            config_file = workdir / "alertmanager.yml"
+            config_file.write_text(CONFIG, encoding="utf-8")
+        self.config_file = config_file
         self.storage = workdir / "data"
         self.log_file = workdir / "alertmanager.log"
         self.port = port or free_port()
@@ -70,56 +79,31 @@ class Alertmanager:
 
     def start(self) -> None:
         """Start the binary and wait until it is ready (bounded)."""
-        with self.log_file.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    self.binary,
-                    f"--config.file={self.config_file}",
-                    f"--storage.path={self.storage}",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                    "--cluster.listen-address=",
-                    "--log.level=warn",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"alertmanager exited with {self.process.returncode}: {self._log_tail()}"
-                )
-            try:
-                if self._client.get(f"{self.url}/-/ready").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"alertmanager not ready within {READY_TIMEOUT_S} s: {self._log_tail()}")
+        self.process = start_server(
+            [
+                self.binary,
+                f"--config.file={self.config_file}",
+                f"--storage.path={self.storage}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",
+                "--log.level=warn",
+            ],
+            self.log_file,
+            f"{self.url}/-/ready",
+            READY_TIMEOUT_S,
+        )
 
     def stop(self) -> None:
         """Terminate the process (kill it when it does not stop in time)."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT_S)
+        stop_process(process, STOP_TIMEOUT_S)
 
     def close(self) -> None:
         self.stop()
         self._client.close()
 
-    def _log_tail(self) -> str:
-        try:
-            return self.log_file.read_text(errors="replace")[-2000:]
-        except OSError:
-            return "(no log)"
+    def log(self) -> str:
+        return log_tail(self.log_file)
 
     # --- what it holds ---------------------------------------------------------------------
 
@@ -150,10 +134,24 @@ class Alertmanager:
         return total
 
 
+def render_shipped_config(directory: Path, **environment: str) -> Path:
+    """The shipped alertmanager.yml filled by its own render.sh (as compose runs it)."""
+    subprocess.run(
+        ["sh", str(SHIPPED_DIR / "render.sh"), str(SHIPPED_DIR), str(directory)],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **environment},
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return directory / "alertmanager.yml"
+
+
 @contextmanager
-def running_alertmanager(workdir: Path, port: int | None = None) -> Iterator[Alertmanager]:
+def running_alertmanager(
+    workdir: Path, port: int | None = None, config_file: Path | None = None
+) -> Iterator[Alertmanager]:
     """An Alertmanager started in ``workdir`` and always stopped afterwards."""
-    alertmanager = Alertmanager(workdir, port)
+    alertmanager = Alertmanager(workdir, port, config_file)
     try:
         alertmanager.start()
         yield alertmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import structlog
 
 from tests.services import (
     free_port,
@@ -39,3 +40,12 @@ def window_api() -> Iterator[str]:
 
     with ExampleWindowSystem() as system:
         yield system.url
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """A test that calls ``monitor.cli.main`` points structlog at its captured stderr,
+    which is closed afterwards: give later tests the configuration they started with."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)

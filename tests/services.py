@@ -1,4 +1,4 @@
-"""Helpers for real-service tests: CI-aware skip/fail, free ports, binaries, databases."""
+"""Helpers for real-service tests: CI-aware skip/fail, free ports, binaries, servers, databases."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ import contextlib
 import os
 import shutil
 import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
+import httpx
 import psycopg
 import pymysql
 import pytest
@@ -179,3 +183,67 @@ def mariadb_database() -> Iterator[str]:
         yield f"mysql+pymysql://{MARIADB_USER}@{MARIADB_HOST}:{MARIADB_PORT}/{name}?charset=utf8mb4"
     finally:
         _mariadb_drop(name)
+
+
+# ------------------------------------------------------------------- server binaries
+
+
+def log_tail(path: Path, chars: int = 3000) -> str:
+    """The end of a process's log file, for failure messages."""
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return "(no log)"
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 10) -> None:
+    """Terminate ``process`` (kill it when it does not stop in time)."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
+
+
+def start_server(
+    command: list[str], log_file: Path, ready_url: str, timeout: float = 20
+) -> subprocess.Popen[bytes]:
+    """Start a server (output appended to ``log_file``); wait until ``ready_url`` answers 200.
+
+    Bounded: a server that exits, or is not ready within ``timeout`` seconds, is stopped
+    and reported with the end of its log.
+    """
+    name = Path(command[0]).name
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=5) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}: {log_tail(log_file)}")
+            try:
+                if client.get(ready_url).status_code == 200:
+                    return process
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+    stop_process(process)
+    raise RuntimeError(f"{name} not ready within {timeout} s: {log_tail(log_file)}")
+
+
+def run_binary(
+    name: str, *args: str | Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run a command-line tool (promtool, amtool) to completion; its output as text."""
+    return subprocess.run(
+        [require_binary(name), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -382,3 +382,40 @@ def test_weekdays_and_weekends_follow_the_schedule(day: dt.date) -> None:
     # there a weekday works and a weekend day rests.
     if day.month in (3, 7, 8, 11):
         assert cal().is_working_day(day) == (day.weekday() < 5)
+
+
+# --- a recorded version restored ----------------------------------------------------
+
+
+def test_a_recorded_version_is_restored_exactly() -> None:
+    local = WorkingCalendar(
+        2025, 2027, extra_holidays=[dt.date(2026, 10, 15)], confirmed_until=dt.date(2026, 12, 31)
+    )
+    text = local.working_days_text()
+    assert len(text) == (local.last_day - local.first_day).days + 1
+    assert set(text) == {"0", "1"}
+    again = WorkingCalendar.restore(
+        local.version, local.first_day, text, local.confirmed_until, local.region
+    )
+    assert (again.version, again.first_day, again.last_day) == (
+        local.version,
+        local.first_day,
+        local.last_day,
+    )
+    assert again.confirmed_until == dt.date(2026, 12, 31)
+    day = local.first_day
+    while day <= local.last_day:
+        assert again.is_working_day(day) == local.is_working_day(day)
+        day += dt.timedelta(days=1)
+    assert not again.is_working_day(dt.date(2026, 10, 15))  # the local holiday came along
+    assert again.is_working_day(dt.date(2026, 10, 10))  # a make-up Saturday too
+    # Sat Oct 10 (make-up), Mon 12, Tue 13, Wed 14, (Thu 15 off), Fri 16.
+    assert again.nth_working_day_after(dt.date(2026, 10, 9), 5) == dt.date(2026, 10, 16)
+    assert again.working_days_between(dt.date(2026, 10, 9), dt.date(2026, 10, 19)) == 6
+    with pytest.raises(CalendarRangeError):
+        again.is_working_day(dt.date(2028, 1, 1))
+
+
+def test_a_restored_calendar_refuses_text_that_is_not_days() -> None:
+    with pytest.raises(ValueError, match="0 and 1"):
+        WorkingCalendar.restore("v", dt.date(2026, 1, 1), "01x", dt.date(2026, 12, 31))

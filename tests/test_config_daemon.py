@@ -48,6 +48,9 @@ def test_daemon_sections_default(tmp_path: Path) -> None:
     assert config.daemon.resync_time == dt.time(2, 30)
     assert config.daemon.shutdown_timeout_seconds == 10
     assert config.alerting.alertmanager_urls == []
+    assert config.report.enabled and config.report.time == dt.time(6, 0)
+    assert config.report.formats == ["pdf", "xlsx", "html"]
+    assert config.report.directory == tmp_path.resolve() / "reports"  # next to the config
     assert config.alerting.timeout_seconds == 5
     assert config.alerting.attempts == 3
     assert config.alerting.ends_after_intervals == 4
@@ -100,6 +103,11 @@ def test_a_bad_alertmanager_url_is_named(url: str, tmp_path: Path) -> None:
         ("alerting", {"alertmanager_url": "http://am:9093"}, "alerting.alertmanager_url"),
         ("state", {"url": "not a url"}, "state.url"),
         ("state", {"path": "x.db"}, "state.path"),
+        ("report", {"time": "6 am"}, "report.time"),
+        ("report", {"formats": ["pdf", "docx"]}, "report.formats[1]"),
+        ("report", {"formats": []}, "report.formats"),
+        ("report", {"centers": [""]}, "report.centers[0]"),
+        ("report", {"when": "monthly"}, "report.when"),
     ],
 )
 def test_bad_daemon_values_are_named(

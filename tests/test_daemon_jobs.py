@@ -18,6 +18,7 @@ def _daemon(tmp_path: Path, alerting: bool) -> Daemon:
     data = {
         "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
         "daemon": {"evaluation_interval_seconds": 45, "resync_time": "03:15"},
+        "report": {"time": "07:45", "enabled": alerting},
         "alerting": {"alertmanager_urls": ["http://127.0.0.1:9"] if alerting else []},
         "sources": [
             {
@@ -45,7 +46,7 @@ def test_jobs_have_explicit_ids_and_never_overlap(tmp_path: Path) -> None:
     daemon = _daemon(tmp_path, alerting=True)
     scheduler = daemon.build_scheduler()
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"poll:approval", "poll:bank", "evaluate", "alerts", "resync"}
+    assert set(jobs) == {"poll:approval", "poll:bank", "evaluate", "alerts", "resync", "report"}
     for job in jobs.values():
         assert job.max_instances == 1
         assert job.coalesce is True
@@ -58,6 +59,8 @@ def test_jobs_have_explicit_ids_and_never_overlap(tmp_path: Path) -> None:
     assert isinstance(resync, CronTrigger)
     fields = {f.name: str(f) for f in resync.fields}
     assert (fields["hour"], fields["minute"]) == ("3", "15")
+    report = {f.name: str(f) for f in jobs["report"].trigger.fields}
+    assert (report["day"], report["hour"], report["minute"]) == ("1", "7", "45")
     daemon.close()
 
 
@@ -65,6 +68,7 @@ def test_no_alert_job_without_alertmanager(tmp_path: Path) -> None:
     daemon = _daemon(tmp_path, alerting=False)
     jobs = {job.id for job in daemon.build_scheduler().get_jobs()}
     assert "alerts" not in jobs
+    assert "report" not in jobs  # report.enabled: false
     assert daemon.push_alerts() is True  # nothing to push, nothing failed
     daemon.close()
 
@@ -99,4 +103,34 @@ def test_not_ready_before_the_store_is_loaded(tmp_path: Path) -> None:
     daemon.start()
     assert daemon.poll("bank")
     assert daemon.readiness() == []
+    daemon.close()
+
+
+class _RecordingScheduler:
+    running = True
+
+    def __init__(self) -> None:
+        self.brought_forward: list[str] = []
+
+    def modify_job(self, job_id: str, **changes: object) -> None:
+        assert "next_run_time" in changes
+        self.brought_forward.append(job_id)
+
+
+def test_a_job_brought_forward_while_it_runs_runs_once_more_after(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path, alerting=False)
+    scheduler = _RecordingScheduler()
+    daemon._scheduler = scheduler  # type: ignore[assignment]
+    daemon._bring_forward("evaluate")
+    assert scheduler.brought_forward == ["evaluate"]  # idle: at once
+    with daemon._job("evaluate"):
+        daemon._bring_forward("evaluate")  # three polls changed something meanwhile
+        daemon._bring_forward("evaluate")
+        daemon._bring_forward("alerts")  # another job is not held back
+        assert scheduler.brought_forward == ["evaluate", "alerts"]
+    # Not skipped by the scheduler as a second instance: run once more, once.
+    assert scheduler.brought_forward == ["evaluate", "alerts", "evaluate"]
+    with daemon._job("evaluate"):
+        pass
+    assert scheduler.brought_forward == ["evaluate", "alerts", "evaluate"]
     daemon.close()

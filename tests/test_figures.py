@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitor.calendar import WorkingCalendar
 from monitor.deadlines import DeadlinePolicy
 from monitor.figures import FigureBook, MonthFigures, compute_figures
 from monitor.model import (
@@ -23,6 +24,7 @@ from monitor.model import (
     Snapshot,
     Suspension,
 )
+from tests.hall_time import cal
 from tests.test_engine import ITEMS as ENGINE_ITEMS
 from tests.test_engine import cases
 
@@ -231,6 +233,29 @@ def test_month_kpis_of_the_first_center(figures) -> None:
     assert month.satisfaction_ratio == 0.4
 
 
+def test_on_site_and_speedup_kpis_count_working_days() -> None:
+    figures = compute_figures(SNAPSHOT, FINDINGS, AT, POLICY, WorkingCalendar(2024, 2028))
+    month = figures.month["HZ01"]
+    # Accepted in November and decided the same day: C3 only (C5 was refused that day).
+    assert (month.on_site, month.accepted) == (1, 6)
+    assert month.on_site_ratio == pytest.approx(1 / 6)
+    # Decided in November with a statutory limit (I1: 20 days, promised 10): C2, C10, C11
+    # (C3 is an immediate item, statutory 0). Working days used: C2 Sat Oct 31 -> Tue
+    # Nov 3: Nov 2, 3 = 2; C10 Fri Nov 6 -> Sat Nov 7: 0; C11 Tue Oct 20 -> Sun Nov 1:
+    # Oct 21-23, 26-30 = 8.
+    assert (month.speedup_cases, month.statutory_days, month.promised_days) == (3, 60, 30)
+    assert month.used_days == 10
+    assert month.promised_speedup_ratio == 0.5
+    assert month.actual_speedup_ratio == pytest.approx(50 / 60)
+
+
+def test_speedup_needs_the_calendar(figures) -> None:
+    month = figures.month["HZ01"]
+    assert month.speedup_cases == 0
+    assert month.promised_speedup_ratio is None and month.actual_speedup_ratio is None
+    assert month.on_site == 1  # counted in calendar days: no working-day calendar needed
+
+
 def test_month_kpis_of_the_second_center(figures) -> None:
     month = figures.month["HZ02"]
     assert (month.accepted, month.accepted_concluded, month.decided, month.decided_on_time) == (
@@ -273,6 +298,8 @@ def test_empty_months_have_no_ratios() -> None:
     assert empty.on_time_ratio is None
     assert empty.immediate_ratio is None
     assert empty.satisfaction_ratio is None
+    assert empty.on_site_ratio is None
+    assert empty.promised_speedup_ratio is None and empty.actual_speedup_ratio is None
     figures = compute_figures(Snapshot(), [], AT, POLICY)
     assert figures.month == {}
 
@@ -300,6 +327,7 @@ def test_the_figure_book_equals_compute_figures_as_time_moves_and_cases_change(
             update={"steps": tuple(steps), "suspensions": tuple(suspensions)}
         )
     book = FigureBook(POLICY)
+    calendar = data.draw(st.sampled_from([None, cal()]))
     changed: set[str] | None = None
     base = data.draw(st.integers(0, 50 * 86400))  # several instants within two days
     instants = sorted(
@@ -314,8 +342,8 @@ def test_the_figure_book_equals_compute_figures_as_time_moves_and_cases_change(
             for case_id in data.draw(st.sets(st.sampled_from([*snapshot_cases, "C99"])))
             for rule in (data.draw(st.sampled_from(["case.concluded_late", "case.due_soon"])),)
         ]
-        assert book.figures(snapshot, changed, late, at) == compute_figures(
-            snapshot, late, at, POLICY
+        assert book.figures(snapshot, changed, late, at, calendar) == compute_figures(
+            snapshot, late, at, POLICY, calendar
         )
         changed = set()
         for _ in range(data.draw(st.integers(0, 2))):

@@ -69,8 +69,13 @@ def hall() -> HallFigures:
                 accepted=6,
                 accepted_concluded=4,
                 immediate=1,
+                on_site=1,
                 decided=4,
                 decided_on_time=3,
+                speedup_cases=3,
+                statutory_days=60,
+                promised_days=30,
+                used_days=70,  # slower than the law
                 ratings=5,
                 satisfied=2,
             ),
@@ -144,6 +149,30 @@ def test_month_kpis_are_ratios_per_center(metrics: DaemonMetrics) -> None:
         labels(center="HZ01"): pytest.approx(1 / 6)
     }
     assert series(samples, "jiancha_month_satisfaction_ratio") == {labels(center="HZ01"): 0.4}
+    assert series(samples, "jiancha_month_on_site_ratio") == {
+        labels(center="HZ01"): pytest.approx(1 / 6)
+    }
+    assert series(samples, "jiancha_month_promised_speedup_ratio") == {labels(center="HZ01"): 0.5}
+    assert series(samples, "jiancha_month_actual_speedup_ratio") == {
+        labels(center="HZ01"): pytest.approx(-10 / 60)
+    }
+
+
+def test_month_counts_behind_the_ratios_are_exported_per_center(metrics: DaemonMetrics) -> None:
+    """Numerators and denominators, so Prometheus can add centers up (ratio of sums)."""
+    metrics.publish(hall())
+    _, samples = scrape(metrics)
+    expected = {
+        "jiancha_month_cases_accepted_concluded": 4,
+        "jiancha_month_cases_immediate": 1,
+        "jiancha_month_cases_decided": 4,
+        "jiancha_month_cases_decided_on_time": 3,
+        "jiancha_month_ratings": 5,
+        "jiancha_month_ratings_satisfied": 2,
+    }
+    for name, value in expected.items():
+        # A center with nothing this month shows zeros, not gaps: sums stay defined.
+        assert series(samples, name) == {labels(center="HZ01"): value, labels(center="HZ02"): 0}
 
 
 def test_money_is_exported_in_yuan_exactly(metrics: DaemonMetrics) -> None:
@@ -182,8 +211,8 @@ def test_no_hall_series_before_the_first_evaluation(metrics: DaemonMetrics) -> N
 
 def test_source_health(metrics: DaemonMetrics) -> None:
     success = dt.datetime(2026, 11, 10, 9, 59, 30, tzinfo=SH)
-    metrics.set_source("approval", SourceHealth(True, success, 0))
-    metrics.set_source("bank", SourceHealth(False, None, 3))
+    metrics.set_source("approval", SourceHealth(True, success, 0, 60))
+    metrics.set_source("bank", SourceHealth(False, None, 3, 300))
     metrics.set_source("queue", SourceHealth(None, None, 0))  # not polled yet
     metrics.set_store_up(False)
     metrics.calendar_confirmed_until = dt.datetime(2026, 12, 31, 23, 59, 59, tzinfo=SH)
@@ -200,6 +229,10 @@ def test_source_health(metrics: DaemonMetrics) -> None:
         labels(source="approval"): 0,
         labels(source="bank"): 3,
         labels(source="queue"): 0,
+    }
+    assert series(samples, "jiancha_source_poll_interval_seconds") == {
+        labels(source="approval"): 60,
+        labels(source="bank"): 300,
     }
     assert series(samples, "jiancha_state_store_up") == {labels(): 0}
     assert series(samples, "jiancha_calendar_confirmed_until_timestamp_seconds") == {

@@ -1014,3 +1014,17 @@ def test_open_case_within_the_last_second_of_due_day_is_not_red() -> None:
     at = dt.datetime(2026, 10, 12, 23, 59, 59, 999999, tzinfo=SH)
     findings = run([case()], [ITEM_A], at)
     assert rules_of(findings) == [DUE_SOON]
+
+
+# -- a case typed in after the fact (补录) ------------------------------------------------
+
+
+def test_a_backfilled_case_has_no_card_before_it_was_typed_in_and_arrives_red() -> None:
+    # Scenario A, but typed into the approval system only on Oct 14: until then it did
+    # not exist there; from then on its deadline still counts from the acceptance.
+    backfilled = case().model_copy(update={"recorded_at": dt.datetime(2026, 10, 14, 10, tzinfo=SH)})
+    assert run([backfilled], [ITEM_A], t(2026, 10, 9, 12)) == []  # would be yellow
+    assert run([backfilled], [ITEM_A], t(2026, 10, 13, 12)) == []  # would be red
+    findings = run([backfilled], [ITEM_A], t(2026, 10, 14, 10, 1))
+    assert rules_of(findings) == [OVERDUE]
+    assert only(findings, OVERDUE).due_at == DUE_A

@@ -1,28 +1,64 @@
 """The state store migrates itself: an existing store is upgraded through new revisions.
 
-Simulated with a copy of ``monitor/migrations`` plus a revision 0002 that adds a column,
-as a later version of jiancha would ship it: a store created at 0001 is brought to 0002
-on open, its rows kept; a new store is created at the head directly.
+Revision 0002 (report records) is checked against a store as revision 0001 left it, on
+SQLite and PostgreSQL. A later jiancha is simulated with a copy of
+``monitor/migrations`` plus a revision that adds a column on top of the newest one: a
+store is brought to it on open, its rows kept, and the older jiancha then refuses it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, text
 
 import monitor.store as store_module
-from monitor.store import MIGRATIONS, VERSION_TABLE, StateStore
+from monitor.calendar import WorkingCalendar
+from monitor.store import (
+    MIGRATIONS,
+    VERSION_TABLE,
+    StateStore,
+    entities_table,
+    files_table,
+    finding_events_table,
+    findings_table,
+    metadata,
+    watermarks_table,
+)
+from tests.services import postgres_database
 
-REVISION_0002 = '''"""Findings get a reviewer note."""
+BASELINE_TABLES = [
+    entities_table,
+    watermarks_table,
+    files_table,
+    findings_table,
+    finding_events_table,
+]
+REPORT_TABLES = {"jiancha_case_sla", "jiancha_calendars", "jiancha_parameter_sets"}
+
+
+def _head() -> str:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+def _later_revision(down: str) -> str:
+    return f'''"""Findings get a reviewer note."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "9001"
+down_revision = "{down}"
 branch_labels = None
 depends_on = None
 
@@ -39,7 +75,9 @@ def downgrade() -> None:
 def _later_migrations(tmp_path: Path) -> Path:
     later = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS, later, ignore=shutil.ignore_patterns("__pycache__"))
-    (later / "versions" / "0002_review_note.py").write_text(REVISION_0002, encoding="utf-8")
+    (later / "versions" / "9001_review_note.py").write_text(
+        _later_revision(_head()), encoding="utf-8"
+    )
     return later
 
 
@@ -48,9 +86,62 @@ def _columns(store: StateStore) -> set[str]:
         return {c["name"] for c in inspect(conn).get_columns("jiancha_findings")}
 
 
+def _tables(store: StateStore) -> set[str]:
+    with store.engine.connect() as conn:
+        return set(inspect(conn).get_table_names())
+
+
 def _revision(store: StateStore) -> str:
     with store.engine.connect() as conn:
         return str(conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one())
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+        return
+    with postgres_database() as url:
+        yield url
+
+
+def test_a_baseline_store_gets_the_report_tables(empty_url: str) -> None:
+    engine = create_engine(empty_url)
+    with engine.begin() as conn:  # the store as jiancha at revision 0001 created it
+        metadata.create_all(conn, tables=BASELINE_TABLES)
+        conn.execute(text(f"CREATE TABLE {VERSION_TABLE} (version_num VARCHAR(32) NOT NULL)"))
+        conn.execute(text(f"INSERT INTO {VERSION_TABLE} VALUES ('0001')"))
+        conn.execute(
+            text(
+                "INSERT INTO jiancha_watermarks (source, entity, watermark) "
+                "VALUES ('approval', 'cases', NULL)"
+            )
+        )
+    engine.dispose()
+    store = StateStore(empty_url)
+    try:
+        assert not REPORT_TABLES & _tables(store)
+        store.open()
+        assert _revision(store) == "0002"
+        assert _tables(store) >= REPORT_TABLES
+        assert store.watermarks() == {("approval", "cases"): None}  # rows kept
+        # The migrated tables take what the store writes.
+        at = dt.datetime(2026, 10, 9, 10, tzinfo=dt.UTC)
+        calendar = WorkingCalendar(2025, 2027)
+        store.record_provenance(calendar, {"rules": {"due_soon_ratio": 0.2}}, at)
+        assert store.calendars()[calendar.version].working_days_text() == (
+            calendar.working_days_text()
+        )
+        (parameters,) = store.parameter_sets()
+        assert parameters.since == at and parameters.parameters["rules"]["due_soon_ratio"] == 0.2
+        assert store.latest_sla() == {}
+    finally:
+        store.close()
 
 
 def test_an_existing_store_is_upgraded_on_open(
@@ -66,13 +157,13 @@ def test_an_existing_store_is_upgraded_on_open(
                 "VALUES ('approval', 'cases', NULL)"
             )
         )
-    assert _revision(today) == "0001" and "review_note" not in _columns(today)
+    assert _revision(today) == _head() and "review_note" not in _columns(today)
     today.close()
 
     monkeypatch.setattr(store_module, "MIGRATIONS", _later_migrations(tmp_path))
     tomorrow = StateStore(url)
     tomorrow.open()
-    assert _revision(tomorrow) == "0002"
+    assert _revision(tomorrow) == "9001"
     assert "review_note" in _columns(tomorrow)
     assert tomorrow.watermarks() == {("approval", "cases"): None}  # rows kept
     tomorrow.close()
@@ -88,6 +179,6 @@ def test_the_running_version_refuses_what_the_later_one_wrote(
     later.close()
     monkeypatch.undo()
     older = StateStore(url)
-    with pytest.raises(store_module.StoreError, match="revision 0002"):
+    with pytest.raises(store_module.StoreError, match="revision 9001"):
         older.open()
     older.close()

@@ -1,8 +1,8 @@
-"""The example hall: load the vendor-style example schema into a database and point a config at it.
+"""The example hall: the hand-counted vendor-style example loaded into a database.
 
-``jiancha demo`` builds it as a SQLite file so the README's first command works with
-nothing else installed; tests load the same SQL into PostgreSQL and MariaDB. (The live
-simulator of a whole service center replaces this in a later issue.)
+``examples/vendor_pinyin`` is fifteen-odd cases worked out by hand, one for each rule and
+each reject path. ``jiancha demo --example`` builds it as a SQLite file; tests load the
+same SQL into PostgreSQL and MariaDB, and serve its window-system JSON over HTTP.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from monitor.timeparse import parse_time
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
-EXAMPLE_DIR = Path(__file__).resolve().parents[1] / "examples" / "vendor_pinyin"
+EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples" / "vendor_pinyin"
 
 
 def sql_statements(path: Path) -> list[str]:

@@ -1,0 +1,643 @@
+"""The monthly supervision bulletin's figures (月度电子监察通报), from the state store alone.
+
+Nothing here is recounted with today's calendar or parameters. Per case the bulletin
+uses the SLA row the daemon recorded (:mod:`monitor.sla`) that was in force at the end
+of the period — or, for a conclusion within the period that the daemon only saw after
+it ended, the first row that knew of it. Findings come from the ledger and its event
+history; lateness of a case still open at the end is counted with the calendar version
+recorded with its row (kept day by day in the store). So regenerating October in
+December gives October's numbers, and the bulletin lists the calendar versions and the
+parameter sets it rests on.
+
+Counting conventions (the KPIs themselves are defined in :mod:`monitor.kpis`):
+
+* a period is ``[start, end)`` in hall time: a calendar month, or the month to date;
+* a finding is *new* in the period when it opened (or reopened) within it, *open at the
+  end* when it was open at the last instant of the period, and *active* when it was open
+  at any time in it; cards (红牌/黄牌) count new findings, lists show active ones;
+* an overdue case (超期件) is a case with an active red finding of the overdue family
+  (:data:`OVERDUE_RULES`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.calendar import CalendarRangeError, WorkingCalendar
+from monitor.deadlines import DeadlinePolicy
+from monitor.kpis import MonthFigures
+from monitor.model import Evaluation, Item, Severity
+from monitor.sla import CaseSla
+from monitor.store import LedgerEntry, ParameterSet, StateStore
+
+OVERDUE_RULES = ("case.overdue", "case.concluded_late", "case.statutory_overdue")
+FEE_RULES = (
+    "fee.not_in_designated_account",
+    "fee.amount_mismatch",
+    "fee.unauthorized",
+    "offsystem.payment_without_case",
+)
+_OPENING = frozenset({"opened", "reopened"})
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+class ReportError(ValueError):
+    """The report cannot be made as asked (a bad month, a month not begun yet)."""
+
+
+# --- the period ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    month: str  # "2026-10"
+    start: dt.datetime
+    end: dt.datetime  # exclusive: the next month's first instant, or now
+    complete: bool  # the whole month (False: month to date)
+
+    def contains(self, instant: dt.datetime | None) -> bool:
+        return instant is not None and self.start <= instant < self.end
+
+    def days(self, policy: DeadlinePolicy) -> list[dt.date]:
+        first, last = policy.local_date(self.start), policy.local_date(self.last_instant)
+        return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+    @property
+    def last_instant(self) -> dt.datetime:
+        return self.end - dt.timedelta(microseconds=1)
+
+
+def month_period(month: str, policy: DeadlinePolicy, now: dt.datetime) -> Period:
+    """The period of ``month`` ("YYYY-MM"), cut at ``now`` if it is still running."""
+    match = _MONTH.match(month)
+    if match is None or not 1 <= int(match.group(2)) <= 12:
+        raise ReportError(f"month {month!r} is not of the form YYYY-MM")
+    year, number = int(match.group(1)), int(match.group(2))
+    start = dt.datetime(year, number, 1, tzinfo=policy.tz)
+    following = dt.datetime(year + number // 12, number % 12 + 1, 1, tzinfo=policy.tz)
+    if start > now:
+        raise ReportError(f"month {month} has not begun yet (now {now.isoformat()})")
+    complete = following <= now
+    return Period(month, start, following if complete else now, complete)
+
+
+def previous_month(month: str) -> str:
+    year, number = (int(x) for x in month.split("-"))
+    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
+
+
+# --- what the store holds ------------------------------------------------------------------
+
+
+@dataclass
+class ReportInputs:
+    """Everything a bulletin is computed from, read from the state store once."""
+
+    sla: list[CaseSla]
+    findings: dict[str, LedgerEntry]
+    events: list[tuple[str, dt.datetime, str]]
+    calendars: dict[str, WorkingCalendar]
+    parameter_sets: list[ParameterSet]
+    items: dict[str, Item]
+    evaluations: list[Evaluation]
+
+
+def load_inputs(store: StateStore, step: Callable[[str], None] = lambda _: None) -> ReportInputs:
+    step("读取办件研判记录")
+    sla = list(store.sla_rows())
+    step("读取问题台账")
+    findings = {e.fingerprint: e for e in store.all_findings()}
+    events = store.finding_events()
+    step("读取事项与评价")
+    items: dict[str, Item] = {}
+    evaluations: list[Evaluation] = []
+    for _source, entity, _key, record in store.load_entities():
+        if entity == "items":
+            items[record.code] = record
+        elif entity == "evaluations":
+            evaluations.append(record)
+    return ReportInputs(
+        sla, findings, events, store.calendars(), store.parameter_sets(), items, evaluations
+    )
+
+
+# --- the bulletin's content ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    label: str
+    kind: str  # "count" or "ratio"
+    value: float | None
+    previous: float | None
+
+    @property
+    def change(self) -> float | None:
+        if self.value is None or self.previous is None:
+            return None
+        return self.value - self.previous
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    rule: str
+    severity: str
+    new: int
+    open_at_end: int
+
+
+@dataclass(frozen=True)
+class PlaceRow:
+    rank: int
+    department: str
+    window: str | None
+    accepted: int
+    decided: int
+    on_time_ratio: float | None
+    overdue_cases: int
+    red: int
+    yellow: int
+    fee_issues: int
+    satisfaction_ratio: float | None
+
+
+@dataclass(frozen=True)
+class RedCase:
+    case_id: str
+    item: str
+    department: str
+    window: str
+    accepted_at: dt.datetime | None
+    due_at: dt.datetime | None
+    concluded_at: dt.datetime | None
+    working_days_late: int | None
+    rules: tuple[str, ...]
+    calendar_version: str
+
+
+@dataclass(frozen=True)
+class FeeRow:
+    rule: str
+    subject: str  # case id, or a payment shown by the end of its transaction id
+    item: str
+    window: str
+    due_fen: int
+    paid_fen: int
+    note: str
+
+    @property
+    def difference_fen(self) -> int:
+        return self.paid_fen - self.due_fen
+
+
+@dataclass(frozen=True)
+class DayPoint:
+    day: dt.date
+    open: int
+    overdue: int
+
+
+@dataclass
+class MonthReport:
+    period: Period
+    previous: Period
+    center: str | None
+    generated_at: dt.datetime
+    kpis: list[Kpi]
+    rules: list[RuleRow]
+    departments: list[PlaceRow]
+    windows: list[PlaceRow]
+    red_cases: list[RedCase]
+    fees: list[FeeRow]
+    trend: list[DayPoint]
+    calendar_versions: list[tuple[str, dt.date | None, int]]  # version, confirmed, uses
+    parameter_sets: list[ParameterSet]
+    item_names: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+# --- counting -----------------------------------------------------------------------------
+
+
+def cases_at(rows: Iterable[CaseSla], period: Period) -> dict[str, CaseSla]:
+    """Each case's SLA row for the period (see the module docstring), oldest rows first."""
+    in_force: dict[str, CaseSla] = {}
+    late_conclusion: dict[str, CaseSla] = {}
+    first_after: dict[str, CaseSla] = {}
+    for row in rows:
+        if row.recorded_at < period.end:
+            in_force[row.case_id] = row
+            continue
+        first_after.setdefault(row.case_id, row)
+        if row.concluded_at is not None and row.concluded_at < period.end:
+            late_conclusion.setdefault(row.case_id, row)
+    chosen: dict[str, CaseSla] = {}
+    for case_id in in_force.keys() | first_after.keys():
+        row = in_force.get(case_id)
+        if (row is None or row.concluded_at is None) and case_id in late_conclusion:
+            row = late_conclusion[case_id]
+        row = row or first_after[case_id]
+        if row.accepted_at < period.end:
+            chosen[case_id] = row
+    return chosen
+
+
+def concluded_by(row: CaseSla, end: dt.datetime) -> dt.datetime | None:
+    return row.concluded_at if row.concluded_at is not None and row.concluded_at < end else None
+
+
+def month_figures(
+    cases: Iterable[CaseSla],
+    ratings: Iterable[Evaluation],
+    period: Period,
+    policy: DeadlinePolicy,
+) -> MonthFigures:
+    """The KPIs' counts over the cases (already chosen for the period) and ratings given."""
+    month = MonthFigures()
+    for row in cases:
+        concluded = concluded_by(row, period.end)
+        if period.contains(row.accepted_at):
+            on_site = (
+                row.decided
+                and concluded is not None
+                and policy.local_date(concluded) == policy.local_date(row.accepted_at)
+            )
+            month.add_accepted(
+                concluded=concluded is not None,
+                immediate=row.item_kind == "immediate",
+                on_site=on_site,
+            )
+        if row.decided and period.contains(concluded):
+            month.add_decided(
+                on_time=bool(row.on_time),
+                statutory_days=row.statutory_limit_days,
+                promised_days=row.promised_limit_days,
+                used_days=row.used_working_days,
+            )
+    for rating in ratings:
+        if period.contains(rating.rated_at):
+            month.add_rating(rating.level)
+    return month
+
+
+KPI_LABELS = (
+    ("accepted", "受理件数", "count"),
+    ("decided", "办结件数", "count"),
+    ("conclusion_ratio", "办结率", "ratio"),
+    ("on_time_ratio", "按时办结率", "ratio"),
+    ("immediate_ratio", "即办件比例", "ratio"),
+    ("on_site_ratio", "现场办结率", "ratio"),
+    ("promised_speedup_ratio", "承诺提速率", "ratio"),
+    ("actual_speedup_ratio", "实际提速率", "ratio"),
+    ("satisfaction_ratio", "满意率", "ratio"),
+)
+
+
+def _kpis(current: MonthFigures, previous: MonthFigures) -> list[Kpi]:
+    return [
+        Kpi(key, label, kind, getattr(current, key), getattr(previous, key))
+        for key, label, kind in KPI_LABELS
+    ]
+
+
+def open_intervals(
+    events: Iterable[tuple[str, dt.datetime, str]],
+) -> dict[str, list[tuple[dt.datetime, dt.datetime | None]]]:
+    """When each finding was open: [opened, closed) spans from the ledger's history."""
+    spans: dict[str, list[tuple[dt.datetime, dt.datetime | None]]] = defaultdict(list)
+    for fingerprint, at, event in events:
+        history = spans[fingerprint]
+        if event in _OPENING:
+            if not history or history[-1][1] is not None:
+                history.append((at, None))
+        elif history and history[-1][1] is None:
+            history[-1] = (history[-1][0], at)
+    return spans
+
+
+def _open_at(spans: Sequence[tuple[dt.datetime, dt.datetime | None]], instant: dt.datetime) -> bool:
+    return any(s <= instant and (e is None or e > instant) for s, e in spans)
+
+
+def _active(spans: Sequence[tuple[dt.datetime, dt.datetime | None]], period: Period) -> bool:
+    return any(s < period.end and (e is None or e > period.start) for s, e in spans)
+
+
+def _new(spans: Sequence[tuple[dt.datetime, dt.datetime | None]], period: Period) -> bool:
+    return any(period.contains(s) for s, _ in spans)
+
+
+def mask_subject(subject: str) -> str:
+    """A bank transaction id (long digit runs) shown by its last six characters."""
+    return f"…{subject[-6:]}" if re.search(r"\d{10,}", subject) else subject
+
+
+_FEE_NOTES = {
+    "no_deposit": "应缴未入专户",
+    "wrong_account": "缴入非指定账户",
+    "free_item": "免费事项收费",
+    "abolished": "已取消收费仍收费",
+}
+
+
+def _fee_row(entry: LedgerEntry) -> FeeRow:
+    finding = entry.finding
+    evidence: dict[str, Any] = finding.evidence
+    due = int(evidence.get("fee_due_fen") or 0)
+    if finding.rule == "offsystem.payment_without_case":
+        paid, note = int(evidence.get("amount_fen") or 0), "有费无件"
+    elif finding.rule == "fee.not_in_designated_account":
+        paid = sum(int(p.get("amount_fen") or 0) for p in evidence.get("payments") or [])
+        note = _FEE_NOTES.get(str(evidence.get("reason")), "")
+    elif finding.rule == "fee.amount_mismatch":
+        paid = int(evidence.get("paid_fen") or 0)
+        note = "、".join(evidence.get("issues_zh") or [])
+    else:
+        paid = int(evidence.get("paid_fen") or 0)
+        note = _FEE_NOTES.get(str(evidence.get("reason")), "")
+    return FeeRow(
+        rule=finding.rule,
+        subject=mask_subject(finding.case_id or finding.subject_id),
+        item=finding.item or "",
+        window=finding.window or "",
+        due_fen=due,
+        paid_fen=paid,
+        note=note,
+    )
+
+
+def _rank(rows: list[PlaceRow]) -> list[PlaceRow]:
+    ordered = sorted(
+        rows,
+        key=lambda r: (
+            -r.red,
+            -r.overdue_cases,
+            2.0 if r.on_time_ratio is None else r.on_time_ratio,
+            r.department,
+            r.window or "",
+        ),
+    )
+    return [dataclasses.replace(r, rank=n) for n, r in enumerate(ordered, start=1)]
+
+
+def build_report(
+    inputs: ReportInputs,
+    period: Period,
+    previous: Period,
+    policy: DeadlinePolicy,
+    generated_at: dt.datetime,
+    center: str | None = None,
+) -> MonthReport:
+    """The bulletin of ``period`` (optionally of one center) from recorded inputs."""
+
+    def here(place: str | None) -> bool:
+        return center is None or place == center
+
+    cases = {k: r for k, r in cases_at(inputs.sla, period).items() if here(r.center)}
+    earlier = {k: r for k, r in cases_at(inputs.sla, previous).items() if here(r.center)}
+    ratings = [e for e in inputs.evaluations if here(e.center)]
+    kpis = _kpis(
+        month_figures(cases.values(), ratings, period, policy),
+        month_figures(earlier.values(), ratings, previous, policy),
+    )
+
+    spans = open_intervals(inputs.events)
+    findings = {
+        fp: e for fp, e in inputs.findings.items() if here(e.finding.center) and fp in spans
+    }
+    active = {fp: e for fp, e in findings.items() if _active(spans[fp], period)}
+    new = {fp for fp in active if _new(spans[fp], period)}
+
+    rule_counts: Counter[tuple[str, str]] = Counter()
+    open_counts: Counter[tuple[str, str]] = Counter()
+    for fp, entry in active.items():
+        key = (entry.finding.rule, entry.finding.severity.value)
+        rule_counts[key] += fp in new
+        open_counts[key] += _open_at(spans[fp], period.last_instant)
+    rules = [
+        RuleRow(rule, severity, rule_counts[(rule, severity)], open_counts[(rule, severity)])
+        for rule, severity in sorted(rule_counts.keys() | open_counts.keys())
+    ]
+
+    # Red cards of the overdue family, by case.
+    red_by_case: dict[str, list[LedgerEntry]] = defaultdict(list)
+    for entry in active.values():
+        f = entry.finding
+        if f.rule in OVERDUE_RULES and f.case_id is not None:
+            red_by_case[f.case_id].append(entry)
+
+    departments = _places(cases, ratings, active, new, red_by_case, period, windows=False)
+    windows = _places(cases, ratings, active, new, red_by_case, period, windows=True)
+    red_cases = _red_cases(red_by_case, cases, inputs.calendars, period, policy)
+    fees = sorted(
+        (_fee_row(e) for e in active.values() if e.finding.rule in FEE_RULES),
+        key=lambda r: (r.rule, r.subject),
+    )
+    trend = [
+        DayPoint(
+            day,
+            sum(
+                1
+                for r in cases.values()
+                if r.accepted_at <= instant
+                and ((c := concluded_by(r, period.end)) is None or c > instant)
+            ),
+            sum(
+                1
+                for fp, e in findings.items()
+                if e.finding.rule == "case.overdue" and _open_at(spans[fp], instant)
+            ),
+        )
+        for day in period.days(policy)
+        for instant in [min(policy.end_of(day), period.last_instant)]
+    ]
+
+    used: Counter[str] = Counter(
+        r.calendar_version
+        for r in cases.values()
+        if period.contains(r.accepted_at) or period.contains(concluded_by(r, period.end))
+    )
+    versions = [
+        (
+            v,
+            inputs.calendars[v].confirmed_until if v in inputs.calendars else None,
+            n,
+        )
+        for v, n in sorted(used.items())
+    ]
+    notes = []
+    if not cases:
+        notes.append("本期没有办件研判记录（守护进程尚未在本期评估过办件）。")
+    unknown = sorted(v for v, confirmed, _ in versions if confirmed is None)
+    if unknown:
+        notes.append("以下日历版本未存档，相关超期工作日数取自问题证据：" + "、".join(unknown))
+    return MonthReport(
+        period=period,
+        previous=previous,
+        center=center,
+        generated_at=generated_at,
+        kpis=kpis,
+        rules=rules,
+        departments=departments,
+        windows=windows,
+        red_cases=red_cases,
+        fees=fees,
+        trend=trend,
+        calendar_versions=versions,
+        parameter_sets=parameters_in_force(inputs.parameter_sets, period),
+        item_names={code: item.name for code, item in inputs.items.items() if item.name},
+        notes=notes,
+    )
+
+
+def parameters_in_force(sets: Sequence[ParameterSet], period: Period) -> list[ParameterSet]:
+    """The sets in force at some time in the period (the last one begun before it, and
+    those begun within it); the earliest set if none had begun by then."""
+    before = [s for s in sets if s.since <= period.start]
+    within = [s for s in sets if period.start < s.since < period.end]
+    chosen = before[-1:] + within
+    return chosen or list(sets[:1])
+
+
+def _places(
+    cases: dict[str, CaseSla],
+    ratings: list[Evaluation],
+    active: dict[str, LedgerEntry],
+    new: set[str],
+    red_by_case: dict[str, list[LedgerEntry]],
+    period: Period,
+    *,
+    windows: bool,
+) -> list[PlaceRow]:
+    def place(department: str | None, window: str | None) -> tuple[str, str | None]:
+        return (department or "—", (window or "—") if windows else None)
+
+    accepted: Counter[tuple[str, str | None]] = Counter()
+    decided: Counter[tuple[str, str | None]] = Counter()
+    on_time: Counter[tuple[str, str | None]] = Counter()
+    for row in cases.values():
+        key = place(row.department, row.window)
+        accepted[key] += period.contains(row.accepted_at)
+        if row.decided and period.contains(concluded_by(row, period.end)):
+            decided[key] += 1
+            on_time[key] += bool(row.on_time)
+    overdue: Counter[tuple[str, str | None]] = Counter()
+    for entries in red_by_case.values():
+        f = entries[0].finding
+        overdue[place(f.department, f.window)] += 1
+    red: Counter[tuple[str, str | None]] = Counter()
+    yellow: Counter[tuple[str, str | None]] = Counter()
+    fee: Counter[tuple[str, str | None]] = Counter()
+    for fp, entry in active.items():
+        if fp not in new:
+            continue
+        f = entry.finding
+        key = place(f.department, f.window)
+        (red if f.severity is Severity.RED else yellow)[key] += 1
+        fee[key] += f.rule in FEE_RULES
+    rated: Counter[tuple[str, str | None]] = Counter()
+    satisfied: Counter[tuple[str, str | None]] = Counter()
+    for rating in ratings:
+        if period.contains(rating.rated_at):
+            key = place(rating.department, rating.window)
+            rated[key] += 1
+            satisfied[key] += rating.level <= 2
+    keys = set(accepted) | set(decided) | set(overdue) | set(red) | set(yellow) | set(rated)
+    rows = [
+        PlaceRow(
+            rank=0,
+            department=department,
+            window=window,
+            accepted=accepted[(department, window)],
+            decided=decided[(department, window)],
+            on_time_ratio=on_time[(department, window)] / decided[(department, window)]
+            if decided[(department, window)]
+            else None,
+            overdue_cases=overdue[(department, window)],
+            red=red[(department, window)],
+            yellow=yellow[(department, window)],
+            fee_issues=fee[(department, window)],
+            satisfaction_ratio=satisfied[(department, window)] / rated[(department, window)]
+            if rated[(department, window)]
+            else None,
+        )
+        for department, window in keys
+    ]
+    return _rank(rows)
+
+
+def _red_cases(
+    red_by_case: dict[str, list[LedgerEntry]],
+    cases: dict[str, CaseSla],
+    calendars: dict[str, WorkingCalendar],
+    period: Period,
+    policy: DeadlinePolicy,
+) -> list[RedCase]:
+    listed = []
+    for case_id, entries in red_by_case.items():
+        f = entries[0].finding
+        row = cases.get(case_id)
+        rules = tuple(sorted({e.finding.rule for e in entries}))
+        promised = [e.finding for e in entries if e.finding.rule != "case.statutory_overdue"]
+        evidence = (promised or [f])[0].evidence
+        if row is None:  # judged before SLA records were kept: what the ledger says
+            listed.append(
+                RedCase(
+                    case_id,
+                    f.item or "",
+                    f.department or "",
+                    f.window or "",
+                    _instant(evidence.get("accepted_at")),
+                    (promised or [f])[0].due_at,
+                    _instant(evidence.get("concluded_at")),
+                    evidence.get("working_days_late"),
+                    rules,
+                    f.calendar_version,
+                )
+            )
+            continue
+        concluded = concluded_by(row, period.end)
+        late: int | None
+        if concluded is not None:
+            late = row.working_days_late
+        else:
+            calendar = calendars.get(row.calendar_version)
+            try:
+                late = (
+                    None
+                    if calendar is None
+                    else calendar.working_days_between(
+                        policy.local_date(row.promised_due_at),
+                        policy.local_date(period.last_instant),
+                    )
+                )
+            except CalendarRangeError:
+                late = None
+            if late is None:
+                late = evidence.get("working_days_late")
+        listed.append(
+            RedCase(
+                case_id,
+                row.item,
+                row.department or "",
+                row.window or "",
+                row.accepted_at,
+                row.promised_due_at,
+                concluded,
+                late,
+                rules,
+                row.calendar_version,
+            )
+        )
+    return sorted(listed, key=lambda r: (-(r.working_days_late or 0), r.case_id))
+
+
+def _instant(text: Any) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text) if isinstance(text, str) else None

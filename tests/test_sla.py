@@ -1,0 +1,204 @@
+"""SLA records: a case's judgment as of an instant, and when the recorder appends a new one."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.calendar import WorkingCalendar
+from monitor.model import Case, CaseResult, Item, ItemKind, Snapshot, Suspension
+from monitor.sla import SlaRecorder, judge
+from monitor.store import COPY_UPSERT_ROWS, StateStore
+from tests.hall_time import POLICY, cal, eod, t
+from tests.services import postgres_database
+from tests.test_engine import ITEMS as ENGINE_ITEMS
+from tests.test_engine import cases as engine_cases
+
+ITEM = Item(code="I1", statutory_limit_days=20, promised_limit_days=5)
+NOW_ITEM = Item(code="I0", kind=ItemKind.IMMEDIATE, statutory_limit_days=0, promised_limit_days=0)
+
+
+def case(**changes: object) -> Case:
+    data: dict[str, object] = {
+        "id": "C1",
+        "item": "I1",
+        "center": "HZ",
+        "department": "SCJG",
+        "window": "W1",
+        "accepted_at": t(2026, 10, 9, 10),  # Fri; Sat Oct 10 is a make-up working day
+    }
+    data.update(changes)
+    return Case(**data)  # type: ignore[arg-type]
+
+
+def snapshot(*cases: Case) -> Snapshot:
+    return Snapshot(items={"I1": ITEM, "I0": NOW_ITEM}, cases={c.id: c for c in cases})
+
+
+def test_an_open_case_has_its_deadlines_and_no_outcome() -> None:
+    row = judge(case(), ITEM, cal(), POLICY, t(2026, 10, 12, 9))
+    # 5 working days after Fri Oct 9: Sat 10, Mon 12, Tue 13, Wed 14, Thu 15.
+    assert row.promised_due_at == eod(2026, 10, 15)
+    assert row.concluded_at is None and row.on_time is None and row.used_working_days is None
+    assert (row.decided, row.calendar_version) == (False, cal().version)
+
+
+def test_a_late_decision_counts_working_days() -> None:
+    late = case(concluded_at=t(2026, 10, 19, 9), result=CaseResult.APPROVED)
+    row = judge(late, ITEM, cal(), POLICY, t(2026, 11, 1))
+    # Fri Oct 16 and Mon Oct 19 after the due date Thu Oct 15.
+    assert (row.on_time, row.statutory_on_time, row.working_days_late) == (False, True, 2)
+    assert row.used_working_days == 7 and row.decided
+    # The conclusion does not exist yet as of Oct 18.
+    assert judge(late, ITEM, cal(), POLICY, t(2026, 10, 18)).concluded_at is None
+
+
+def test_suspension_days_are_not_used_days() -> None:
+    suspended = case(
+        concluded_at=t(2026, 10, 20, 9),
+        result=CaseResult.APPROVED,
+        suspensions=(
+            Suspension(seq=1, kind="补正", started_at=t(2026, 10, 12), ended_at=t(2026, 10, 14)),
+        ),
+    )
+    row = judge(suspended, ITEM, cal(), POLICY, t(2026, 11, 1))
+    assert row.suspended_working_days == 2  # Tue 13, Wed 14
+    assert row.promised_due_at == eod(2026, 10, 19)
+    assert (row.used_working_days, row.on_time, row.working_days_late) == (6, False, 1)
+
+
+def test_withdrawn_cases_have_no_timeliness() -> None:
+    gone = case(concluded_at=t(2026, 10, 30), result=CaseResult.WITHDRAWN)
+    row = judge(gone, ITEM, cal(), POLICY, t(2026, 11, 1))
+    assert row.concluded_at is not None and not row.decided and row.on_time is None
+
+
+def test_the_recorder_appends_only_what_changed() -> None:
+    recorder = SlaRecorder(cal(), POLICY)
+    open_case = case()
+    later = case(id="C2", accepted_at=t(2026, 10, 20))
+    rows = recorder.changes(snapshot(open_case, later), t(2026, 10, 12))
+    assert [r.case_id for r in rows] == ["C1"]  # C2 not accepted yet
+    recorder.commit(rows)
+    assert recorder.changes(snapshot(open_case, later), t(2026, 10, 13)) == []
+    concluded = case(concluded_at=t(2026, 10, 14), result=CaseResult.APPROVED)
+    # Known to the source before it happened: nothing changes until the instant passes.
+    assert recorder.changes(snapshot(concluded), t(2026, 10, 13, 23)) == []
+    (row,) = recorder.changes(snapshot(concluded), t(2026, 10, 14, 1))
+    assert row.on_time and row.used_working_days == 4  # Sat 10, Mon 12, Tue 13, Wed 14
+    recorder.commit([row])
+    assert recorder.changes(snapshot(concluded), t(2026, 12, 1)) == []
+
+
+def test_a_running_suspension_is_recorded_when_it_moves_the_deadline() -> None:
+    recorder = SlaRecorder(cal(), POLICY)
+    suspended = case(suspensions=(Suspension(seq=1, kind="检测", started_at=t(2026, 10, 12)),))
+    first = recorder.changes(snapshot(suspended), t(2026, 10, 12, 12))
+    recorder.commit(first)
+    assert recorder.changes(snapshot(suspended), t(2026, 10, 12, 18)) == []  # same day
+    (moved,) = recorder.changes(snapshot(suspended), t(2026, 10, 13, 9))
+    assert moved.promised_due_at > first[0].promised_due_at
+
+
+def test_a_new_calendar_rejudges_open_cases_only(tmp_path: Path) -> None:
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    store.open()
+    recorder = SlaRecorder(cal(), POLICY)
+    open_case = case()
+    done = case(id="C2", concluded_at=t(2026, 10, 12), result=CaseResult.APPROVED)
+    rows = recorder.changes(snapshot(open_case, done), t(2026, 10, 12, 12))
+    store.append_sla(rows)
+    recorder.commit(rows)
+    assert {r.case_id for r in store.sla_rows()} == {"C1", "C2"}
+
+    # A restart with the same calendar: nothing new, even before any quick hash exists.
+    same = SlaRecorder(cal(), POLICY)
+    same.load(store.latest_sla())
+    assert same.changes(snapshot(open_case, done), t(2026, 10, 12, 13)) == []
+
+    # A restart with a corrected calendar (Tue Oct 13 a local holiday).
+    corrected = WorkingCalendar(2024, 2028, extra_holidays=[dt.date(2026, 10, 13)])
+    restarted = SlaRecorder(corrected, POLICY)
+    restarted.load(store.latest_sla())
+    (row,) = restarted.changes(snapshot(open_case, done), t(2026, 10, 12, 14))
+    assert row.case_id == "C1" and row.calendar_version == corrected.version
+    assert row.promised_due_at == eod(2026, 10, 16)
+    store.append_sla([row])
+    restarted.commit([row])
+    history = [(r.case_id, r.calendar_version) for r in store.sla_rows()]
+    assert history == [
+        ("C1", cal().version),
+        ("C2", cal().version),
+        ("C1", corrected.version),
+    ]
+    store.close()
+
+
+# --- incremental calls write the rows a full look at every case writes --------------------
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), size=st.integers(1, 8))
+def test_told_what_changed_the_recorder_writes_what_a_full_look_writes(
+    data: st.DataObject, size: int
+) -> None:
+    hall: dict[str, Case] = {}
+    for n in range(size):
+        case, _, suspensions = data.draw(engine_cases(n))
+        hall[case.id] = case.model_copy(update={"suspensions": tuple(suspensions)})
+    full, told = SlaRecorder(cal(), POLICY), SlaRecorder(cal(), POLICY)
+    base = data.draw(st.integers(0, 50 * 86400))
+    offsets = sorted(data.draw(st.lists(st.integers(0, 3 * 86400), min_size=1, max_size=6)))
+    changed: set[str] | None = None
+    for offset in offsets:
+        at = t(2026, 9, 1) + dt.timedelta(seconds=base + offset)
+        snapshot = Snapshot(items=ENGINE_ITEMS, cases=dict(hall))
+        expected = full.changes(snapshot, at)
+        found = told.changes(snapshot, at, changed)
+        assert sorted(found, key=lambda r: r.case_id) == sorted(expected, key=lambda r: r.case_id)
+        full.commit(expected)
+        told.commit(found)
+        changed = set()
+        for _ in range(data.draw(st.integers(0, 2))):
+            number = data.draw(st.integers(0, size - 1))
+            if data.draw(st.booleans()):
+                hall.pop(f"C{number}", None)
+            else:
+                case, _, suspensions = data.draw(engine_cases(number))
+                hall[case.id] = case.model_copy(update={"suspensions": tuple(suspensions)})
+            changed.add(f"C{number}")
+
+
+def test_told_nothing_changed_a_running_suspension_is_still_judged_every_day() -> None:
+    case = Case(
+        id="C1",
+        item="I3",
+        accepted_at=t(2026, 9, 14, 9),
+        suspensions=(Suspension(seq=1, kind="补正", started_at=t(2026, 9, 15, 9)),),
+    )
+    snapshot = Snapshot(items=ENGINE_ITEMS, cases={"C1": case})
+    recorder = SlaRecorder(cal(), POLICY)
+    recorder.commit(recorder.changes(snapshot, t(2026, 9, 16, 10), None))
+    rows = recorder.changes(snapshot, t(2026, 9, 17, 10), set())  # one working day on
+    assert [r.case_id for r in rows] == ["C1"]
+    assert rows[0].suspended_working_days == 2
+
+
+@pytest.mark.postgres
+def test_many_rows_are_appended_in_bulk_and_read_back() -> None:
+    """Above COPY_UPSERT_ROWS rows PostgreSQL appends with COPY: same rows, ids in order."""
+    with postgres_database() as url:
+        store = StateStore(url)
+        store.open()
+        try:
+            cases = [case(id=f"C{n:04d}") for n in range(COPY_UPSERT_ROWS + 5)]
+            rows = SlaRecorder(cal(), POLICY).changes(snapshot(*cases), t(2026, 10, 12, 12))
+            store.append_sla(rows)
+            assert list(store.sla_rows()) == rows
+            assert set(store.latest_sla()) == {c.id for c in cases}
+        finally:
+            store.close()
