@@ -14,7 +14,7 @@ fresh database (both dropped at the end):
   cases, tickets and deposits), then poll + store + evaluate + metrics, end to end;
 - **/metrics scrape** — over HTTP from the daemon's endpoint, median of five;
 - **peak RSS** of this process (the generator runs in a child process);
-- **monthly report** for a 300 k-case month — a hook until issue 7 lands.
+- **monthly report** (PDF, XLSX, HTML) of the month with the most cases.
 
 Writes a Markdown table (machine, date, command, load) to ``--output`` and, with
 ``--profile``, the top hot spots of a full evaluation and an incremental cycle. Run
@@ -42,6 +42,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,18 +50,21 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import yaml
 from prometheus_client import generate_latest
+from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hall import AT, QUERIES, SHANGHAI, SINCE_FORMATS, HallSpec, compact, daemon_config, naive
+from hall import AT, SHANGHAI, HallSpec, compact, daemon_config, naive
 
 from exporters.http import MetricsServer
 from monitor.clock import Clock
-from monitor.config import parse_config
+from monitor.config import Config, SqlSourceConfig, parse_config
 from monitor.daemon import Daemon
 from monitor.engine import Engine
 from monitor.logs import configure_logging
+from monitor.report import generate
 from monitor.settings import Settings
 from monitor.sources.base import since_value
 
@@ -87,10 +91,7 @@ class Run:
     rows: dict[str, int] = field(default_factory=dict)
     profiles: dict[str, str] = field(default_factory=dict)
     findings: int = 0
-
-
-def _dsn(database: str) -> str:
-    return f"postgresql://postgres@127.0.0.1:5432/{database}"
+    report: tuple[str, int, int] = ("", 0, 0)  # month, its cases, files written
 
 
 @contextmanager
@@ -129,20 +130,22 @@ def _profiled(run: Run, label: str, step: Callable[[], Any], top: int = 15) -> N
     run.profiles[label] = "\n".join([header, *lines[start:]])
 
 
-def read_floor(source_dsn: str) -> tuple[float, int]:
+def read_floor(config: Config) -> tuple[float, int]:
     """Seconds and rows of a bare psycopg fetch of every configured query (full poll)."""
     rows = 0
     started = time.perf_counter()
-    with psycopg.connect(source_dsn) as conn:
-        for name, entities in QUERIES.items():
-            since = since_value(None, SHANGHAI, SINCE_FORMATS[name])
-            for query in entities.values():
+    for source in config.sources:
+        assert isinstance(source, SqlSourceConfig)
+        since = since_value(None, SHANGHAI, source.since_format)
+        dsn = make_url(source.url).set(drivername="postgresql").render_as_string(False)
+        with psycopg.connect(dsn) as conn:
+            for entity in source.entities.values():
                 with conn.cursor(name="floor") as cursor:
                     cursor.itersize = 5000
-                    cursor.execute(query.replace(":since", "%(since)s"), {"since": since})
+                    cursor.execute(entity.query.replace(":since", "%(since)s"), {"since": since})
                     while batch := cursor.fetchmany(5000):
                         rows += len(batch)
-        conn.rollback()
+            conn.rollback()
     return time.perf_counter() - started, rows
 
 
@@ -242,20 +245,20 @@ def scrape(port: int, times: int = 5) -> tuple[float, int]:
     return statistics.median(durations), size
 
 
-def monthly_report_hook(run: Run) -> Figure:
-    """The monthly report (issue 7) for a 300 k-case month: measured once it exists."""
-    try:
-        import exporters.report  # noqa: F401  # type: ignore[import-not-found]
-    except ImportError:
-        return Figure(
-            "monthly report, 300 k-case month",
-            "≤ 60 s",
-            "not measured",
-            None,
-            "HOOK: issue 7 (monthly report) is not on main yet — measure_monthly_report()",
-        )
-    return Figure(
-        "monthly report, 300 k-case month", "≤ 60 s", "not measured", None, "hook not wired"
+def monthly_report(run: Run, daemon: Daemon, config: Any, workdir: Path) -> None:
+    """Time ``jiancha report``'s work (PDF, XLSX, HTML) for the month with the most cases."""
+    months = Counter(
+        f"{c.accepted_at.astimezone(SHANGHAI):%Y-%m}" for c in daemon.assembler.cases.values()
+    )
+    month, cases = months.most_common(1)[0]
+    started = time.perf_counter()
+    written = generate(config, month, AT, SHANGHAI, directory=workdir / "reports")
+    run.timings["monthly report"] = time.perf_counter() - started
+    run.report = (month, cases, len(written))
+    print(
+        f"  {'monthly report':<28} {run.timings['monthly report']:8.2f} s ({month}, "
+        f"{cases} cases, {len(written)} files)",
+        flush=True,
     )
 
 
@@ -263,17 +266,30 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def measure(run: Run, profile: bool) -> None:
-    spec = run.spec
-    with fresh_databases("source", "state") as (source_db, state_db):
-        print(f"hall: {spec.cases} open cases into {source_db}", flush=True)
-        started = time.perf_counter()
+class Hall:
+    """The source the benchmark measures: its daemon configuration and how it changes."""
+
+    config: dict[str, Any]
+    changed = 0  # rows changed by the last change()
+
+    def change(self, count: int, tag: str) -> dt.datetime:
+        """About ``count`` rows changed at the source; the instant to evaluate at."""
+        raise NotImplementedError
+
+
+class OwnHall(Hall):
+    """bench/hall.py's province (the issue's proportions), generated in a child process."""
+
+    def __init__(self, spec: HallSpec, source_url: str, state_url: str) -> None:
+        self.dsn = make_url(source_url).set(drivername="postgresql").render_as_string(False)
+        print(f"hall: {spec.cases} open cases (bench/hall.py)", flush=True)
+        hall_py = str(Path(__file__).with_name("hall.py"))
         subprocess.run(
             [
                 sys.executable,
-                str(Path(__file__).with_name("hall.py")),
+                hall_py,
                 "--url",
-                _dsn(source_db),
+                self.dsn,
                 "--cases",
                 str(spec.cases),
                 "--seed",
@@ -281,20 +297,106 @@ def measure(run: Run, profile: bool) -> None:
             ],
             check=True,
         )
-        run.timings["generate (COPY)"] = time.perf_counter() - started
+        self.config = daemon_config(source_url, state_url, spec)
+        self._at = AT
 
-        floor_s, floor_rows = _timed(
-            run, "read floor (bare psycopg)", lambda: read_floor(_dsn(source_db))
-        )
-        run.rows["source rows"] = floor_rows
+    def change(self, count: int, tag: str) -> dt.datetime:
+        self._at += dt.timedelta(minutes=2)
+        self.changed = change_rows(self.dsn, count, self._at, tag)
+        return self._at + dt.timedelta(minutes=1)
 
-        data = daemon_config(
-            f"postgresql+psycopg://postgres@127.0.0.1:5432/{source_db}",
-            f"postgresql+psycopg://postgres@127.0.0.1:5432/{state_db}",
-            spec,
+
+class SimulatedHall(Hall):
+    """The demo simulator's hall (``jiancha simulate``, COPY into PostgreSQL): four weeks
+    backfilled to the benchmark's instant, scaled so that about ``spec.cases`` cases are
+    open then; its live mode makes the changes."""
+
+    UNIT_OPEN_CASES = 1_460  # cases open at the instant per unit of --scale (3 centers)
+
+    def __init__(self, spec: HallSpec, source_url: str, state_url: str, workdir: Path) -> None:
+        self.scale = max(0.05, spec.cases / self.UNIT_OPEN_CASES)
+        print(f"hall: the demo simulator at scale {self.scale:.2f}", flush=True)
+        config_file = workdir / "simulated.yaml"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "monitor.cli",
+                "simulate",
+                "--url",
+                source_url,
+                "--days",
+                "28",
+                "--end",
+                AT.isoformat(),
+                "--workers",
+                "2",
+                "--centers",
+                "3",
+                "--scale",
+                f"{self.scale:.4f}",
+                "--seed",
+                str(spec.seed),
+                "--config-out",
+                str(config_file),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
+        # What the incremental queries and the fee reference's sub-select need (the demo
+        # schema has only primary keys: without these a province-sized hall is slow to
+        # read, floor and daemon alike).
+        dsn = make_url(source_url).set(drivername="postgresql").render_as_string(False)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for table in ("SL_BJ", "SP_HJ", "TBCX", "PD_QH", "HCP_PJ", "YH_JYMX"):
+                conn.execute(f"CREATE INDEX IF NOT EXISTS bench_{table}_gxsj ON {table} (GXSJ)")
+            conn.execute("CREATE INDEX IF NOT EXISTS bench_sf_jkd_sblsh ON SF_JKD (SBLSH)")
+            conn.execute("ANALYZE")
+        data = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+        for source in data["sources"]:
+            source["url"] = source_url
+            source["statement_timeout_seconds"] = 600
+        data["state"] = {"url": state_url}
+        data["alerting"] = {"alertmanager_urls": []}
+        self.config = data
+        self.source_url = source_url
+        self.spec = spec
+        self._live: Any = None
+        self._at = AT
+
+    def change(self, count: int, tag: str) -> dt.datetime:
+        """Let the simulated hall go on, ten minutes at a time, until ``count`` rows."""
+        from monitor.demo.database import HallDatabase
+        from monitor.demo.simulator import HallSimulator, SimulationSpec
+
+        if self._live is None:
+            simulation = SimulationSpec(seed=self.spec.seed, centers=3, scale=self.scale)
+            simulator = HallSimulator(simulation, parse_config(self.config, Path.cwd()))
+            first = AT.date() - dt.timedelta(days=28)
+            self._live = simulator.live(HallDatabase(self.source_url), first, AT)
+        self.changed = 0
+        while self.changed < count and self._at < AT + dt.timedelta(days=3):
+            self._at += dt.timedelta(minutes=10)
+            self.changed += sum(self._live.advance(self._at).rows.values())
+        return self._at
+
+
+def measure(run: Run, profile: bool, generator: str) -> None:
+    spec = run.spec
+    with fresh_databases("source", "state") as (source_db, state_db):
         workdir = Path(tempfile.mkdtemp(prefix="jiancha-bench-"))
-        config = parse_config(data, workdir)
+        source_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{source_db}"
+        state_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{state_db}"
+        started = time.perf_counter()
+        hall: Hall = (
+            SimulatedHall(spec, source_url, state_url, workdir)
+            if generator == "simulator"
+            else OwnHall(spec, source_url, state_url)
+        )
+        run.timings["generate (COPY)"] = time.perf_counter() - started
+        config = parse_config(hall.config, workdir)
+        floor_s, floor_rows = _timed(run, "read floor (bare psycopg)", lambda: read_floor(config))
+        run.rows["source rows"] = floor_rows
         settings = Settings(applicant_hash_key="bench")
         clock = Clock(SHANGHAI, AT)
         daemon = Daemon(config, settings, clock=clock)
@@ -325,9 +427,9 @@ def measure(run: Run, profile: bool) -> None:
             run.timings["/metrics scrape"] = scrape_s
             print(f"  {'/metrics scrape':<28} {scrape_s:8.3f} s ({scrape_bytes} bytes)")
 
-            change_at = AT + dt.timedelta(minutes=2)
-            change_rows(_dsn(source_db), CHANGED_ROWS, change_at, "N1")
-            clock_at = AT + dt.timedelta(minutes=3)
+            clock_at = hall.change(CHANGED_ROWS, "N1")
+            run.rows["changed rows"] = hall.changed
+            daemon.clock = Clock(SHANGHAI, clock_at)
 
             def cycle() -> None:
                 for name in daemon.sources:
@@ -341,18 +443,20 @@ def measure(run: Run, profile: bool) -> None:
 
                 def full_again() -> None:
                     daemon.engine = Engine()
-                    daemon.evaluate(AT + dt.timedelta(minutes=4))
+                    daemon.evaluate(clock_at + dt.timedelta(minutes=1))
 
                 _profiled(run, "full evaluation", full_again)
-                change_rows(_dsn(source_db), CHANGED_ROWS, AT + dt.timedelta(minutes=5), "N2")
+                again_at = hall.change(CHANGED_ROWS, "N2")
+                daemon.clock = Clock(SHANGHAI, again_at)
 
                 def second_cycle() -> None:
                     for name in daemon.sources:
                         daemon.poll(name)
-                    daemon.evaluate(AT + dt.timedelta(minutes=6))
+                    daemon.evaluate(again_at)
                     generate_latest(daemon.metrics.registry)
 
                 _profiled(run, "incremental cycle", second_cycle)
+            monthly_report(run, daemon, config, workdir)
         finally:
             server.stop()
             daemon.close()
@@ -370,7 +474,7 @@ def measure(run: Run, profile: bool) -> None:
             f"{run.timings['steady evaluation (no change)']:.2f} s",
         ),
         Figure(
-            f"incremental cycle, {CHANGED_ROWS:,} changed rows",
+            f"incremental cycle, {run.rows['changed rows']:,} changed rows",
             "≤ 1 s",
             f"{run.timings['incremental cycle']:.2f} s",
             run.timings["incremental cycle"] <= 1,
@@ -398,7 +502,19 @@ def measure(run: Run, profile: bool) -> None:
             rss <= 1.5e9,
             "whole benchmark process (the generator runs in a child)",
         ),
-        monthly_report_hook(run),
+        Figure(
+            f"monthly report, {run.report[1]:,}-case month ({run.report[0]})",
+            "≤ 60 s (300 k cases)",
+            f"{run.timings['monthly report']:.1f} s",
+            run.timings["monthly report"] <= 60 * max(1.0, run.report[1] / 300_000),
+            f"PDF, XLSX and HTML of the whole hall ({run.report[2]} files), from the state "
+            "store's SLA rows and ledger"
+            + (
+                " — a month this size is judged against 60 s × its size / 300 k"
+                if run.report[1] > 300_000
+                else ""
+            ),
+        ),
     ]
 
 
@@ -454,6 +570,12 @@ def main() -> int:
     parser.add_argument("--output", type=Path, help="write the Markdown results here")
     parser.add_argument("--profile", action="store_true", help="add the top hot spots")
     parser.add_argument(
+        "--generator",
+        choices=("hall", "simulator"),
+        default="hall",
+        help="bench/hall.py's province (default) or the demo simulator (monitor/demo)",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="20 k cases: check the benchmark runs (CI)"
     )
     args = parser.parse_args()
@@ -462,15 +584,13 @@ def main() -> int:
     configure_logging("json", "ERROR")
     load_before = load()
     run = Run(HallSpec(args.cases, seed=args.seed))
-    measure(run, args.profile)
+    measure(run, args.profile, args.generator)
     text = report(run, shlex.join(["python", *sys.argv]), load_before, load())
     if args.output:
         args.output.write_text(text, encoding="utf-8")
     print(text)
     expected = 6
-    if len(run.figures) != expected or any(
-        f.met is None and "HOOK" not in f.note for f in run.figures
-    ):
+    if len(run.figures) != expected or any(f.met is None for f in run.figures):
         print("benchmark incomplete: a target was not measured", file=sys.stderr)
         return 1
     return 0
