@@ -424,6 +424,9 @@ class Daemon:
                 log.error(
                     "state_store_write_failed", job="evaluate", error=str(exc).splitlines()[0]
                 )
+                # Nothing of this evaluation is kept: the next one looks at these again.
+                for entity, keys in changed.items():
+                    self._changed.setdefault(entity, set()).update(keys)
                 raise
             self.metrics.set_store_up(True)
             for entry in changes.entries.values():
