@@ -1,16 +1,19 @@
 """Province-scale benchmark: one daemon over a big hall in PostgreSQL, against the read floor.
 
-Builds the hall of ``bench/hall.py`` (``--cases`` open cases, twice as many queue
-tickets, half as many bank deposits) in a fresh PostgreSQL database with COPY, then
-measures in one run, with the daemon in this process and its state store in a second
-fresh database (both dropped at the end):
+Builds a hall in a fresh PostgreSQL database with COPY — ``bench/hall.py``'s province by
+default (``--cases`` open cases, twice as many queue tickets, half as many bank deposits:
+the issue's proportions), or the demo simulator's hall (``--generator simulator``,
+``jiancha simulate`` scaled to about ``--cases`` open cases) — then measures in one run,
+with the daemon in this process and its state store in a second fresh database (both
+dropped at the end):
 
 - **read floor** — a bare psycopg fetch (server-side cursor) of every configured query;
 - **ingest** — the daemon's first poll of every source (map, store, remember), as a
   throughput ratio to the read floor of the same rows;
-- **full evaluation** — every rule over the whole hall: the first one after ingest
-  (every finding opened in the ledger) and a second, steady one;
-- **incremental cycle** — 10,000 rows changed at the source (cases concluded, new
+- **full evaluation** — every rule over the whole hall with every case judged again (the
+  engine's verdicts dropped); also the first one after ingest (every finding opened in
+  the ledger, every SLA row written) and a steady one with nothing changed;
+- **incremental cycle** — about 10,000 rows changed at the source (cases concluded, new
   cases, tickets and deposits), then poll + store + evaluate + metrics, end to end;
 - **/metrics scrape** — over HTTP from the daemon's endpoint, median of five;
 - **peak RSS** of this process (the generator runs in a child process);
@@ -565,7 +568,7 @@ def report(run: Run, command: str, load_before: str, load_after: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--cases", type=int, help="open cases (default 1 M; 20 k with --smoke)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--output", type=Path, help="write the Markdown results here")
     parser.add_argument("--profile", action="store_true", help="add the top hot spots")
@@ -576,11 +579,10 @@ def main() -> int:
         help="bench/hall.py's province (default) or the demo simulator (monitor/demo)",
     )
     parser.add_argument(
-        "--smoke", action="store_true", help="20 k cases: check the benchmark runs (CI)"
+        "--smoke", action="store_true", help="check the benchmark runs, at 20 k cases (CI)"
     )
     args = parser.parse_args()
-    if args.smoke:
-        args.cases = 20_000
+    args.cases = args.cases or (20_000 if args.smoke else 1_000_000)
     configure_logging("json", "ERROR")
     load_before = load()
     run = Run(HallSpec(args.cases, seed=args.seed))
