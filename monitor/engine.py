@@ -369,7 +369,6 @@ class TicketClusters:
 
     def __init__(self) -> None:
         self.searches: dict[str, offsystem_rules.TicketSearch] = {}
-        self.tickets: dict[str, object] = {}
         self.ticket_days: dict[dt.date, set[str]] = {}
         self.case_days: dict[dt.date, set[str]] = {}
         self.case_keys: dict[str, tuple[object, ...]] = {}
