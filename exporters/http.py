@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 
 _HANDSHAKE_TIMEOUT_S = 10
 Readiness = Callable[[], list[str]]  # what is not ready yet; empty when ready
+Exposition = Callable[[str | None], tuple[bytes, str]]  # Accept header -> body, content type
 StartResponse = Callable[..., Any]
 
 
@@ -66,9 +67,23 @@ def _reply(start: StartResponse, status: str, body: dict[str, Any]) -> Iterable[
 
 
 def build_app(
-    registry: CollectorRegistry, readiness: Readiness, security: EndpointSecurity
+    registry: CollectorRegistry,
+    readiness: Readiness,
+    security: EndpointSecurity,
+    exposition: Exposition | None = None,
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    metrics_app = make_wsgi_app(registry)
+    """The endpoint's WSGI app. ``exposition`` (given the ``Accept`` header) answers
+    ``/metrics`` when given — the daemon's, with its figures rendered once per
+    evaluation; else prometheus-client renders ``registry`` at every scrape."""
+    registry_app = make_wsgi_app(registry)
+
+    def metrics_app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
+        if exposition is None:
+            return registry_app(environ, start)
+        body, content_type = exposition(environ.get("HTTP_ACCEPT"))
+        start("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+        return [body]
+
     expected: bytes | None = None
     if security.username is not None and security.password is not None:
         expected = base64.b64encode(f"{security.username}:{security.password}".encode())
@@ -114,12 +129,13 @@ class MetricsServer:
         registry: CollectorRegistry,
         readiness: Readiness,
         security: EndpointSecurity | None = None,
+        exposition: Exposition | None = None,
     ) -> None:
         security = security or EndpointSecurity()
         self._server = make_server(
             address,
             port,
-            build_app(registry, readiness, security),
+            build_app(registry, readiness, security, exposition),
             server_class=_ThreadingServer,
             handler_class=_QuietHandler,
         )

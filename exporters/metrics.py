@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import metadata as importlib_metadata
@@ -30,6 +30,7 @@ from prometheus_client import (
     disable_created_metrics,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from monitor.figures import HallFigures
@@ -55,14 +56,15 @@ def _version() -> str:
         return "unknown"
 
 
-class _HallCollector(Collector):
+class _HealthCollector(Collector):
+    """Source health, the state store and the calendar horizon: small, live at every scrape."""
+
     def __init__(self, metrics: DaemonMetrics) -> None:
         self._metrics = metrics
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         m = self._metrics
         with m.lock:
-            figures = m.figures
             sources = dict(m.sources)
             store_up = m.store_up
             confirmed_until = m.calendar_confirmed_until
@@ -101,6 +103,16 @@ class _HallCollector(Collector):
                 "End of the last day whose official working-day schedule is confirmed.",
                 value=confirmed_until.timestamp(),
             )
+
+
+class _HallCollector(Collector):
+    """The hall's figures: one family per figure, from the latest evaluation."""
+
+    def __init__(self, figures: Callable[[], HallFigures | None]) -> None:
+        self._figures = figures
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        figures = self._figures()
         if figures is not None:
             yield from _hall_families(figures)
 
@@ -225,17 +237,37 @@ def _hall_families(f: HallFigures) -> Iterator[GaugeMetricFamily | CounterMetric
         yield _gauge(name, documentation, ["center"], values)
 
 
+# What Prometheus 2.x asks for when it scrapes (it prefers OpenMetrics).
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+_EOF = b"# EOF\n"
+
+
+def _render(figures: HallFigures, accept: str) -> bytes:
+    """The hall's families as exposition text (without OpenMetrics' closing ``# EOF``)."""
+    registry = CollectorRegistry()
+    registry.register(_HallCollector(lambda: figures))
+    encoder, _ = choose_encoder(accept)
+    return encoder(registry).removesuffix(_EOF)
+
+
 class DaemonMetrics:
     """Every metric of one daemon, on its own registry."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        # ``registry`` has every metric; ``live`` all but the hall's figures, which are
+        # rendered once per evaluation (see :meth:`exposition`), not at every scrape.
         self.registry = registry or CollectorRegistry()
+        self.live = CollectorRegistry()
         self.lock = threading.Lock()
         self.figures: HallFigures | None = None
         self.sources: dict[str, SourceHealth] = {}
         self.store_up = True
         self.calendar_confirmed_until: dt.datetime | None = None
-        r = self.registry
+        self._rendered: dict[str, bytes] = {}  # the hall's figures by content type
+        r = self.live
         self.build_info = Gauge(
             "jiancha_build_info", "Version of the running daemon.", ["version"], registry=r
         )
@@ -305,12 +337,34 @@ class DaemonMetrics:
             "When rules were last evaluated.",
             registry=r,
         )
-        r.register(_HallCollector(self))
+        r.register(_HealthCollector(self))
+        self.registry.register(self.live)
+        self.registry.register(_HallCollector(lambda: self.figures))
 
     def publish(self, figures: HallFigures) -> None:
+        """The figures of an evaluation, rendered now in the format Prometheus asks for."""
+        rendered = {choose_encoder(PROMETHEUS_ACCEPT)[1]: _render(figures, PROMETHEUS_ACCEPT)}
         with self.lock:
             self.figures = figures
+            self._rendered = rendered
         self.last_evaluation.set_to_current_time()  # wall clock, whatever the hall's clock
+
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """What ``/metrics`` answers: the live metrics rendered now, the hall's figures as
+        rendered at the last evaluation (in the text format the ``Accept`` header asks)."""
+        encoder, content_type = choose_encoder(accept or "")
+        with self.lock:
+            figures = self.figures
+            hall = self._rendered.get(content_type)
+        if figures is not None and hall is None:  # a format no scrape asked for yet
+            hall = _render(figures, accept or "")
+            with self.lock:
+                if self.figures is figures:
+                    self._rendered[content_type] = hall
+        live = encoder(self.live)
+        if live.endswith(_EOF):  # OpenMetrics ends with # EOF: the hall goes before it
+            return live.removesuffix(_EOF) + (hall or b"") + _EOF, content_type
+        return live + (hall or b""), content_type
 
     def set_source(self, name: str, health: SourceHealth) -> None:
         with self.lock:

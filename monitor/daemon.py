@@ -706,6 +706,7 @@ def _endpoint(daemon: Daemon, settings: Settings) -> MetricsServer:
         daemon.metrics.registry,
         daemon.readiness,
         security,
+        daemon.metrics.exposition,
     )
 
 

@@ -49,3 +49,27 @@ def test_a_stalled_tls_client_does_not_block_scrapes_or_shutdown(tmp_path: Path)
         stalled.close()
     assert not stopper.is_alive()
     assert time.monotonic() - started < 5  # the stalled handshake did not hold the stop
+
+
+def test_metrics_come_from_the_exposition_when_one_is_given() -> None:
+    """The daemon's endpoint serves DaemonMetrics.exposition (the hall rendered once per
+    evaluation), with the content type it chose from the scraper's Accept header."""
+    from exporters.metrics import PROMETHEUS_ACCEPT, DaemonMetrics
+
+    metrics = DaemonMetrics()
+    metrics.polls.labels("approval", "ok").inc()
+    server = MetricsServer(
+        "127.0.0.1", 0, metrics.registry, lambda: [], exposition=metrics.exposition
+    )
+    server.start()
+    try:
+        with httpx.Client(timeout=3) as client:
+            scrape = client.get(
+                f"http://127.0.0.1:{server.port}/metrics", headers={"Accept": PROMETHEUS_ACCEPT}
+            )
+        assert scrape.status_code == 200
+        assert scrape.headers["content-type"].startswith("application/openmetrics-text")
+        assert 'jiancha_polls_total{outcome="ok",source="approval"} 1.0' in scrape.text
+        assert scrape.text.endswith("# EOF\n")
+    finally:
+        server.stop()

@@ -9,6 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporters.metrics import DaemonMetrics, SourceHealth
@@ -286,3 +289,56 @@ def test_only_bounded_label_names_and_the_jiancha_prefix(metrics: DaemonMetrics)
     bucket_labels = {"le"}  # histogram buckets, Prometheus' own
     assert used - bucket_labels <= ALLOWED_LABELS
     assert {"center", "department", "window", "rule", "severity", "source"} <= used
+
+
+# --- the endpoint's exposition: the hall rendered once per evaluation ----------------------
+
+
+def _samples(text: str) -> set[tuple[str, frozenset[tuple[str, str]], float]]:
+    return {
+        (s.name, frozenset(s.labels.items()), s.value)
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [None, "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"],
+)
+def test_the_exposition_says_what_the_registry_says(
+    metrics: DaemonMetrics, accept: str | None
+) -> None:
+    metrics.set_source("approval", SourceHealth(True, AT, 0, 60))
+    metrics.rows_ingested.labels("approval", "cases").inc(3)
+    metrics.publish(hall())
+    body, content_type = metrics.exposition(accept)
+    text = body.decode()
+    if accept is None:
+        assert content_type.startswith("text/plain")
+        expected = generate_latest(metrics.registry).decode()
+        assert _samples(text) == _samples(expected)
+    else:
+        assert content_type.startswith("application/openmetrics-text")
+        assert text.endswith("# EOF\n") and text.count("# EOF") == 1
+        names = {name for name, _, _ in _samples(generate_latest(metrics.registry).decode())}
+        assert {"jiancha_cases_open", "jiancha_source_up"} <= {
+            f.name for f in openmetrics_families(text)
+        }
+        assert names  # both formats carry the hall and the live metrics
+
+
+def test_live_metrics_move_at_once_the_hall_with_the_next_evaluation(
+    metrics: DaemonMetrics,
+) -> None:
+    body, _ = metrics.exposition(None)
+    assert "jiancha_cases_open" not in body.decode()  # nothing evaluated yet
+    metrics.publish(hall())
+    metrics.polls.labels("approval", "ok").inc()
+    text = metrics.exposition(None)[0].decode()
+    assert 'jiancha_polls_total{outcome="ok",source="approval"} 1.0' in text
+    assert "jiancha_cases_open{" in text
+    emptier = hall()
+    emptier.cases_open.clear()
+    metrics.publish(emptier)
+    assert "jiancha_cases_open{" not in metrics.exposition(None)[0].decode()
