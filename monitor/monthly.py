@@ -184,17 +184,17 @@ class RedCase:
 
 @dataclass(frozen=True)
 class FeeRow:
+    """One fee discrepancy, with the amount at issue (涉及金额, see :func:`fee_row`)."""
+
     rule: str
     subject: str  # case id, or a payment shown by the end of its transaction id
     item: str
     window: str
-    due_fen: int
+    standard_fen: int | None  # the item's fee standard, where the finding states it
+    due_fen: int | None  # the fee the case charged (应收); None for a payment alone
     paid_fen: int
+    at_issue_fen: int
     note: str
-
-    @property
-    def difference_fen(self) -> int:
-        return self.paid_fen - self.due_fen
 
 
 @dataclass(frozen=True)
@@ -300,9 +300,14 @@ KPI_LABELS = (
 )
 
 
-def _kpis(current: MonthFigures, previous: MonthFigures) -> list[Kpi]:
+def _kpis(current: MonthFigures | None, previous: MonthFigures | None) -> list[Kpi]:
+    """The headline figures; a period the daemon has no record of gives "—", not zeros."""
+
+    def value(figures: MonthFigures | None, key: str) -> float | None:
+        return None if figures is None else getattr(figures, key)
+
     return [
-        Kpi(key, label, kind, getattr(current, key), getattr(previous, key))
+        Kpi(key, label, kind, value(current, key), value(previous, key))
         for key, label, kind in KPI_LABELS
     ]
 
@@ -334,9 +339,10 @@ def _new(spans: Sequence[tuple[dt.datetime, dt.datetime | None]], period: Period
     return any(period.contains(s) for s, _ in spans)
 
 
-def mask_subject(subject: str) -> str:
-    """A bank transaction id (long digit runs) shown by its last six characters."""
-    return f"…{subject[-6:]}" if re.search(r"\d{10,}", subject) else subject
+def mask_payment(payment_id: str) -> str:
+    """A bank transaction id shown by its last six characters (the bulletin names no
+    account holder's transaction in full)."""
+    return f"…{payment_id[-6:]}"
 
 
 _FEE_NOTES = {
@@ -347,28 +353,52 @@ _FEE_NOTES = {
 }
 
 
-def _fee_row(entry: LedgerEntry) -> FeeRow:
+def fee_row(entry: LedgerEntry) -> FeeRow:
+    """A fee finding as a row of the fee table, amounts in fen from its evidence.
+
+    The amount at issue (涉及金额) is what the finding is about: the fee due that never
+    reached the designated account; the deposits that landed in another account; for a
+    wrong amount, how far the amount paid (or charged, when nothing was paid) is from
+    the item's standard; all that was charged or paid for a free item; a deposit with
+    no case behind it.
+    """
     finding = entry.finding
     evidence: dict[str, Any] = finding.evidence
-    due = int(evidence.get("fee_due_fen") or 0)
+    due: int | None = int(evidence.get("fee_due_fen") or 0)
+    standard: int | None = None
     if finding.rule == "offsystem.payment_without_case":
-        paid, note = int(evidence.get("amount_fen") or 0), "有费无件"
+        due, paid, note = None, int(evidence.get("amount_fen") or 0), "有费无件"
+        at_issue = paid
     elif finding.rule == "fee.not_in_designated_account":
-        paid = sum(int(p.get("amount_fen") or 0) for p in evidence.get("payments") or [])
+        payments = evidence.get("payments") or []
+        paid = sum(int(p.get("amount_fen") or 0) for p in payments)
         note = _FEE_NOTES.get(str(evidence.get("reason")), "")
+        if evidence.get("reason") == "wrong_account":
+            at_issue = sum(
+                int(p.get("amount_fen") or 0) for p in payments if not p.get("designated")
+            )
+        else:
+            at_issue = due
     elif finding.rule == "fee.amount_mismatch":
         paid = int(evidence.get("paid_fen") or 0)
+        standard = int(evidence.get("fee_standard_fen") or 0)
         note = "、".join(evidence.get("issues_zh") or [])
-    else:
+        charged = paid if evidence.get("payment_ids") else due
+        at_issue = abs(charged - standard)
+    else:  # fee.unauthorized: nothing was owed
         paid = int(evidence.get("paid_fen") or 0)
+        standard = 0
         note = _FEE_NOTES.get(str(evidence.get("reason")), "")
+        at_issue = max(due, paid)
     return FeeRow(
         rule=finding.rule,
-        subject=mask_subject(finding.case_id or finding.subject_id),
+        subject=finding.case_id or mask_payment(finding.subject_id),
         item=finding.item or "",
         window=finding.window or "",
+        standard_fen=standard,
         due_fen=due,
         paid_fen=paid,
+        at_issue_fen=at_issue,
         note=note,
     )
 
@@ -404,8 +434,8 @@ def build_report(
     earlier = {k: r for k, r in cases_at(inputs.sla, previous).items() if here(r.center)}
     ratings = [e for e in inputs.evaluations if here(e.center)]
     kpis = _kpis(
-        month_figures(cases.values(), ratings, period, policy),
-        month_figures(earlier.values(), ratings, previous, policy),
+        month_figures(cases.values(), ratings, period, policy) if cases else None,
+        month_figures(earlier.values(), ratings, previous, policy) if earlier else None,
     )
 
     spans = open_intervals(inputs.events)
@@ -426,18 +456,13 @@ def build_report(
         for rule, severity in sorted(rule_counts.keys() | open_counts.keys())
     ]
 
-    # Red cards of the overdue family, by case.
-    red_by_case: dict[str, list[LedgerEntry]] = defaultdict(list)
-    for entry in active.values():
-        f = entry.finding
-        if f.rule in OVERDUE_RULES and f.case_id is not None:
-            red_by_case[f.case_id].append(entry)
+    red_by_case = _red_cards_by_case(active, new, cases, period)
 
     departments = _places(cases, ratings, active, new, red_by_case, period, windows=False)
     windows = _places(cases, ratings, active, new, red_by_case, period, windows=True)
     red_cases = _red_cases(red_by_case, cases, inputs.calendars, period, policy)
     fees = sorted(
-        (_fee_row(e) for e in active.values() if e.finding.rule in FEE_RULES),
+        (fee_row(e) for e in active.values() if e.finding.rule in FEE_RULES),
         key=lambda r: (r.rule, r.subject),
     )
     trend = [
@@ -474,7 +499,9 @@ def build_report(
     ]
     notes = []
     if not cases:
-        notes.append("本期没有办件研判记录（守护进程尚未在本期评估过办件）。")
+        notes.append("本期没有办件研判记录（守护进程尚未在本期评估过办件），指标从缺。")
+    if not earlier:
+        notes.append("上月没有办件研判记录，上月指标与变化从缺。")
     unknown = sorted(v for v, confirmed, _ in versions if confirmed is None)
     if unknown:
         notes.append("以下日历版本未存档，相关超期工作日数取自问题证据：" + "、".join(unknown))
@@ -495,6 +522,39 @@ def build_report(
         item_names={code: item.name for code, item in inputs.items.items() if item.name},
         notes=notes,
     )
+
+
+def _red_cards_by_case(
+    active: dict[str, LedgerEntry],
+    new: set[str],
+    cases: dict[str, CaseSla],
+    period: Period,
+) -> dict[str, list[LedgerEntry]]:
+    """Red cards of the overdue family, by case, for the cases that are the period's.
+
+    A late conclusion stays on the ledger for good, but a case concluded before the
+    period began is an earlier month's red case — unless its card is new in this one
+    (concluded late on the previous month's last evening, judged the next working day).
+    """
+    by_case: dict[str, list[LedgerEntry]] = defaultdict(list)
+    for entry in active.values():
+        f = entry.finding
+        if f.rule in OVERDUE_RULES and f.case_id is not None:
+            by_case[f.case_id].append(entry)
+
+    def concluded_before(case_id: str, entries: list[LedgerEntry]) -> bool:
+        row = cases.get(case_id)
+        if row is not None:
+            concluded = row.concluded_at
+        else:  # judged before SLA records were kept: what the ledger says
+            concluded = _instant(entries[0].finding.evidence.get("concluded_at"))
+        return concluded is not None and concluded < period.start
+
+    return {
+        case_id: entries
+        for case_id, entries in by_case.items()
+        if any(e.fingerprint in new for e in entries) or not concluded_before(case_id, entries)
+    }
 
 
 def parameters_in_force(sets: Sequence[ParameterSet], period: Period) -> list[ParameterSet]:
