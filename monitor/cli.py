@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--format", help="comma list of pdf, xlsx, html (default: report.formats)")
     report.add_argument("--out", type=Path, help="directory (default: report.directory)")
+    report.add_argument(
+        "--at",
+        type=_instant,
+        help="generate as of this instant, ISO 8601 with offset (default: now; a simulated "
+        "hall's clock)",
+    )
 
     check = commands.add_parser("check-config", help="validate a configuration without running")
     check.add_argument("config", type=Path)
@@ -91,7 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--at", type=_instant, help="hall clock start (default 08:45 of the last working day)"
     )
-    demo.add_argument("--once", action="store_true", help="backfill, scan once, print, exit")
+    ending = demo.add_mutually_exclusive_group()
+    ending.add_argument("--once", action="store_true", help="backfill, scan once, print, exit")
+    ending.add_argument(
+        "--no-live",
+        action="store_true",
+        help="backfill and replay, then exit (the state store is ready for jiancha report)",
+    )
     demo.add_argument(
         "--no-replay", action="store_true", help="skip replaying the findings over the backfill"
     )
@@ -206,7 +218,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
                 f"--format: {args.format!r}; expected a comma list of pdf, xlsx, html"
             )
     centers = args.center or [None]
-    now = dt.datetime.now(settings.tz)
+    now = args.at or dt.datetime.now(settings.tz)
     try:
         if sys.stderr.isatty():
             total = len(centers) * (STEPS - 3 + len(formats or config.report.formats)) + 3
@@ -305,6 +317,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         at=args.at,
         once=args.once,
         replay_history=not args.no_replay,
+        live=not args.no_live,
     )
 
 
