@@ -353,7 +353,7 @@ _FEE_NOTES = {
 }
 
 
-def fee_row(entry: LedgerEntry) -> FeeRow:
+def fee_row(entry: LedgerEntry, tz: dt.tzinfo) -> FeeRow:
     """A fee finding as a row of the fee table, amounts in fen from its evidence.
 
     The amount at issue (涉及金额) is what the finding is about: the fee due that never
@@ -367,8 +367,11 @@ def fee_row(entry: LedgerEntry) -> FeeRow:
     due: int | None = int(evidence.get("fee_due_fen") or 0)
     standard: int | None = None
     if finding.rule == "offsystem.payment_without_case":
-        due, paid, note = None, int(evidence.get("amount_fen") or 0), "有费无件"
+        due, paid = None, int(evidence.get("amount_fen") or 0)
         at_issue = paid
+        # The masked transaction id alone is ambiguous: its time identifies it at the bank.
+        paid_at = _instant(evidence.get("paid_at"))
+        note = "有费无件" if paid_at is None else f"{paid_at.astimezone(tz):%Y-%m-%d %H:%M} 到账"
     elif finding.rule == "fee.not_in_designated_account":
         payments = evidence.get("payments") or []
         paid = sum(int(p.get("amount_fen") or 0) for p in payments)
@@ -462,7 +465,7 @@ def build_report(
     windows = _places(cases, ratings, active, new, red_by_case, period, windows=True)
     red_cases = _red_cases(red_by_case, cases, inputs.calendars, period, policy)
     fees = sorted(
-        (fee_row(e) for e in active.values() if e.finding.rule in FEE_RULES),
+        (fee_row(e, policy.tz) for e in active.values() if e.finding.rule in FEE_RULES),
         key=lambda r: (r.rule, r.subject),
     )
     trend = [

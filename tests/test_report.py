@@ -468,6 +468,7 @@ def test_fee_table_names_cases_and_amounts_in_yuan(month: Month) -> None:
     for title, note, subject, _item, _window, standard, due, paid, at_issue in fees:
         if title == "有费无件（体外循环）":  # a deposit: the end of its transaction id
             assert subject.startswith("…") and len(subject) == 7 and due is None
+            assert note.endswith("到账")
         else:
             assert subject in case_ids  # a case id is no personal data: in full
         assert at_issue > 0
