@@ -461,8 +461,8 @@ def build_report(
 
     red_by_case = _red_cards_by_case(active, new, cases, period)
 
-    departments = _places(cases, ratings, active, new, red_by_case, period, windows=False)
-    windows = _places(cases, ratings, active, new, red_by_case, period, windows=True)
+    departments = _places(cases, ratings, active, new, red_by_case, period, policy, windows=False)
+    windows = _places(cases, ratings, active, new, red_by_case, period, policy, windows=True)
     red_cases = _red_cases(red_by_case, cases, inputs.calendars, period, policy)
     fees = sorted(
         (fee_row(e, policy.tz) for e in active.values() if e.finding.rule in FEE_RULES),
@@ -569,6 +569,9 @@ def parameters_in_force(sets: Sequence[ParameterSet], period: Period) -> list[Pa
     return chosen or list(sets[:1])
 
 
+Place = tuple[str, str | None]  # department, and window for the window table
+
+
 def _places(
     cases: dict[str, CaseSla],
     ratings: list[Evaluation],
@@ -576,63 +579,56 @@ def _places(
     new: set[str],
     red_by_case: dict[str, list[LedgerEntry]],
     period: Period,
+    policy: DeadlinePolicy,
     *,
     windows: bool,
 ) -> list[PlaceRow]:
-    def place(department: str | None, window: str | None) -> tuple[str, str | None]:
+    """Departments (or windows) with anything to show in the period, ranked: the same
+    figures as the headline's (:func:`month_figures`), and the cards of the period."""
+
+    def place(department: str | None, window: str | None) -> Place:
         return (department or "—", (window or "—") if windows else None)
 
-    accepted: Counter[tuple[str, str | None]] = Counter()
-    decided: Counter[tuple[str, str | None]] = Counter()
-    on_time: Counter[tuple[str, str | None]] = Counter()
+    case_rows: dict[Place, list[CaseSla]] = defaultdict(list)
     for row in cases.values():
-        key = place(row.department, row.window)
-        accepted[key] += period.contains(row.accepted_at)
-        if row.decided and period.contains(concluded_by(row, period.end)):
-            decided[key] += 1
-            on_time[key] += bool(row.on_time)
-    overdue: Counter[tuple[str, str | None]] = Counter()
+        case_rows[place(row.department, row.window)].append(row)
+    rated: dict[Place, list[Evaluation]] = defaultdict(list)
+    for rating in ratings:
+        rated[place(rating.department, rating.window)].append(rating)
+    overdue: Counter[Place] = Counter()
     for entries in red_by_case.values():
         f = entries[0].finding
         overdue[place(f.department, f.window)] += 1
-    red: Counter[tuple[str, str | None]] = Counter()
-    yellow: Counter[tuple[str, str | None]] = Counter()
-    fee: Counter[tuple[str, str | None]] = Counter()
-    for fp, entry in active.items():
-        if fp not in new:
-            continue
-        f = entry.finding
+    red: Counter[Place] = Counter()
+    yellow: Counter[Place] = Counter()
+    fee: Counter[Place] = Counter()
+    for fp in new:
+        f = active[fp].finding
         key = place(f.department, f.window)
         (red if f.severity is Severity.RED else yellow)[key] += 1
         fee[key] += f.rule in FEE_RULES
-    rated: Counter[tuple[str, str | None]] = Counter()
-    satisfied: Counter[tuple[str, str | None]] = Counter()
-    for rating in ratings:
-        if period.contains(rating.rated_at):
-            key = place(rating.department, rating.window)
-            rated[key] += 1
-            satisfied[key] += rating.level <= 2
-    keys = set(accepted) | set(decided) | set(overdue) | set(red) | set(yellow) | set(rated)
-    rows = [
-        PlaceRow(
-            rank=0,
-            department=department,
-            window=window,
-            accepted=accepted[(department, window)],
-            decided=decided[(department, window)],
-            on_time_ratio=on_time[(department, window)] / decided[(department, window)]
-            if decided[(department, window)]
-            else None,
-            overdue_cases=overdue[(department, window)],
-            red=red[(department, window)],
-            yellow=yellow[(department, window)],
-            fee_issues=fee[(department, window)],
-            satisfaction_ratio=satisfied[(department, window)] / rated[(department, window)]
-            if rated[(department, window)]
-            else None,
+    rows = []
+    for key in case_rows.keys() | rated.keys() | overdue.keys() | red.keys() | yellow.keys():
+        figures = month_figures(case_rows[key], rated[key], period, policy)
+        if not (figures.accepted or figures.decided or figures.ratings) and not (
+            overdue[key] or red[key] or yellow[key]
+        ):
+            continue  # only cases of earlier months, nothing that happened in this one
+        rows.append(
+            PlaceRow(
+                rank=0,
+                department=key[0],
+                window=key[1],
+                accepted=figures.accepted,
+                decided=figures.decided,
+                on_time_ratio=figures.on_time_ratio,
+                overdue_cases=overdue[key],
+                red=red[key],
+                yellow=yellow[key],
+                fee_issues=fee[key],
+                satisfaction_ratio=figures.satisfaction_ratio,
+            )
         )
-        for department, window in keys
-    ]
     return _rank(rows)
 
 

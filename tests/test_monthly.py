@@ -232,3 +232,19 @@ def test_a_month_without_records_shows_no_figures() -> None:
     empty = build_report(inputs([], [], []), period, previous, POLICY, NOW)
     assert all(k.value is None and k.previous is None for k in empty.kpis)
     assert any("本期没有办件研判记录" in note for note in empty.notes)
+
+
+def test_places_are_those_with_something_in_the_period() -> None:
+    september = case(id="C-SEP", window="W9", accepted_at=t(2026, 9, 7, 10))
+    september = september.model_copy(update={"concluded_at": t(2026, 9, 8, 10)})
+    october_case = case(id="C-OCT", window="W1", accepted_at=t(2026, 10, 12, 10))
+    rows = [
+        judge(september, ITEM, cal(), POLICY, t(2026, 9, 8, 17)),
+        judge(october_case, ITEM, cal(), POLICY, t(2026, 10, 12, 17)),
+    ]
+    period, previous = october()
+    report = build_report(inputs(rows, [], []), period, previous, POLICY, NOW)
+    assert [(w.window, w.accepted, w.decided) for w in report.windows] == [("W1", 1, 0)]
+    august = month_period("2026-08", POLICY, NOW)
+    earlier = build_report(inputs(rows, [], []), previous, august, POLICY, NOW)
+    assert [(w.window, w.accepted, w.decided) for w in earlier.windows] == [("W9", 1, 1)]
