@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -206,7 +207,7 @@ def _scan(config_path: Path, at: dt.datetime | None, fmt: str, settings: Setting
 def _report(args: argparse.Namespace, settings: Settings) -> int:
     from exporters.report import FORMATS
     from monitor.monthly import ReportError
-    from monitor.report import STEPS, generate, terminal_progress
+    from monitor.report import generate, no_progress, step_count, terminal_progress
 
     config = load_config(args.config)
     formats = None
@@ -219,21 +220,10 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
             )
     centers = args.center or [None]
     now = args.at or dt.datetime.now(settings.tz)
+    total = step_count(len(centers), len(formats or config.report.formats))
+    progress = terminal_progress(total) if sys.stderr.isatty() else nullcontext(no_progress)
     try:
-        if sys.stderr.isatty():
-            total = len(centers) * (STEPS - 3 + len(formats or config.report.formats)) + 3
-            with terminal_progress(total) as step:
-                written = generate(
-                    config,
-                    args.month,
-                    now,
-                    settings.tz,
-                    centers=centers,
-                    formats=formats,
-                    directory=args.out,
-                    step=step,
-                )
-        else:
+        with progress as step:
             written = generate(
                 config,
                 args.month,
@@ -242,6 +232,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
                 centers=centers,
                 formats=formats,
                 directory=args.out,
+                step=step,
             )
     except ReportError as exc:
         raise ConfigError(f"--month: {exc}") from None
