@@ -49,6 +49,7 @@ pytest: $(VENV)/.installed-test
 	$(run_pytest)
 
 test: $(VENV)/.installed-test
+	@bash .ci/system-packages
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(run_pytest)

@@ -8,6 +8,7 @@ read as "no violations").
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import signal
@@ -27,6 +28,7 @@ from monitor.sources.base import SourceError
 from monitor.store import StoreError
 
 if TYPE_CHECKING:
+    from monitor.demo.plan import ViolationRates
     from monitor.demo.simulator import SimulationSpec
 
 EXIT_CONFIG = 2
@@ -135,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--live", action="store_true", help="keep producing traffic")
     simulate.add_argument(
+        "--workers", type=int, default=1, help="processes planning the backfill (default 1)"
+    )
+    simulate.add_argument(
         "--speed", type=float, default=1.0, help="live clock speed (default: real time)"
     )
 
@@ -163,7 +168,15 @@ def _hall_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=2026, help="same seed, same hall")
     parser.add_argument("--centers", type=int, default=2, choices=(1, 2, 3))
     parser.add_argument(
-        "--scale", type=float, default=1.0, help="multiply the arrivals (default 1)"
+        "--scale", type=float, default=1.0, help="multiply the windows and arrivals (default 1)"
+    )
+    parser.add_argument(
+        "--rate",
+        action="append",
+        default=[],
+        metavar="VIOLATION=RATE",
+        help="how often a violation is injected, e.g. left_open=0.05 (repeatable; "
+        "0 switches one off; see ViolationRates in monitor/demo/plan.py)",
     )
 
 
@@ -172,11 +185,36 @@ def _spec(args: argparse.Namespace) -> SimulationSpec:
 
     if args.days < 1:
         raise ConfigError(f"--days: must be at least 1, got {args.days}")
+    if getattr(args, "workers", 1) < 1:
+        raise ConfigError(f"--workers: must be at least 1, got {args.workers}")
     if args.scale <= 0:
         raise ConfigError(f"--scale: must be positive, got {args.scale}")
     if getattr(args, "speed", 1.0) <= 0:
         raise ConfigError(f"--speed: must be positive, got {args.speed}")
-    return SimulationSpec(seed=args.seed, centers=args.centers, scale=args.scale)
+    return SimulationSpec(
+        seed=args.seed, centers=args.centers, scale=args.scale, rates=_rates(args.rate)
+    )
+
+
+def _rates(assignments: list[str]) -> ViolationRates:
+    from monitor.demo.plan import ViolationRates
+
+    names = {f.name for f in dataclasses.fields(ViolationRates)}
+    rates: dict[str, float] = {}
+    for assignment in assignments:
+        name, _, value = assignment.partition("=")
+        if name not in names:
+            raise ConfigError(
+                f"--rate: unknown violation {name!r}; expected one of {', '.join(sorted(names))}"
+            )
+        try:
+            rates[name] = float(value)
+        except ValueError:
+            raise ConfigError(f"--rate {name}: {value!r} is not a number") from None
+    try:
+        return ViolationRates(**rates)
+    except ValueError as exc:
+        raise ConfigError(f"--rate {exc}") from None
 
 
 def _settings() -> Settings:
@@ -328,6 +366,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         config_out=args.config_out,
         live=args.live,
         speed=args.speed,
+        workers=args.workers,
     )
 
 

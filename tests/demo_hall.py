@@ -31,6 +31,7 @@ def demo_hall(
     days: int,
     spec: SimulationSpec | None = None,
     url: str | None = None,
+    workers: int = 1,
 ) -> DemoHall:
     """A hall backfilled for ``days`` days up to ``end`` (SQLite in ``directory`` by default)."""
     spec = spec or SimulationSpec()
@@ -48,5 +49,5 @@ def demo_hall(
     simulator = HallSimulator(spec, config)
     db = HallDatabase(url)
     db.create(reset=True)
-    produced = simulator.backfill(db, end.date() - dt.timedelta(days=days), end)
+    produced = simulator.backfill(db, end.date() - dt.timedelta(days=days), end, workers)
     return DemoHall(config_path, config, simulator, db, produced)

@@ -12,6 +12,7 @@ from monitor.config import load_config
 from monitor.demo.catalogue import build_catalogue
 from monitor.demo.config import render_config
 from monitor.demo.database import HallDatabase
+from monitor.demo.plan import VIOLATION_RULES
 from monitor.demo.schema import SL_BJ
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "demo_hall" / "jiancha.yaml"
@@ -58,7 +59,16 @@ def test_simulate_writes_a_hall_and_its_config_and_resumes(
 
 
 @pytest.mark.parametrize(
-    ("option", "value"), [("--days", "0"), ("--scale", "-1"), ("--speed", "0")]
+    ("option", "value"),
+    [
+        ("--days", "0"),
+        ("--scale", "-1"),
+        ("--speed", "0"),
+        ("--workers", "0"),
+        ("--rate", "left_open=2"),
+        ("--rate", "left_open=many"),
+        ("--rate", "late=0.1"),
+    ],
 )
 def test_simulate_names_a_bad_option(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str
@@ -66,3 +76,20 @@ def test_simulate_names_a_bad_option(
     url = f"sqlite:///{tmp_path / 'hall.db'}"
     assert main(["simulate", "--url", url, option, value]) == 2
     assert option in capsys.readouterr().err
+
+
+def test_rates_from_the_command_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'hall.db'}"
+    end = "2026-11-25T20:00:00+08:00"
+    off = [f"--rate={name}=0" for name in VIOLATION_RULES]
+    assert main(["simulate", "--url", url, "--days", "4", "--end", end, *off]) == 0
+    db = HallDatabase(url)
+    assert {e.violation for e in db.ground_truth()} <= {"warning"}  # nothing injected
+    db.close()
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    args = ["simulate", "--url", url, "--days", "4", "--end", end, "--rate", "left_open=0.5"]
+    assert main(args) == 0
+    db = HallDatabase(url)
+    left_open = {e.case_id for e in db.ground_truth() if e.violation == "left_open"}
+    assert len(left_open) > 200  # about half of the cases whose items allow it
+    db.close()

@@ -119,8 +119,8 @@ def test_without_injections_only_natural_yellow_cards_are_expected(tmp_path: Pat
 
 
 def test_rates_must_be_probabilities() -> None:
-    with pytest.raises(ValueError, match=r"rates.left_open"):
+    with pytest.raises(ValueError, match=r"left_open: 1.5 is not a probability"):
         ViolationRates(left_open=1.5)
-    with pytest.raises(ValueError, match=r"rates.late_conclusion"):
+    with pytest.raises(ValueError, match=r"late_conclusion"):
         ViolationRates(late_conclusion=-0.1)
     assert ViolationRates(payment_without_case=3.0).payment_without_case == 3.0

@@ -25,7 +25,8 @@ def test_same_seed_same_rows_other_seed_other_rows(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     (tmp_path / "c").mkdir()
     a = demo_hall(tmp_path / "a", END, days=6, spec=SimulationSpec(seed=11))
-    b = demo_hall(tmp_path / "b", END, days=6, spec=SimulationSpec(seed=11))
+    # Planned in two worker processes: the same rows.
+    b = demo_hall(tmp_path / "b", END, days=6, spec=SimulationSpec(seed=11), workers=2)
     c = demo_hall(tmp_path / "c", END, days=6, spec=SimulationSpec(seed=12))
     first, second, other = _contents(a.db), _contents(b.db), _contents(c.db)
     assert first == second
@@ -92,3 +93,25 @@ def test_a_database_server_holds_the_same_hall_as_sqlite(
     assert len(remote_rows[SL_BJ.name]) > 500 and len(remote_rows[SIM_GROUND_TRUTH.name]) > 10
     remote.db.close()
     lite.db.close()
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        pytest.param(None, id="sqlite"),
+        pytest.param("postgres_url", marks=pytest.mark.postgres, id="postgresql"),
+        pytest.param("mariadb_url", marks=pytest.mark.mariadb, id="mariadb"),
+    ],
+)
+def test_tables_are_created_once_and_reset_empties_them(
+    tmp_path: Path, server: str | None, request: pytest.FixtureRequest
+) -> None:
+    """A restarted simulator finds its tables (PostgreSQL folds their names to lower case)."""
+    url = request.getfixturevalue(server) if server else f"sqlite:///{tmp_path / 'hall.db'}"
+    hall = demo_hall(tmp_path, END, days=1, url=url)
+    assert hall.db.rows(SL_BJ)
+    hall.db.create()  # a restart: everything is there already
+    assert hall.db.rows(SL_BJ)
+    hall.db.create(reset=True)
+    assert all(hall.db.rows(table) == [] for table in TABLES)
+    hall.db.close()

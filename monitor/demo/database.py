@@ -13,11 +13,11 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, select
+from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, inspect, select
 from sqlalchemy.engine import make_url
 
 from monitor.demo.plan import Expectation
-from monitor.demo.schema import SIM_GROUND_TRUTH, SIM_RUN, TABLES, Table, metadata
+from monitor.demo.schema import SIM_GROUND_TRUTH, SIM_RUN, TABLES, Table
 
 Rows = Mapping[Table, Sequence[Mapping[str, Any]]]
 
@@ -72,10 +72,20 @@ class HallDatabase:
         self.engine.dispose()
 
     def create(self, *, reset: bool = False) -> None:
-        """Create the tables (dropping them first with ``reset``)."""
+        """Create the tables that are missing (dropping them all first with ``reset``)."""
         if reset:
-            metadata.drop_all(self.engine, tables=list(TABLES))
-        metadata.create_all(self.engine, tables=list(TABLES))
+            for table in reversed(TABLES):
+                if self._exists(table):
+                    table.drop(self.engine, checkfirst=False)
+        for table in TABLES:
+            if not self._exists(table):
+                table.create(self.engine, checkfirst=False)
+
+    def _exists(self, table: Table) -> bool:
+        # The names are unquoted, so PostgreSQL holds them folded to lower case, which
+        # SQLAlchemy's own check (by the name as written) would not find.
+        name = table.name.lower() if self.backend == "postgresql" else table.name
+        return inspect(self.engine).has_table(name)
 
     def is_empty(self) -> bool:
         with self.engine.connect() as connection:

@@ -26,6 +26,7 @@ the same hall, whether backfilled in one go or produced live.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import random
 from collections.abc import Callable, Iterator
@@ -110,7 +111,7 @@ class ViolationRates:
         for f in fields(self):
             value = getattr(self, f.name)
             if value < 0 or (f.name != "payment_without_case" and value > 1):
-                raise ValueError(f"rates.{f.name}: {value} is not a probability")
+                raise ValueError(f"{f.name}: {value} is not a probability")
 
     def scaled(self, factor: float) -> ViolationRates:
         """Every rate times ``factor`` (probabilities capped at 1)."""
@@ -155,17 +156,17 @@ class Expectation:
     """A finding the daemon must raise on ``[expected_from, expected_until)``."""
 
     violation: str
-    injected: bool
     rule: str
     subject_kind: str
     subject_id: str
-    case_id: str | None
-    center: str | None
-    department: str | None
-    window: str | None
-    item: str | None
     expected_from: dt.datetime
     expected_until: dt.datetime | None = None
+    injected: bool = True
+    case_id: str | None = None
+    center: str | None = None
+    department: str | None = None
+    window: str | None = None
+    item: str | None = None
 
     def visible_at(self, at: dt.datetime) -> bool:
         return self.expected_from <= at and (
@@ -200,7 +201,12 @@ class DayPlan:
 
 def compact(instant: dt.datetime | None, tz: dt.tzinfo) -> str | None:
     """Vendor time text: ``YYYYMMDDhhmmss`` in the hall's zone."""
-    return None if instant is None else instant.astimezone(tz).strftime("%Y%m%d%H%M%S")
+    if instant is None:
+        return None
+    if instant.tzinfo is not tz:
+        instant = instant.astimezone(tz)
+    t = instant  # formatted by hand: strftime is the planner's hottest call
+    return f"{t.year:04d}{t.month:02d}{t.day:02d}{t.hour:02d}{t.minute:02d}{t.second:02d}"
 
 
 def yuan(fen: int) -> Decimal:
@@ -300,7 +306,6 @@ class DayPlanner:
         seed: int,
         rates: ViolationRates,
         arrivals_per_window: float = 20.0,
-        scale: float = 1.0,
     ) -> None:
         self.catalogue = catalogue
         self.calendar = calendar
@@ -310,7 +315,8 @@ class DayPlanner:
         self.seed = seed
         self.rates = rates
         self.arrivals_per_window = arrivals_per_window
-        self.scale = scale
+        self._thresholds: dict[str, int] = {}  # item -> yellow threshold (parameters are fixed)
+        self._texts: dict[dt.datetime, str | None] = {}  # see _t
 
     # -- time ------------------------------------------------------------------------
 
@@ -345,6 +351,7 @@ class DayPlanner:
         if not self.calendar.is_working_day(day):
             return plan
         rng = random.Random(f"jiancha-demo/{self.seed}/{center.code}/{day.isoformat()}")
+        self._texts.clear()
         tickets = self._tickets(rng, center, day)
         stamp = f"{center.code}{day:%Y%m%d}"
         counters = {"case": 0, "payment": 0, "evaluation": 0}
@@ -360,15 +367,10 @@ class DayPlanner:
             assert ticket.window is not None and ticket.called_at and ticket.finished_at
             violation = self._draw_violation(rng, ticket.item)
             case: _Case | None = None
-            if violation == "ticket_without_case":
-                grace = self.parameters.offsystem.ticket_grace(ticket.item.code, ticket.department)
-                plan.expectations.append(
-                    self._expect_ticket(ticket, center, violation, ticket.finished_at + grace)
-                )
-            else:
+            if violation != "ticket_without_case":
                 case = self._case(rng, ticket, center, f"{stamp}{next_id('case'):04d}", violation)
                 self._case_into(plan, case, ticket, center)
-            if violation == "malformed_row":
+            if violation in ("ticket_without_case", "malformed_row"):  # no case to be seen
                 grace = self.parameters.offsystem.ticket_grace(ticket.item.code, ticket.department)
                 plan.expectations.append(
                     self._expect_ticket(ticket, center, violation, ticket.finished_at + grace)
@@ -384,18 +386,20 @@ class DayPlanner:
     def _tickets(self, rng: random.Random, center: Center, day: dt.date) -> list[_Ticket]:
         """The day's tickets, called by the department's windows in order."""
         windows = [w for w in self.catalogue.windows if w.center == center.code]
-        mean = self.arrivals_per_window * len(windows) * self.scale * _WEEKDAY[day.weekday()]
+        mean = self.arrivals_per_window * len(windows) * _WEEKDAY[day.weekday()]
         count = _poisson(rng, mean)
         weights = [
             h[2] * (self._at(day, h[1]) - self._at(day, h[0])).total_seconds() for h in _HOURS
         ]
         by_department: dict[str, list[dt.datetime]] = {}
         departments = self.catalogue.departments
+        hours = list(itertools.accumulate(weights))
+        shares = list(itertools.accumulate(d.share for d in departments))
         for _ in range(count):
-            start, end, _ = rng.choices(_HOURS, weights)[0]
+            start, end, _ = rng.choices(_HOURS, cum_weights=hours)[0]
             span = int((self._at(day, end) - self._at(day, start)).total_seconds())
             issued = self._at(day, start) + dt.timedelta(seconds=rng.randrange(span))
-            department = rng.choices(departments, [d.share for d in departments])[0]
+            department = rng.choices(departments, cum_weights=shares)[0]
             by_department.setdefault(department.code, []).append(issued)
 
         tickets: list[_Ticket] = []
@@ -403,6 +407,7 @@ class DayPlanner:
         for department in departments:
             arrivals = sorted(by_department.get(department.code, []))
             items = self.catalogue.items_of(department.code)
+            popularity = list(itertools.accumulate(i.popularity for i in items))
             free_at = {
                 w.code: self._at(day, dt.time(9, 0))
                 for w in self.catalogue.windows_of(center.code, department.code)
@@ -410,7 +415,7 @@ class DayPlanner:
             window_of = {w.code: w for w in self.catalogue.windows_of(center.code, department.code)}
             for number, issued in enumerate(arrivals, 1):
                 serial += 1
-                item = rng.choices(items, [i.popularity for i in items])[0]
+                item = rng.choices(items, cum_weights=popularity)[0]
                 outcome = rng.choices(
                     ("business", "consultation", "absent", "cancelled"), (0.82, 0.12, 0.04, 0.02)
                 )[0]
@@ -478,9 +483,13 @@ class DayPlanner:
         return None
 
     def _threshold(self, item: CatalogueItem) -> int:
-        return self.parameters.due_soon_threshold(
-            item.code, item.department, item.promised_limit_days
-        )
+        threshold = self._thresholds.get(item.code)
+        if threshold is None:
+            threshold = self.parameters.due_soon_threshold(
+                item.code, item.department, item.promised_limit_days
+            )
+            self._thresholds[item.code] = threshold
+        return threshold
 
     # -- cases -----------------------------------------------------------------------
 
@@ -677,7 +686,13 @@ class DayPlanner:
     # -- rows ------------------------------------------------------------------------
 
     def _t(self, instant: dt.datetime | None) -> str | None:
-        return compact(instant, self.tz)
+        """Vendor time text, remembered for the day's plan (row versions repeat instants)."""
+        if instant is None:
+            return None
+        text = self._texts.get(instant)
+        if text is None:
+            text = self._texts[instant] = compact(instant, self.tz)
+        return text
 
     def _case_histories(self, case: _Case) -> Iterator[History]:
         item = case.item
@@ -898,17 +913,12 @@ class DayPlanner:
         due = self.policy.end_of(self.wd(day, grace))
         plan.expectations.append(
             Expectation(
-                violation="payment_without_case",
-                injected=True,
-                rule="offsystem.payment_without_case",
-                subject_kind="payment",
-                subject_id=payment_id,
-                case_id=None,
+                "payment_without_case",
+                "offsystem.payment_without_case",
+                "payment",
+                payment_id,
+                due + SECOND,
                 center=center.code,
-                department=None,
-                window=None,
-                item=None,
-                expected_from=due + SECOND,
             )
         )
 
@@ -931,6 +941,7 @@ class DayPlanner:
             if not ignored:
                 followed = self.during(rng, self.wd(self.local(rated), rng.randint(1, 10)), rated)
         evaluation_id = f"PJ{serial}"
+        comment = rng.choice(_BAD_COMMENTS) if level >= 4 else ""
         history = self._timed(
             HCP_PJ,
             rated,
@@ -944,7 +955,7 @@ class DayPlanner:
                 "SBLSH": case.id if case is not None and case.recorded_at <= rated else None,
                 "PJSJ": self._t(rated),
                 "MYD": str(level),
-                "PJNR": rng.choice(_BAD_COMMENTS) if level >= 4 else "",
+                "PJNR": comment,
                 "ZGFKSJ": self._t(done),
             },
         )
@@ -954,17 +965,14 @@ class DayPlanner:
             due = self.policy.end_of(self.wd(self.local(rated), days))
             plan.expectations.append(
                 Expectation(
-                    violation="bad_rating_ignored",
-                    injected=True,
-                    rule="evaluation.bad_rating_unresolved",
-                    subject_kind="evaluation",
-                    subject_id=evaluation_id,
-                    case_id=None,
+                    "bad_rating_ignored",
+                    "evaluation.bad_rating_unresolved",
+                    "evaluation",
+                    evaluation_id,
+                    due + SECOND,
                     center=center.code,
                     department=ticket.department,
                     window=ticket.window.code,
-                    item=None,
-                    expected_from=due + SECOND,
                 )
             )
 
@@ -1007,18 +1015,16 @@ class DayPlanner:
         until: dt.datetime | None = None,
     ) -> Expectation:
         return Expectation(
-            violation=violation,
-            injected=True,
-            rule="offsystem.ticket_without_case",
-            subject_kind="ticket",
-            subject_id=ticket.id,
-            case_id=None,
+            violation,
+            "offsystem.ticket_without_case",
+            "ticket",
+            ticket.id,
+            due + SECOND,
+            until,
             center=center.code,
             department=ticket.department,
             window=ticket.window.code if ticket.window else None,
             item=ticket.item.code,
-            expected_from=due + SECOND,
-            expected_until=until,
         )
 
     def _expect_case(self, case: _Case) -> Iterator[Expectation]:

@@ -172,6 +172,7 @@ def run_simulate(
     config_out: Path | None,
     live: bool,
     speed: float,
+    workers: int = 1,
 ) -> int:
     """Produce the hall into ``url``; with ``live``, go on until SIGTERM/SIGINT."""
     text = render_config(build_catalogue(spec.centers, spec.windows))
@@ -192,7 +193,7 @@ def run_simulate(
         )
         print(f"hall in {db.engine.url.render_as_string()}: {first} .. {end:%Y-%m-%d %H:%M}")
         try:
-            produced = simulator.backfill(db, first, end)
+            produced = simulator.backfill(db, first, end, workers)
         except ValueError as exc:  # another seed's hall is there
             raise ConfigError(f"--url: {exc} (--reset)") from None
         print(describe(produced), flush=True)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import itertools
+import multiprocessing
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,7 +28,7 @@ from monitor.deadlines import DeadlinePolicy
 from monitor.demo.catalogue import Catalogue, build_catalogue
 from monitor.demo.database import HallDatabase
 from monitor.demo.plan import DayPlan, DayPlanner, Expectation, ViolationRates, compact, yuan
-from monitor.demo.schema import SXML, Table
+from monitor.demo.schema import HALL_TABLES, SXML, Table
 from monitor.scan import build_calendar
 
 log = structlog.get_logger(__name__)
@@ -42,7 +44,7 @@ class SimulationSpec:
     centers: int = 2
     windows: int = 30
     arrivals_per_window: float = 20.0  # per window and working day, before the weekday factor
-    scale: float = 1.0  # multiplies arrivals (benchmarks: a province in one hall)
+    scale: float = 1.0  # multiplies the windows, and so the arrivals (a province in one hall)
     rates: ViolationRates = field(default_factory=ViolationRates)
 
 
@@ -76,7 +78,9 @@ class HallSimulator:
     def __init__(self, spec: SimulationSpec, config: Config, tz: ZoneInfo = SHANGHAI) -> None:
         self.spec = spec
         self.tz = tz
-        self.catalogue: Catalogue = build_catalogue(spec.centers, spec.windows)
+        self.catalogue: Catalogue = build_catalogue(
+            spec.centers, max(1, round(spec.windows * spec.scale))
+        )
         self.calendar = build_calendar(config)
         self.policy = DeadlinePolicy(tz=tz, end_of_day=config.calendar.end_of_day)
         self.planner = DayPlanner(
@@ -87,7 +91,6 @@ class HallSimulator:
             seed=spec.seed,
             rates=spec.rates,
             arrivals_per_window=spec.arrivals_per_window,
-            scale=spec.scale,
         )
 
     def catalogue_rows(self, since: dt.date) -> list[dict[str, Any]]:
@@ -117,11 +120,29 @@ class HallSimulator:
         for center in self.catalogue.centers:
             yield self.planner.plan(center, day)
 
-    def backfill(self, db: HallDatabase, first: dt.date, end: dt.datetime) -> Produced:
+    def day_rows(
+        self, day: dt.date, end: dt.datetime
+    ) -> tuple[dict[str, list[dict[str, Any]]], list[Expectation]]:
+        """A day's rows as they stood at ``end`` (by table name), and its ground truth."""
+        rows: dict[str, list[dict[str, Any]]] = {}
+        expectations: list[Expectation] = []
+        for plan in self.plans(day):
+            for history in plan.histories:
+                row = history.as_of(end)
+                if row is not None:
+                    rows.setdefault(history.table.name, []).append(row)
+            expectations.extend(plan.expectations)
+        return rows, expectations
+
+    def backfill(
+        self, db: HallDatabase, first: dt.date, end: dt.datetime, workers: int = 1
+    ) -> Produced:
         """Write the hall from ``first`` through ``end`` as it stood at ``end``.
 
         Into empty tables in bulk; over an earlier run (same seed and first day) row by
-        row, which changes nothing that was already there.
+        row, which changes nothing that was already there. With ``workers`` > 1, days are
+        planned in that many processes while this one writes (each day is planned from
+        its own random stream, so the rows are the same).
         """
         replace = not db.is_empty()
         if replace:
@@ -134,19 +155,13 @@ class HallSimulator:
         produced = Produced()
         db.write({SXML: self.catalogue_rows(first)}, replace=replace)
         produced.rows["SXML"] += len(self.catalogue.items)
-        for day in days(first, end.astimezone(self.tz).date()):
-            rows: dict[Table, list[dict[str, Any]]] = {}
-            expectations: list[Expectation] = []
-            for plan in self.plans(day):
-                for history in plan.histories:
-                    row = history.as_of(end)
-                    if row is not None:
-                        rows.setdefault(history.table, []).append(row)
-                expectations.extend(plan.expectations)
-            db.write(rows, replace=replace)
+        tables = {table.name: table for table in HALL_TABLES}
+        span = list(days(first, end.astimezone(self.tz).date()))
+        for rows, expectations in self._planned(span, end, workers):
+            db.write({tables[name]: batch for name, batch in rows.items()}, replace=replace)
             db.write_ground_truth(expectations, replace=replace)
-            for table, batch in rows.items():
-                produced.rows[table.name] += len(batch)
+            for name, batch in rows.items():
+                produced.rows[name] += len(batch)
             produced.count(expectations)
         db.set_run(seed=str(self.spec.seed), first_day=first.isoformat(), through=end.isoformat())
         log.info(
@@ -157,8 +172,36 @@ class HallSimulator:
         )
         return produced
 
+    def _planned(
+        self, span: list[dt.date], end: dt.datetime, workers: int
+    ) -> Iterator[tuple[dict[str, list[dict[str, Any]]], list[Expectation]]]:
+        if workers <= 1 or len(span) <= 1:
+            yield from (self.day_rows(day, end) for day in span)
+            return
+        # Forked workers inherit this simulator; only the days' rows travel back.
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_adopt, initargs=(self,)
+        ) as pool:
+            yield from pool.map(_day_rows, span, itertools.repeat(end))
+
     def live(self, db: HallDatabase, first: dt.date, since: dt.datetime) -> LiveHall:
         return LiveHall(self, db, first, since)
+
+
+_WORKER_SIMULATOR: HallSimulator | None = None
+
+
+def _adopt(simulator: HallSimulator) -> None:
+    global _WORKER_SIMULATOR
+    _WORKER_SIMULATOR = simulator
+
+
+def _day_rows(
+    day: dt.date, end: dt.datetime
+) -> tuple[dict[str, list[dict[str, Any]]], list[Expectation]]:
+    assert _WORKER_SIMULATOR is not None
+    return _WORKER_SIMULATOR.day_rows(day, end)
 
 
 class LiveHall:

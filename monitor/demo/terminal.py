@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporters.alertmanager import RULE_TITLES
+
 _WEEKDAYS = "一二三四五六日"
 
 
@@ -54,7 +56,9 @@ def render(summary: HallSummary, hall_time: dt.datetime) -> str:
         f"在办 {summary.cases_open} · 挂起 {summary.cases_suspended} · "
         f"黄牌 {summary.due_soon} · 红牌(超期) {summary.overdue}"
     )
-    rules = " · ".join(f"{rule} {n}" for rule, n in sorted(summary.findings.items()) if n)
+    rules = " · ".join(
+        f"{RULE_TITLES.get(rule, rule)} {n}" for rule, n in sorted(summary.findings.items()) if n
+    )
     return f"{head}\n    {rules or '暂无监察发现'}"
 
 
