@@ -42,7 +42,7 @@ from tests.demo_hall import SHANGHAI as SH
 from tests.demo_hall import DemoHall, demo_hall
 from tests.services import require_binary
 
-SPEC = SimulationSpec(centers=2, scale=0.25)
+SPEC = SimulationSpec(centers=2, windows=20, arrivals_per_window=7.0)  # ten windows a center
 FIRST = dt.date(2026, 9, 14)  # the hall's first day (a Monday)
 END = dt.datetime(2026, 11, 6, 18, 0, tzinfo=SH)  # backfilled and replayed up to here
 OCTOBER = (dt.datetime(2026, 10, 1, tzinfo=SH), dt.datetime(2026, 11, 1, tzinfo=SH))
@@ -373,7 +373,7 @@ def test_xlsx_figures_equal_figures_from_the_raw_tables(month: Month) -> None:
     print(f"\nOctober 2026, recounted from the raw tables: {expected}")
     for label, value in expected.items():
         assert figures[label][0] == pytest.approx(value), label
-    assert expected["受理件数"] > 2000
+    assert expected["受理件数"] > 1000
     assert 0.9 < expected["按时办结率"] < 1  # the simulator injects late conclusions
     counted = month.recount.by_rule(OCTOBER)
     print(f"new red cards by rule, recounted: {counted}")
