@@ -364,11 +364,10 @@ def fee_row(entry: LedgerEntry, tz: dt.tzinfo) -> FeeRow:
     """
     finding = entry.finding
     evidence: dict[str, Any] = finding.evidence
-    due: int | None = int(evidence.get("fee_due_fen") or 0)
+    due = int(evidence.get("fee_due_fen") or 0)
     standard: int | None = None
-    if finding.rule == "offsystem.payment_without_case":
-        due, paid = None, int(evidence.get("amount_fen") or 0)
-        at_issue = paid
+    if finding.rule == "offsystem.payment_without_case":  # no case, so no fee due
+        paid = at_issue = int(evidence.get("amount_fen") or 0)
         # The masked transaction id alone is ambiguous: its time identifies it at the bank.
         paid_at = _instant(evidence.get("paid_at"))
         note = "有费无件" if paid_at is None else f"{paid_at.astimezone(tz):%Y-%m-%d %H:%M} 到账"
@@ -399,7 +398,7 @@ def fee_row(entry: LedgerEntry, tz: dt.tzinfo) -> FeeRow:
         item=finding.item or "",
         window=finding.window or "",
         standard_fen=standard,
-        due_fen=due,
+        due_fen=None if finding.rule == "offsystem.payment_without_case" else due,
         paid_fen=paid,
         at_issue_fen=at_issue,
         note=note,
