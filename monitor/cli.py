@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--format", help="comma list of pdf, xlsx, html (default: report.formats)")
     report.add_argument("--out", type=Path, help="directory (default: report.directory)")
+    report.add_argument(
+        "--at",
+        type=_instant,
+        help="generate as of this instant, ISO 8601 with offset (default: now; a simulated "
+        "hall's clock)",
+    )
 
     check = commands.add_parser("check-config", help="validate a configuration without running")
     check.add_argument("config", type=Path)
@@ -93,7 +100,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--at", type=_instant, help="hall clock start (default 08:45 of the last working day)"
     )
-    demo.add_argument("--once", action="store_true", help="backfill, scan once, print, exit")
+    ending = demo.add_mutually_exclusive_group()
+    ending.add_argument("--once", action="store_true", help="backfill, scan once, print, exit")
+    ending.add_argument(
+        "--no-live",
+        action="store_true",
+        help="backfill and replay, then exit (the state store is ready for jiancha report)",
+    )
     demo.add_argument(
         "--no-replay", action="store_true", help="skip replaying the findings over the backfill"
     )
@@ -232,7 +245,7 @@ def _scan(config_path: Path, at: dt.datetime | None, fmt: str, settings: Setting
 def _report(args: argparse.Namespace, settings: Settings) -> int:
     from exporters.report import FORMATS
     from monitor.monthly import ReportError
-    from monitor.report import STEPS, generate, terminal_progress
+    from monitor.report import generate, no_progress, step_count, terminal_progress
 
     config = load_config(args.config)
     formats = None
@@ -244,22 +257,11 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
                 f"--format: {args.format!r}; expected a comma list of pdf, xlsx, html"
             )
     centers = args.center or [None]
-    now = dt.datetime.now(settings.tz)
+    now = args.at or dt.datetime.now(settings.tz)
+    total = step_count(len(centers), len(formats or config.report.formats))
+    progress = terminal_progress(total) if sys.stderr.isatty() else nullcontext(no_progress)
     try:
-        if sys.stderr.isatty():
-            total = len(centers) * (STEPS - 3 + len(formats or config.report.formats)) + 3
-            with terminal_progress(total) as step:
-                written = generate(
-                    config,
-                    args.month,
-                    now,
-                    settings.tz,
-                    centers=centers,
-                    formats=formats,
-                    directory=args.out,
-                    step=step,
-                )
-        else:
+        with progress as step:
             written = generate(
                 config,
                 args.month,
@@ -268,6 +270,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
                 centers=centers,
                 formats=formats,
                 directory=args.out,
+                step=step,
             )
     except ReportError as exc:
         raise ConfigError(f"--month: {exc}") from None
@@ -343,6 +346,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         at=args.at,
         once=args.once,
         replay_history=not args.no_replay,
+        live=not args.no_live,
     )
 
 

@@ -184,17 +184,17 @@ class RedCase:
 
 @dataclass(frozen=True)
 class FeeRow:
+    """One fee discrepancy, with the amount at issue (涉及金额, see :func:`fee_row`)."""
+
     rule: str
     subject: str  # case id, or a payment shown by the end of its transaction id
     item: str
     window: str
-    due_fen: int
+    standard_fen: int | None  # the item's fee standard, where the finding states it
+    due_fen: int | None  # the fee the case charged (应收); None for a payment alone
     paid_fen: int
+    at_issue_fen: int
     note: str
-
-    @property
-    def difference_fen(self) -> int:
-        return self.paid_fen - self.due_fen
 
 
 @dataclass(frozen=True)
@@ -300,9 +300,14 @@ KPI_LABELS = (
 )
 
 
-def _kpis(current: MonthFigures, previous: MonthFigures) -> list[Kpi]:
+def _kpis(current: MonthFigures | None, previous: MonthFigures | None) -> list[Kpi]:
+    """The headline figures; a period the daemon has no record of gives "—", not zeros."""
+
+    def value(figures: MonthFigures | None, key: str) -> float | None:
+        return None if figures is None else getattr(figures, key)
+
     return [
-        Kpi(key, label, kind, getattr(current, key), getattr(previous, key))
+        Kpi(key, label, kind, value(current, key), value(previous, key))
         for key, label, kind in KPI_LABELS
     ]
 
@@ -334,9 +339,10 @@ def _new(spans: Sequence[tuple[dt.datetime, dt.datetime | None]], period: Period
     return any(period.contains(s) for s, _ in spans)
 
 
-def mask_subject(subject: str) -> str:
-    """A bank transaction id (long digit runs) shown by its last six characters."""
-    return f"…{subject[-6:]}" if re.search(r"\d{10,}", subject) else subject
+def mask_payment(payment_id: str) -> str:
+    """A bank transaction id shown by its last six characters (the bulletin names no
+    account holder's transaction in full)."""
+    return f"…{payment_id[-6:]}"
 
 
 _FEE_NOTES = {
@@ -347,28 +353,54 @@ _FEE_NOTES = {
 }
 
 
-def _fee_row(entry: LedgerEntry) -> FeeRow:
+def fee_row(entry: LedgerEntry, tz: dt.tzinfo) -> FeeRow:
+    """A fee finding as a row of the fee table, amounts in fen from its evidence.
+
+    The amount at issue (涉及金额) is what the finding is about: the fee due that never
+    reached the designated account; the deposits that landed in another account; for a
+    wrong amount, how far the amount paid (or charged, when nothing was paid) is from
+    the item's standard; all that was charged or paid for a free item; a deposit with
+    no case behind it.
+    """
     finding = entry.finding
     evidence: dict[str, Any] = finding.evidence
     due = int(evidence.get("fee_due_fen") or 0)
-    if finding.rule == "offsystem.payment_without_case":
-        paid, note = int(evidence.get("amount_fen") or 0), "有费无件"
+    standard: int | None = None
+    if finding.rule == "offsystem.payment_without_case":  # no case, so no fee due
+        paid = at_issue = int(evidence.get("amount_fen") or 0)
+        # The masked transaction id alone is ambiguous: its time identifies it at the bank.
+        paid_at = _instant(evidence.get("paid_at"))
+        note = "有费无件" if paid_at is None else f"{paid_at.astimezone(tz):%Y-%m-%d %H:%M} 到账"
     elif finding.rule == "fee.not_in_designated_account":
-        paid = sum(int(p.get("amount_fen") or 0) for p in evidence.get("payments") or [])
+        payments = evidence.get("payments") or []
+        paid = sum(int(p.get("amount_fen") or 0) for p in payments)
         note = _FEE_NOTES.get(str(evidence.get("reason")), "")
+        if evidence.get("reason") == "wrong_account":
+            at_issue = sum(
+                int(p.get("amount_fen") or 0) for p in payments if not p.get("designated")
+            )
+        else:
+            at_issue = due
     elif finding.rule == "fee.amount_mismatch":
         paid = int(evidence.get("paid_fen") or 0)
+        standard = int(evidence.get("fee_standard_fen") or 0)
         note = "、".join(evidence.get("issues_zh") or [])
-    else:
+        charged = paid if evidence.get("payment_ids") else due
+        at_issue = abs(charged - standard)
+    else:  # fee.unauthorized: nothing was owed
         paid = int(evidence.get("paid_fen") or 0)
+        standard = 0
         note = _FEE_NOTES.get(str(evidence.get("reason")), "")
+        at_issue = max(due, paid)
     return FeeRow(
         rule=finding.rule,
-        subject=mask_subject(finding.case_id or finding.subject_id),
+        subject=finding.case_id or mask_payment(finding.subject_id),
         item=finding.item or "",
         window=finding.window or "",
-        due_fen=due,
+        standard_fen=standard,
+        due_fen=None if finding.rule == "offsystem.payment_without_case" else due,
         paid_fen=paid,
+        at_issue_fen=at_issue,
         note=note,
     )
 
@@ -404,8 +436,8 @@ def build_report(
     earlier = {k: r for k, r in cases_at(inputs.sla, previous).items() if here(r.center)}
     ratings = [e for e in inputs.evaluations if here(e.center)]
     kpis = _kpis(
-        month_figures(cases.values(), ratings, period, policy),
-        month_figures(earlier.values(), ratings, previous, policy),
+        month_figures(cases.values(), ratings, period, policy) if cases else None,
+        month_figures(earlier.values(), ratings, previous, policy) if earlier else None,
     )
 
     spans = open_intervals(inputs.events)
@@ -426,18 +458,13 @@ def build_report(
         for rule, severity in sorted(rule_counts.keys() | open_counts.keys())
     ]
 
-    # Red cards of the overdue family, by case.
-    red_by_case: dict[str, list[LedgerEntry]] = defaultdict(list)
-    for entry in active.values():
-        f = entry.finding
-        if f.rule in OVERDUE_RULES and f.case_id is not None:
-            red_by_case[f.case_id].append(entry)
+    red_by_case = _red_cards_by_case(active, new, cases, period)
 
-    departments = _places(cases, ratings, active, new, red_by_case, period, windows=False)
-    windows = _places(cases, ratings, active, new, red_by_case, period, windows=True)
+    departments = _places(cases, ratings, active, new, red_by_case, period, policy, windows=False)
+    windows = _places(cases, ratings, active, new, red_by_case, period, policy, windows=True)
     red_cases = _red_cases(red_by_case, cases, inputs.calendars, period, policy)
     fees = sorted(
-        (_fee_row(e) for e in active.values() if e.finding.rule in FEE_RULES),
+        (fee_row(e, policy.tz) for e in active.values() if e.finding.rule in FEE_RULES),
         key=lambda r: (r.rule, r.subject),
     )
     trend = [
@@ -474,7 +501,9 @@ def build_report(
     ]
     notes = []
     if not cases:
-        notes.append("本期没有办件研判记录（守护进程尚未在本期评估过办件）。")
+        notes.append("本期没有办件研判记录（守护进程尚未在本期评估过办件），指标从缺。")
+    if not earlier:
+        notes.append("上月没有办件研判记录，上月指标与变化从缺。")
     unknown = sorted(v for v, confirmed, _ in versions if confirmed is None)
     if unknown:
         notes.append("以下日历版本未存档，相关超期工作日数取自问题证据：" + "、".join(unknown))
@@ -497,6 +526,39 @@ def build_report(
     )
 
 
+def _red_cards_by_case(
+    active: dict[str, LedgerEntry],
+    new: set[str],
+    cases: dict[str, CaseSla],
+    period: Period,
+) -> dict[str, list[LedgerEntry]]:
+    """Red cards of the overdue family, by case, for the cases that are the period's.
+
+    A late conclusion stays on the ledger for good, but a case concluded before the
+    period began is an earlier month's red case — unless its card is new in this one
+    (concluded late on the previous month's last evening, judged the next working day).
+    """
+    by_case: dict[str, list[LedgerEntry]] = defaultdict(list)
+    for entry in active.values():
+        f = entry.finding
+        if f.rule in OVERDUE_RULES and f.case_id is not None:
+            by_case[f.case_id].append(entry)
+
+    def concluded_before(case_id: str, entries: list[LedgerEntry]) -> bool:
+        row = cases.get(case_id)
+        if row is not None:
+            concluded = row.concluded_at
+        else:  # judged before SLA records were kept: what the ledger says
+            concluded = _instant(entries[0].finding.evidence.get("concluded_at"))
+        return concluded is not None and concluded < period.start
+
+    return {
+        case_id: entries
+        for case_id, entries in by_case.items()
+        if any(e.fingerprint in new for e in entries) or not concluded_before(case_id, entries)
+    }
+
+
 def parameters_in_force(sets: Sequence[ParameterSet], period: Period) -> list[ParameterSet]:
     """The sets in force at some time in the period (the last one begun before it, and
     those begun within it); the earliest set if none had begun by then."""
@@ -506,6 +568,9 @@ def parameters_in_force(sets: Sequence[ParameterSet], period: Period) -> list[Pa
     return chosen or list(sets[:1])
 
 
+Place = tuple[str, str | None]  # department, and window for the window table
+
+
 def _places(
     cases: dict[str, CaseSla],
     ratings: list[Evaluation],
@@ -513,63 +578,56 @@ def _places(
     new: set[str],
     red_by_case: dict[str, list[LedgerEntry]],
     period: Period,
+    policy: DeadlinePolicy,
     *,
     windows: bool,
 ) -> list[PlaceRow]:
-    def place(department: str | None, window: str | None) -> tuple[str, str | None]:
+    """Departments (or windows) with anything to show in the period, ranked: the same
+    figures as the headline's (:func:`month_figures`), and the cards of the period."""
+
+    def place(department: str | None, window: str | None) -> Place:
         return (department or "—", (window or "—") if windows else None)
 
-    accepted: Counter[tuple[str, str | None]] = Counter()
-    decided: Counter[tuple[str, str | None]] = Counter()
-    on_time: Counter[tuple[str, str | None]] = Counter()
+    case_rows: dict[Place, list[CaseSla]] = defaultdict(list)
     for row in cases.values():
-        key = place(row.department, row.window)
-        accepted[key] += period.contains(row.accepted_at)
-        if row.decided and period.contains(concluded_by(row, period.end)):
-            decided[key] += 1
-            on_time[key] += bool(row.on_time)
-    overdue: Counter[tuple[str, str | None]] = Counter()
+        case_rows[place(row.department, row.window)].append(row)
+    rated: dict[Place, list[Evaluation]] = defaultdict(list)
+    for rating in ratings:
+        rated[place(rating.department, rating.window)].append(rating)
+    overdue: Counter[Place] = Counter()
     for entries in red_by_case.values():
         f = entries[0].finding
         overdue[place(f.department, f.window)] += 1
-    red: Counter[tuple[str, str | None]] = Counter()
-    yellow: Counter[tuple[str, str | None]] = Counter()
-    fee: Counter[tuple[str, str | None]] = Counter()
-    for fp, entry in active.items():
-        if fp not in new:
-            continue
-        f = entry.finding
+    red: Counter[Place] = Counter()
+    yellow: Counter[Place] = Counter()
+    fee: Counter[Place] = Counter()
+    for fp in new:
+        f = active[fp].finding
         key = place(f.department, f.window)
         (red if f.severity is Severity.RED else yellow)[key] += 1
         fee[key] += f.rule in FEE_RULES
-    rated: Counter[tuple[str, str | None]] = Counter()
-    satisfied: Counter[tuple[str, str | None]] = Counter()
-    for rating in ratings:
-        if period.contains(rating.rated_at):
-            key = place(rating.department, rating.window)
-            rated[key] += 1
-            satisfied[key] += rating.level <= 2
-    keys = set(accepted) | set(decided) | set(overdue) | set(red) | set(yellow) | set(rated)
-    rows = [
-        PlaceRow(
-            rank=0,
-            department=department,
-            window=window,
-            accepted=accepted[(department, window)],
-            decided=decided[(department, window)],
-            on_time_ratio=on_time[(department, window)] / decided[(department, window)]
-            if decided[(department, window)]
-            else None,
-            overdue_cases=overdue[(department, window)],
-            red=red[(department, window)],
-            yellow=yellow[(department, window)],
-            fee_issues=fee[(department, window)],
-            satisfaction_ratio=satisfied[(department, window)] / rated[(department, window)]
-            if rated[(department, window)]
-            else None,
+    rows = []
+    for key in case_rows.keys() | rated.keys() | overdue.keys() | red.keys() | yellow.keys():
+        figures = month_figures(case_rows[key], rated[key], period, policy)
+        if not (figures.accepted or figures.decided or figures.ratings) and not (
+            overdue[key] or red[key] or yellow[key]
+        ):
+            continue  # only cases of earlier months, nothing that happened in this one
+        rows.append(
+            PlaceRow(
+                rank=0,
+                department=key[0],
+                window=key[1],
+                accepted=figures.accepted,
+                decided=figures.decided,
+                on_time_ratio=figures.on_time_ratio,
+                overdue_cases=overdue[key],
+                red=red[key],
+                yellow=yellow[key],
+                fee_issues=fee[key],
+                satisfaction_ratio=figures.satisfaction_ratio,
+            )
         )
-        for department, window in keys
-    ]
     return _rank(rows)
 
 

@@ -24,7 +24,17 @@ from monitor.store import StateStore
 
 log = structlog.get_logger(__name__)
 
-STEPS = 7  # reading (3), computing, charts, and about one per format
+READING_STEPS = 3  # SLA records, the ledger, items and ratings
+
+
+def no_progress(_: str) -> None:
+    """Steps go unreported (not a terminal, or the daemon)."""
+
+
+def step_count(centers: int, formats: int) -> int:
+    """How many steps :func:`generate` reports: reading, then per bulletin its figures,
+    its charts and each format."""
+    return READING_STEPS + centers * (2 + formats)
 
 
 def generate(
@@ -36,7 +46,7 @@ def generate(
     centers: Sequence[str | None] = (None,),
     formats: Sequence[str] | None = None,
     directory: Path | None = None,
-    step: Callable[[str], None] = lambda _: None,
+    step: Callable[[str], None] = no_progress,
 ) -> list[Path]:
     """Write the bulletin of ``month`` (one per entry of ``centers``; None: all centers)."""
     policy = DeadlinePolicy(tz=tz, end_of_day=config.calendar.end_of_day)

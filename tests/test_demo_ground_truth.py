@@ -5,14 +5,14 @@ finding must be visible and until which it must stay (SIM_GROUND_TRUTH). Here a 
 backfilled and scanned through the command line, as an operator would, and the findings
 are compared with that ground truth, both ways.
 
-Measured (seed 2026, two centers, 30 days up to Fri 2026-10-30 20:00): 9 190 cases,
-1 155 violations of all 16 kinds injected; 892 findings are due at that instant (the rest
+Measured (seed 2026, two centers, 30 days up to Fri 2026-10-30 20:00): 9 181 cases,
+1 136 violations of all 16 kinds injected; 886 findings are due at that instant (the rest
 are not due yet — a bad rating still within its 15 working days, a case still within its
 promise — or already over, like a slow case's yellow card once it concluded). Found:
-892, all of them expected — recall 1.0, precision 1.0 — none on the 8 248 cases
+886, all of them expected — recall 1.0, precision 1.0 — none on the 8 256 cases
 generated clean, and the 8 unreadable case rows rejected as bad_time. At 10:40 on a
 working day the 1-day items being handled carry their natural yellow card, and those are
-expected too (645 of 645 there).
+expected too (627 of 627 there).
 """
 
 from __future__ import annotations

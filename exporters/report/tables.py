@@ -16,12 +16,53 @@ from monitor.store import ParameterSet
 SEVERITY = {"red": "红牌", "yellow": "黄牌"}
 TZ_FORMAT = "%Y-%m-%d %H:%M"
 
+# What the figures mean, printed with every bulletin.
+CONVENTIONS = (
+    "指标定义：办结率＝本期受理且期末前办结件数／本期受理件数；按时办结率＝本期作出决定且在承诺时限内办结件数"
+    "／本期作出决定件数（撤回、不予受理、退回、作废不计）；即办件比例＝本期受理的即办件／本期受理件数；"
+    "现场办结率＝本期受理且当日作出决定件数／本期受理件数；承诺提速率＝Σ(法定时限－承诺时限)／Σ法定时限、"
+    "实际提速率＝Σ(法定时限－实际用时)／Σ法定时限（均按工作日，对本期作出决定且法定时限大于零的办件，"
+    "实际用时不含特别程序）；满意率＝非常满意与满意评价／全部评价。",
+    "红牌、黄牌为本期新增的问题；红牌办件清单列出本期内处于超期状态或本期发现超期办结的办件，"
+    "收费异常列出本期内任何时候处于未解决状态的问题。",
+    "时限、超期与按时办结均取自守护进程评估当时记录的研判结果及其日历版本，事后更正日历或规则参数不改变本期数字。",
+    "收费异常的涉及金额：应缴未入专户为应收金额；缴入非指定账户为该账户所收金额；收费金额不符为实收（未缴时为应收）"
+    "与收费标准之差；擅自收费为所收或应收金额；有费无件为到账金额。",
+    "本报告不含申请人姓名、身份证号码等个人信息；交易流水号与账号仅显示末尾数位。",
+)
+
+
+@dataclass(frozen=True)
+class Heading:
+    """The bulletin's title and what it covers, as printed."""
+
+    title: str
+    period: str
+    scope: str
+    generated: str
+
+
+def heading(report: MonthReport) -> Heading:
+    period = report.period
+    tz = period.start.tzinfo
+    assert tz is not None
+    if period.complete:
+        ending = f"{period.last_instant.astimezone(tz):{TZ_FORMAT}}"
+    else:
+        ending = f"{period.end.astimezone(tz):{TZ_FORMAT}}（月中，截至生成时）"
+    return Heading(
+        title=f"{period.month[:4]}年{int(period.month[5:])}月电子监察通报",
+        period=f"{period.start.astimezone(tz):%Y-%m-%d} 至 {ending}",
+        scope=f"中心 {report.center}" if report.center else "全部中心",
+        generated=report.generated_at.astimezone(tz).strftime(TZ_FORMAT),
+    )
+
 
 @dataclass(frozen=True)
 class Column:
     header: str
     value: Callable[[Any], Any]
-    kind: str | Callable[[Any], str] = "text"  # text, count, ratio, points, yuan, time, date
+    kind: str | Callable[[Any], str] = "text"  # text, code, count, ratio, points, yuan, time, date
 
     def kind_of(self, row: Any) -> str:
         return self.kind(row) if callable(self.kind) else self.kind
@@ -36,8 +77,9 @@ class Table:
     empty: str = "本期无。"
 
 
-def yuan(fen: int) -> Decimal:
-    return Decimal(fen).scaleb(-2).quantize(Decimal("0.01"))
+def yuan(fen: int | None) -> Decimal | None:
+    """Fen as yuan with two decimals (None stays None: printed "—")."""
+    return None if fen is None else Decimal(fen).scaleb(-2).quantize(Decimal("0.01"))
 
 
 def text(kind: str, value: Any, tz: dt.tzinfo) -> str:
@@ -74,9 +116,15 @@ def _change(kpi: Any) -> Any:
 
 def tables(report: MonthReport) -> list[Table]:
     names = report.item_names
+    tz = report.period.start.tzinfo
+    fees_total = Decimal(sum(r.at_issue_fen for r in report.fees)).scaleb(-2)
 
     def item(code: str) -> str:
         return f"{names[code]}（{code}）" if code in names else code
+
+    def day(instant: dt.datetime | None) -> dt.date | None:
+        """A deadline is the end of a working day: its date says it."""
+        return None if instant is None else instant.astimezone(tz).date()
 
     place = (
         Column("排名", lambda r: r.rank, "count"),
@@ -89,8 +137,8 @@ def tables(report: MonthReport) -> list[Table]:
         Column("收费异常", lambda r: r.fee_issues, "count"),
         Column("满意率", lambda r: r.satisfaction_ratio, "ratio"),
     )
-    department = Column("部门", lambda r: r.department)
-    window = Column("窗口", lambda r: r.window)
+    department = Column("部门", lambda r: r.department, "code")
+    window = Column("窗口", lambda r: r.window, "code")
     return [
         Table(
             "主要指标",
@@ -107,11 +155,11 @@ def tables(report: MonthReport) -> list[Table]:
             "问题分类",
             "二、问题分类统计（按规则与级别）",
             (
-                Column("规则", lambda r: r.rule),
+                Column("规则", lambda r: r.rule, "code"),
                 Column("问题", lambda r: RULE_TITLES.get(r.rule, r.rule)),
                 Column("级别", lambda r: SEVERITY.get(r.severity, r.severity)),
                 Column("本月新增", lambda r: r.new, "count"),
-                Column("月末未解决", lambda r: r.open_at_end, "count"),
+                Column("期末未解决", lambda r: r.open_at_end, "count"),
             ),
             report.rules,
         ),
@@ -123,12 +171,12 @@ def tables(report: MonthReport) -> list[Table]:
             "红牌办件",
             "五、红牌办件清单",
             (
-                Column("办件编号", lambda r: r.case_id),
+                Column("办件编号", lambda r: r.case_id, "code"),
                 Column("事项", lambda r: item(r.item)),
-                Column("部门", lambda r: r.department),
-                Column("窗口", lambda r: r.window),
+                Column("部门", lambda r: r.department, "code"),
+                Column("窗口", lambda r: r.window, "code"),
                 Column("受理时间", lambda r: r.accepted_at, "time"),
-                Column("承诺办结时限", lambda r: r.due_at, "time"),
+                Column("承诺办结时限", lambda r: day(r.due_at), "date"),
                 Column("办结时间", lambda r: r.concluded_at, "time"),
                 Column("超期工作日", lambda r: r.working_days_late, "count"),
                 Column("问题", lambda r: "、".join(RULE_TITLES.get(x, x) for x in r.rules)),
@@ -137,16 +185,17 @@ def tables(report: MonthReport) -> list[Table]:
         ),
         Table(
             "收费异常",
-            "六、收费异常（金额单位：元）",
+            f"六、收费异常（金额单位：元；涉及金额合计 {fees_total:,.2f}）",
             (
                 Column("问题", lambda r: RULE_TITLES.get(r.rule, r.rule)),
-                Column("办件/交易", lambda r: r.subject),
+                Column("情形", lambda r: r.note),
+                Column("办件/交易", lambda r: r.subject, "code"),
                 Column("事项", lambda r: item(r.item) if r.item else "—"),
-                Column("窗口", lambda r: r.window or "—"),
+                Column("窗口", lambda r: r.window or "—", "code"),
+                Column("收费标准", lambda r: yuan(r.standard_fen), "yuan"),
                 Column("应收", lambda r: yuan(r.due_fen), "yuan"),
                 Column("实收", lambda r: yuan(r.paid_fen), "yuan"),
-                Column("差额", lambda r: yuan(r.difference_fen), "yuan"),
-                Column("情形", lambda r: r.note),
+                Column("涉及金额", lambda r: yuan(r.at_issue_fen), "yuan"),
             ),
             report.fees,
         ),
@@ -164,7 +213,7 @@ def tables(report: MonthReport) -> list[Table]:
             "日历版本",
             "八、计算依据：日历版本",
             (
-                Column("日历版本", lambda v: v[0]),
+                Column("日历版本", lambda v: v[0], "code"),
                 Column("官方日历确认至", lambda v: v[1], "date"),
                 Column("引用次数", lambda v: v[2], "count"),
             ),
@@ -175,8 +224,8 @@ def tables(report: MonthReport) -> list[Table]:
             "九、计算依据：规则参数",
             (
                 Column("生效自", lambda p: p[0], "time"),
-                Column("参数集", lambda p: p[1]),
-                Column("参数", lambda p: p[2]),
+                Column("参数集", lambda p: p[1], "code"),
+                Column("参数", lambda p: p[2], "code"),
                 Column("取值", lambda p: p[3]),
             ),
             list(parameter_rows(report.parameter_sets)),

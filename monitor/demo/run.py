@@ -64,8 +64,10 @@ def run_demo(
     at: dt.datetime | None,
     once: bool,
     replay_history: bool,
+    live: bool = True,
 ) -> int:
-    """Build the demo hall in ``workdir`` and run it with the daemon until Ctrl-C."""
+    """Build the demo hall in ``workdir`` and run it with the daemon until Ctrl-C (or,
+    not ``live``, stop once the history is replayed)."""
     workdir.mkdir(parents=True, exist_ok=True)
     hall, state = workdir / "hall.db", workdir / "jiancha-state.db"
     _unlink_sqlite(hall)  # every demo starts afresh
@@ -105,6 +107,13 @@ def run_demo(
             return 0
         if replay_history:
             replay(config, settings, first, start, _replay_progress)
+        if not live:
+            print(
+                f"state store {state}; the bulletin of a month: jiancha report --config "
+                f"{config_path} --month {start:%Y-%m} --at {start.isoformat()}",
+                flush=True,
+            )
+            return 0
         return _live(config_path, settings, simulator, db, first, start, speed)
     finally:
         db.close()
