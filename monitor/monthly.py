@@ -24,9 +24,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from monitor.calendar import CalendarRangeError, WorkingCalendar
@@ -97,7 +99,13 @@ def previous_month(month: str) -> str:
 
 @dataclass
 class ReportInputs:
-    """Everything a bulletin is computed from, read from the state store once."""
+    """Everything a bulletin is computed from, read from the state store once.
+
+    ``first_accepted`` is set when ``sla`` holds only the rows of the cases that touch
+    the periods read (:func:`load_inputs` with periods): the earliest acceptance of each
+    center's rows in the whole store, which tells a period with no case of its own from
+    one the daemon never recorded. None: ``sla`` is every row of the store.
+    """
 
     sla: list[CaseSla]
     findings: dict[str, LedgerEntry]
@@ -106,24 +114,51 @@ class ReportInputs:
     parameter_sets: list[ParameterSet]
     items: dict[str, Item]
     evaluations: list[Evaluation]
+    first_accepted: dict[str | None, dt.datetime] | None = None
 
 
-def load_inputs(store: StateStore, step: Callable[[str], None] = lambda _: None) -> ReportInputs:
+def load_inputs(
+    store: StateStore,
+    step: Callable[[str], None] = lambda _: None,
+    *,
+    period: Period | None = None,
+    previous: Period | None = None,
+) -> ReportInputs:
+    """What the bulletin of ``period`` (with ``previous`` for the change column) is made
+    from: only the SLA rows of the cases that touch either period, and the findings that
+    may have been open in ``period`` with their history. Without periods, everything the
+    store holds (the plain read; the bulletins of any period made from it are the same)."""
     step("读取办件研判记录")
-    sla = list(store.sla_rows())
+    first_accepted = None
+    if period is not None and previous is not None:
+        start, end = min(period.start, previous.start), max(period.end, previous.end)
+        sla = list(store.sla_rows_touching(start, end, rules=OVERDUE_RULES, opening=_OPENING))
+        first_accepted = store.sla_first_accepted()
+    else:
+        sla = list(store.sla_rows())
     step("读取问题台账")
-    findings = {e.fingerprint: e for e in store.all_findings()}
-    events = store.finding_events()
+    if period is not None and previous is not None:
+        entries, events = store.findings_open_in(period.start, period.end, _OPENING)
+    else:
+        entries, events = store.all_findings(), store.finding_events()
+    findings = {e.fingerprint: e for e in entries}
     step("读取事项与评价")
     items: dict[str, Item] = {}
     evaluations: list[Evaluation] = []
-    for _source, entity, _key, record in store.load_entities():
+    for _source, entity, _key, record in store.entities_of(("items", "evaluations")):
         if entity == "items":
             items[record.code] = record
-        elif entity == "evaluations":
+        else:
             evaluations.append(record)
     return ReportInputs(
-        sla, findings, events, store.calendars(), store.parameter_sets(), items, evaluations
+        sla,
+        findings,
+        events,
+        store.calendars(),
+        store.parameter_sets(),
+        items,
+        evaluations,
+        first_accepted,
     )
 
 
@@ -435,9 +470,17 @@ def build_report(
     cases = {k: r for k, r in cases_at(inputs.sla, period).items() if here(r.center)}
     earlier = {k: r for k, r in cases_at(inputs.sla, previous).items() if here(r.center)}
     ratings = [e for e in inputs.evaluations if here(e.center)]
+
+    def recorded(chosen: dict[str, CaseSla], span: Period) -> bool:
+        """Does the store hold a record of a case (of the center) accepted by its end?"""
+        if chosen or inputs.first_accepted is None:
+            return bool(chosen)
+        return any(here(c) and first < span.end for c, first in inputs.first_accepted.items())
+
+    has_cases, has_earlier = recorded(cases, period), recorded(earlier, previous)
     kpis = _kpis(
-        month_figures(cases.values(), ratings, period, policy) if cases else None,
-        month_figures(earlier.values(), ratings, previous, policy) if earlier else None,
+        month_figures(cases.values(), ratings, period, policy) if has_cases else None,
+        month_figures(earlier.values(), ratings, previous, policy) if has_earlier else None,
     )
 
     spans = open_intervals(inputs.events)
@@ -467,24 +510,7 @@ def build_report(
         (fee_row(e, policy.tz) for e in active.values() if e.finding.rule in FEE_RULES),
         key=lambda r: (r.rule, r.subject),
     )
-    trend = [
-        DayPoint(
-            day,
-            sum(
-                1
-                for r in cases.values()
-                if r.accepted_at <= instant
-                and ((c := concluded_by(r, period.end)) is None or c > instant)
-            ),
-            sum(
-                1
-                for fp, e in findings.items()
-                if e.finding.rule == "case.overdue" and _open_at(spans[fp], instant)
-            ),
-        )
-        for day in period.days(policy)
-        for instant in [min(policy.end_of(day), period.last_instant)]
-    ]
+    trend = _trend(cases, findings, spans, period, policy)
 
     used: Counter[str] = Counter(
         r.calendar_version
@@ -500,9 +526,9 @@ def build_report(
         for v, n in sorted(used.items())
     ]
     notes = []
-    if not cases:
+    if not has_cases:
         notes.append("本期没有办件研判记录（守护进程尚未在本期评估过办件），指标从缺。")
-    if not earlier:
+    if not has_earlier:
         notes.append("上月没有办件研判记录，上月指标与变化从缺。")
     unknown = sorted(v for v, confirmed, _ in versions if confirmed is None)
     if unknown:
@@ -524,6 +550,44 @@ def build_report(
         item_names={code: item.name for code, item in inputs.items.items() if item.name},
         notes=notes,
     )
+
+
+def _trend(
+    cases: dict[str, CaseSla],
+    findings: dict[str, LedgerEntry],
+    spans: dict[str, list[tuple[dt.datetime, dt.datetime | None]]],
+    period: Period,
+    policy: DeadlinePolicy,
+) -> list[DayPoint]:
+    """Each day's cases open and overdue findings (case.overdue) open at its close (or
+    at the period's last instant), counted in one pass: each case and each span of a
+    finding marks the run of closing instants it covers."""
+    days = period.days(policy)
+    instants = [min(policy.end_of(day), period.last_instant) for day in days]
+    count = len(instants)
+
+    def run(opened: dt.datetime, closed: dt.datetime | None) -> range:
+        """The indices of the instants in [opened, closed)."""
+        return range(
+            bisect_left(instants, opened),
+            count if closed is None else bisect_left(instants, closed),
+        )
+
+    open_cases = [0] * (count + 1)  # differences: +1 where a run starts, -1 after it
+    for row in cases.values():
+        cover = run(row.accepted_at, concluded_by(row, period.end))
+        if cover:
+            open_cases[cover.start] += 1
+            open_cases[cover.stop] -= 1
+    overdue = [0] * count
+    for fp, entry in findings.items():
+        if entry.finding.rule == "case.overdue":
+            for index in set().union(*(run(s, e) for s, e in spans[fp])):
+                overdue[index] += 1
+    return [
+        DayPoint(day, opened, overdue[index])
+        for index, (day, opened) in enumerate(zip(days, accumulate(open_cases), strict=False))
+    ]
 
 
 def _red_cards_by_case(

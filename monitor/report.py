@@ -55,7 +55,7 @@ def generate(
     store = StateStore(config.state.url, config.state.schema_name)
     try:
         store.open()
-        inputs = load_inputs(store, step)
+        inputs = load_inputs(store, step, period=period, previous=previous)
     finally:
         store.close()
     written: list[Path] = []

@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,9 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    or_,
     select,
+    union,
     update,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
@@ -487,6 +489,18 @@ class StateStore:
             for source, entity, key, payload in result:
                 yield str(source), str(entity), str(key), str(payload)
 
+    def entities_of(self, kinds: Collection[str]) -> Iterator[tuple[str, str, str, Any]]:
+        """The stored records of these entities only, as (source, entity, key, record)."""
+        t = entities_table
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=5000).execute(
+                select(t.c.source, t.c.entity, t.c.key, t.c.payload).where(
+                    t.c.entity.in_(sorted(kinds))
+                )
+            )
+            for source, entity, key, payload in result:
+                yield str(source), str(entity), str(key), decode_record(entity, payload)
+
     def watermarks(self) -> dict[tuple[str, str], dt.datetime | None]:
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -690,6 +704,39 @@ class StateStore:
             )
             return [(f, at, e) for f, at, e in rows]
 
+    @staticmethod
+    def _findings_open_in(start: dt.datetime, end: dt.datetime, opening: Collection[str]) -> Any:
+        """The fingerprints that may have been open at some time in ``[start, end)``: those
+        with an event within it, and those whose last event before it opened them (a
+        superset of the findings a report of the span needs; it decides from their events)."""
+        e = finding_events_table
+        within = select(e.c.fingerprint).where(e.c.at >= start, e.c.at < end)
+        last_before = select(func.max(e.c.id)).where(e.c.at < start).group_by(e.c.fingerprint)
+        open_at_start = select(e.c.fingerprint).where(
+            e.c.id.in_(last_before), e.c.event.in_(sorted(opening))
+        )
+        return union(within, open_at_start)
+
+    def findings_open_in(
+        self, start: dt.datetime, end: dt.datetime, opening: Collection[str]
+    ) -> tuple[list[LedgerEntry], list[tuple[str, dt.datetime, str]]]:
+        """Ledger rows that may have been open in ``[start, end)`` (see
+        :meth:`_findings_open_in`; ``opening``: the event names that open a finding), and
+        their whole event history, as :meth:`all_findings` and :meth:`finding_events`."""
+        relevant = self._findings_open_in(start, end, opening)
+        f, e = findings_table, finding_events_table
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(f).where(f.c.fingerprint.in_(relevant)).order_by(f.c.fingerprint)
+            )
+            entries = [_entry_from_row(row) for row in rows]
+            events = conn.execute(
+                select(e.c.fingerprint, e.c.at, e.c.event)
+                .where(e.c.fingerprint.in_(relevant))
+                .order_by(e.c.id)
+            )
+            return entries, [(fp, at, name) for fp, at, name in events]
+
     def save_ledger(self, changes: LedgerChanges) -> None:
         """Write changed ledger rows and their events in one transaction."""
         if not changes:
@@ -767,6 +814,50 @@ class StateStore:
             )
             for row in result:
                 yield CaseSla(**row._asdict())
+
+    def sla_rows_touching(
+        self,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        rules: Collection[str] = (),
+        opening: Collection[str] = (),
+    ) -> Iterator[CaseSla]:
+        """Every SLA row, oldest first, of the cases that touch ``[start, end)``: a row of
+        theirs was accepted before its end and was still open at its start (or accepted
+        within it) — and of the cases of findings of ``rules`` that may have been open in
+        it (see :meth:`findings_open_in`). A case outside both has no row that a report of
+        the span counts."""
+        t, f = case_sla_table, findings_table
+        touching = select(t.c.case_id).where(
+            t.c.accepted_at < end,
+            or_(t.c.concluded_at.is_(None), t.c.concluded_at >= start, t.c.accepted_at >= start),
+        )
+        wanted = t.c.case_id.in_(touching)
+        if rules:
+            flagged = select(f.c.case_id).where(
+                f.c.rule.in_(sorted(rules)),
+                f.c.case_id.is_not(None),
+                f.c.fingerprint.in_(self._findings_open_in(start, end, opening)),
+            )
+            wanted = or_(wanted, t.c.case_id.in_(flagged))
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=5000).execute(
+                select(*(t.c[name] for name in _SLA_FIELDS)).where(wanted).order_by(t.c.id)
+            )
+            for row in result:
+                yield CaseSla(**row._asdict())
+
+    def sla_first_accepted(self) -> dict[str | None, dt.datetime]:
+        """The earliest acceptance among the SLA rows of each center."""
+        t = case_sla_table
+        with self.engine.connect() as conn:
+            return {
+                center: first
+                for center, first in conn.execute(
+                    select(t.c.center, func.min(t.c.accepted_at)).group_by(t.c.center)
+                )
+            }
 
     def record_provenance(
         self, calendar: WorkingCalendar, parameters: dict[str, Any], at: dt.datetime
