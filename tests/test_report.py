@@ -32,12 +32,15 @@ from monitor.calendar import WorkingCalendar
 from monitor.cli import main
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
+from monitor.deadlines import DeadlinePolicy
 from monitor.demo.config import render_config
 from monitor.demo.replay import CLOSING_TIME, replay
 from monitor.demo.schema import HCP_PJ, PD_QH, SL_BJ, SXML, TBCX, YH_JYMX
 from monitor.demo.simulator import SimulationSpec
+from monitor.monthly import build_report, load_inputs, month_period, previous_month
 from monitor.report import generate, step_count
 from monitor.settings import Settings
+from monitor.store import StateStore
 from tests.demo_hall import SHANGHAI as SH
 from tests.demo_hall import DemoHall, demo_hall
 from tests.services import require_binary
@@ -653,6 +656,28 @@ def test_month_to_date_and_a_month_without_records(month: Month, tmp_path: Path)
     cover = [r[1] for r in openpyxl.load_workbook(august)["说明"].iter_rows(values_only=True)]
     assert any("本期没有办件研判记录" in str(c) for c in cover)
     assert any("上月没有办件研判记录" in str(c) for c in cover)
+
+
+def test_the_month_read_alone_equals_the_month_read_from_everything(month: Month) -> None:
+    """``jiancha report`` reads only what the month and the previous one need; every
+    bulletin made so equals the one made from all the store holds."""
+    config = month.hall.config
+    policy = DeadlinePolicy(tz=SH, end_of_day=config.calendar.end_of_day)
+    store = StateStore(config.state.url, config.state.schema_name)
+    store.open()
+    try:
+        everything = load_inputs(store)
+        for name in ("2026-09", "2026-10", "2026-11"):
+            period = month_period(name, policy, END)
+            previous = month_period(previous_month(name), policy, END)
+            alone = load_inputs(store, period=period, previous=previous)
+            assert len(alone.sla) < len(everything.sla) or name == "2026-10"
+            for center in (None, *sorted({r.center for r in everything.sla})):
+                assert build_report(alone, period, previous, policy, END, center) == (
+                    build_report(everything, period, previous, policy, END, center)
+                ), (name, center)
+    finally:
+        store.close()
 
 
 def test_progress_steps_are_reported(month: Month, tmp_path: Path) -> None:
