@@ -34,7 +34,7 @@ def render(report: MonthReport, charts: Charts) -> str:
                 for column in table.columns
                 for kind in [column.kind_of(row)]
             ]
-            for row in table.rows
+            for row in table.printed
         ]
         views.append(
             {
@@ -43,6 +43,7 @@ def render(report: MonthReport, charts: Charts) -> str:
                 "headers": [c.header for c in table.columns],
                 "rows": rows,
                 "empty": table.empty,
+                "omitted": table.omitted,
                 "wide": len(table.columns) >= WIDE,
             }
         )

@@ -68,6 +68,11 @@ class Column:
         return self.kind(row) if callable(self.kind) else self.kind
 
 
+# The lists that grow with the hall (windows, red cases, fee rows) show this many rows in
+# the PDF and HTML; the XLSX holds every row (a province's month has tens of thousands).
+SHOWN_ROWS = 100
+
+
 @dataclass(frozen=True)
 class Table:
     sheet: str
@@ -75,6 +80,22 @@ class Table:
     columns: tuple[Column, ...]
     rows: list[Any]
     empty: str = "本期无。"
+    shown: int | None = None  # rows printed in the PDF and HTML (None: all)
+
+    @property
+    def printed(self) -> list[Any]:
+        """The rows the PDF and HTML print."""
+        return self.rows if self.shown is None else self.rows[: self.shown]
+
+    @property
+    def omitted(self) -> str | None:
+        """The line printed under a cut table: how many rows more, and where they are."""
+        if self.shown is None or len(self.rows) <= self.shown:
+            return None
+        return (
+            f"以上仅列前 {self.shown} 行，另有 {len(self.rows) - self.shown} 行未列出；"
+            f"全部 {len(self.rows)} 行见同名 XLSX 文件的“{self.sheet}”工作表。"
+        )
 
 
 def yuan(fen: int | None) -> Decimal | None:
@@ -165,7 +186,11 @@ def tables(report: MonthReport) -> list[Table]:
         ),
         Table("部门排名", "三、部门排名", (place[0], department, *place[1:]), report.departments),
         Table(
-            "窗口排名", "四、窗口排名", (place[0], department, window, *place[1:]), report.windows
+            "窗口排名",
+            "四、窗口排名",
+            (place[0], department, window, *place[1:]),
+            report.windows,
+            shown=SHOWN_ROWS,
         ),
         Table(
             "红牌办件",
@@ -182,6 +207,7 @@ def tables(report: MonthReport) -> list[Table]:
                 Column("问题", lambda r: "、".join(RULE_TITLES.get(x, x) for x in r.rules)),
             ),
             report.red_cases,
+            shown=SHOWN_ROWS,
         ),
         Table(
             "收费异常",
@@ -198,6 +224,7 @@ def tables(report: MonthReport) -> list[Table]:
                 Column("涉及金额", lambda r: yuan(r.at_issue_fen), "yuan"),
             ),
             report.fees,
+            shown=SHOWN_ROWS,
         ),
         Table(
             "每日趋势",

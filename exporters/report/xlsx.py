@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.drawing.image import Image
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -28,39 +30,49 @@ CHART_SHEETS = {"问题分类": "rules", "部门排名": "departments", "每日�
 
 
 def write(report: MonthReport, charts: Charts, path: Path) -> None:
+    """Write the workbook row by row (openpyxl's write-only mode: a province's month has
+    tens of thousands of rows, each written once and never held as cells)."""
     tz = report.period.start.tzinfo
-    workbook = Workbook()
-    workbook.remove(workbook.active)
+    workbook = Workbook(write_only=True)
     _cover(workbook, report)
     for table in tables(report):
         sheet = workbook.create_sheet(table.sheet)
-        sheet.append([table.title])
-        sheet["A1"].font = Font(bold=True, size=12)
-        sheet.append([c.header for c in table.columns])
-        for cell in sheet[2]:
-            cell.font = Font(bold=True)
-            cell.fill = HEADER
-            cell.alignment = Alignment(horizontal="center")
+        rows = []
         for row in table.rows:
             values = []
-            kinds = []
             for column in table.columns:
                 kind, value = column.kind_of(row), column.value(row)
                 if kind == "time" and value is not None:  # Excel has no time zones
                     value = value.astimezone(tz).replace(tzinfo=None)
-                values.append(value)
-                kinds.append(kind)
-            sheet.append(values)
-            for cell, kind in zip(sheet[sheet.max_row], kinds, strict=True):
-                if kind in FORMATS:
-                    cell.number_format = FORMATS[kind]
-        for index, column in enumerate(table.columns, start=1):
+                values.append((value, kind))
+            rows.append(values)
+        # Widths first: a write-only sheet takes them before its rows.
+        for index, column in enumerate(table.columns):
             width = max(
-                [len(column.header) * 2 + 2]
-                + [len(str(c.value or "")) + 2 for c in sheet[get_column_letter(index)][2:]]
+                [len(column.header) * 2 + 2] + [len(str(r[index][0] or "")) + 2 for r in rows]
             )
-            sheet.column_dimensions[get_column_letter(index)].width = min(width, 60)
+            sheet.column_dimensions[get_column_letter(index + 1)].width = min(width, 60)
         sheet.freeze_panes = "A3"
+        sheet.append([_cell(sheet, table.title, font=Font(bold=True, size=12))])
+        sheet.append(
+            [
+                _cell(
+                    sheet,
+                    c.header,
+                    font=Font(bold=True),
+                    fill=HEADER,
+                    alignment=Alignment(horizontal="center"),
+                )
+                for c in table.columns
+            ]
+        )
+        for values in rows:
+            sheet.append(
+                [
+                    _cell(sheet, value, number_format=FORMATS[kind]) if kind in FORMATS else value
+                    for value, kind in values
+                ]
+            )
         chart = CHART_SHEETS.get(table.sheet)
         if chart is not None:
             image = Image(io.BytesIO(getattr(charts, chart)))
@@ -69,25 +81,32 @@ def write(report: MonthReport, charts: Charts, path: Path) -> None:
     workbook.save(path)
 
 
+def _cell(sheet: Any, value: Any, **style: Any) -> WriteOnlyCell:
+    """A styled cell of a write-only sheet."""
+    cell = WriteOnlyCell(sheet, value=value)
+    for name, setting in style.items():
+        setattr(cell, name, setting)
+    return cell
+
+
 def _cover(workbook: Workbook, report: MonthReport) -> None:
     """The first sheet: what the bulletin covers, what is missing from it, the conventions."""
     head = heading(report)
     sheet = workbook.create_sheet("说明")
-    sheet.append([head.title])
-    sheet["A1"].font = Font(bold=True, size=14)
+    sheet.column_dimensions["A"].width = 10
+    sheet.column_dimensions["B"].width = 120
+    wrap = Alignment(wrap_text=True, vertical="top")
+    sheet.append([_cell(sheet, head.title, font=Font(bold=True, size=14))])
     for label, value in (
         ("统计期间", head.period),
         ("范围", head.scope),
         ("生成时间", head.generated),
     ):
-        sheet.append([label, value])
+        sheet.append([label, _cell(sheet, value, alignment=wrap)])
     sheet.append([])
     for note in report.notes:
-        sheet.append(["注意", note])
-        sheet.cell(sheet.max_row, 2).font = Font(bold=True, color="A01818")
+        sheet.append(
+            ["注意", _cell(sheet, note, font=Font(bold=True, color="A01818"), alignment=wrap)]
+        )
     for note in CONVENTIONS:
-        sheet.append(["说明", note])
-    sheet.column_dimensions["A"].width = 10
-    sheet.column_dimensions["B"].width = 120
-    for row in sheet.iter_rows(min_row=2):
-        row[-1].alignment = Alignment(wrap_text=True, vertical="top")
+        sheet.append(["说明", _cell(sheet, note, alignment=wrap)])
