@@ -26,7 +26,7 @@ import datetime as dt
 import re
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
@@ -322,6 +322,54 @@ def month_figures(
     return month
 
 
+def figures_by(
+    cases: Iterable[CaseSla],
+    ratings: Iterable[Evaluation],
+    period: Period,
+    policy: DeadlinePolicy,
+    groupings: Sequence[Callable[[str | None, str | None], Hashable]],
+) -> list[dict[Hashable, MonthFigures]]:
+    """:func:`month_figures` of every group of several groupings at once, in one pass
+    over the cases and ratings: each grouping maps a (department, window) to its group.
+    A group with nothing counted in the period is absent."""
+    tables: list[defaultdict[Hashable, MonthFigures]] = [
+        defaultdict(MonthFigures) for _ in groupings
+    ]
+    for row in cases:
+        concluded = concluded_by(row, period.end)
+        accepted = period.contains(row.accepted_at)
+        decided = row.decided and period.contains(concluded)
+        if not (accepted or decided):
+            continue
+        place = row.department, row.window
+        groups = [t[key(*place)] for t, key in zip(tables, groupings, strict=True)]
+        if accepted:
+            on_site = (
+                row.decided
+                and concluded is not None
+                and policy.local_date(concluded) == policy.local_date(row.accepted_at)
+            )
+            for figures in groups:
+                figures.add_accepted(
+                    concluded=concluded is not None,
+                    immediate=row.item_kind == "immediate",
+                    on_site=on_site,
+                )
+        if decided:
+            for figures in groups:
+                figures.add_decided(
+                    on_time=bool(row.on_time),
+                    statutory_days=row.statutory_limit_days,
+                    promised_days=row.promised_limit_days,
+                    used_days=row.used_working_days,
+                )
+    for rating in ratings:
+        if period.contains(rating.rated_at):
+            for t, key in zip(tables, groupings, strict=True):
+                t[key(rating.department, rating.window)].add_rating(rating.level)
+    return [dict(t) for t in tables]
+
+
 KPI_LABELS = (
     ("accepted", "受理件数", "count"),
     ("decided", "办结件数", "count"),
@@ -478,8 +526,12 @@ def build_report(
         return any(here(c) and first < span.end for c, first in inputs.first_accepted.items())
 
     has_cases, has_earlier = recorded(cases, period), recorded(earlier, previous)
+    # The headline's, the departments' and the windows' figures, in one pass.
+    whole, by_department, by_window = figures_by(
+        cases.values(), ratings, period, policy, (_whole, _department, _window)
+    )
     kpis = _kpis(
-        month_figures(cases.values(), ratings, period, policy) if has_cases else None,
+        whole.get(None, MonthFigures()) if has_cases else None,
         month_figures(earlier.values(), ratings, previous, policy) if has_earlier else None,
     )
 
@@ -503,8 +555,8 @@ def build_report(
 
     red_by_case = _red_cards_by_case(active, new, cases, period)
 
-    departments = _places(cases, ratings, active, new, red_by_case, period, policy, windows=False)
-    windows = _places(cases, ratings, active, new, red_by_case, period, policy, windows=True)
+    departments = _places(by_department, _department, active, new, red_by_case)
+    windows = _places(by_window, _window, active, new, red_by_case)
     red_cases = _red_cases(red_by_case, cases, inputs.calendars, period, policy)
     fees = sorted(
         (fee_row(e, policy.tz) for e in active.values() if e.finding.rule in FEE_RULES),
@@ -635,29 +687,28 @@ def parameters_in_force(sets: Sequence[ParameterSet], period: Period) -> list[Pa
 Place = tuple[str, str | None]  # department, and window for the window table
 
 
+def _whole(_department: str | None, _window: str | None) -> None:
+    """The headline's grouping: one group, the whole (center's) hall."""
+
+
+def _department(department: str | None, _window: str | None) -> Place:
+    return (department or "—", None)
+
+
+def _window(department: str | None, window: str | None) -> Place:
+    return (department or "—", window or "—")
+
+
 def _places(
-    cases: dict[str, CaseSla],
-    ratings: list[Evaluation],
+    figures: dict[Hashable, MonthFigures],
+    place: Callable[[str | None, str | None], Place],
     active: dict[str, LedgerEntry],
     new: set[str],
     red_by_case: dict[str, list[LedgerEntry]],
-    period: Period,
-    policy: DeadlinePolicy,
-    *,
-    windows: bool,
 ) -> list[PlaceRow]:
-    """Departments (or windows) with anything to show in the period, ranked: the same
-    figures as the headline's (:func:`month_figures`), and the cards of the period."""
-
-    def place(department: str | None, window: str | None) -> Place:
-        return (department or "—", (window or "—") if windows else None)
-
-    case_rows: dict[Place, list[CaseSla]] = defaultdict(list)
-    for row in cases.values():
-        case_rows[place(row.department, row.window)].append(row)
-    rated: dict[Place, list[Evaluation]] = defaultdict(list)
-    for rating in ratings:
-        rated[place(rating.department, rating.window)].append(rating)
+    """Departments (or windows: ``place``) with anything to show in the period, ranked:
+    the same figures as the headline's (``figures``, from :func:`figures_by`), and the
+    cards of the period."""
     overdue: Counter[Place] = Counter()
     for entries in red_by_case.values():
         f = entries[0].finding
@@ -671,9 +722,10 @@ def _places(
         (red if f.severity is Severity.RED else yellow)[key] += 1
         fee[key] += f.rule in FEE_RULES
     rows = []
-    for key in case_rows.keys() | rated.keys() | overdue.keys() | red.keys() | yellow.keys():
-        figures = month_figures(case_rows[key], rated[key], period, policy)
-        if not (figures.accepted or figures.decided or figures.ratings) and not (
+    for key in figures.keys() | overdue.keys() | red.keys() | yellow.keys():
+        assert isinstance(key, tuple)
+        counted = figures.get(key) or MonthFigures()
+        if not (counted.accepted or counted.decided or counted.ratings) and not (
             overdue[key] or red[key] or yellow[key]
         ):
             continue  # only cases of earlier months, nothing that happened in this one
@@ -682,14 +734,14 @@ def _places(
                 rank=0,
                 department=key[0],
                 window=key[1],
-                accepted=figures.accepted,
-                decided=figures.decided,
-                on_time_ratio=figures.on_time_ratio,
+                accepted=counted.accepted,
+                decided=counted.decided,
+                on_time_ratio=counted.on_time_ratio,
                 overdue_cases=overdue[key],
                 red=red[key],
                 yellow=yellow[key],
                 fee_issues=fee[key],
-                satisfaction_ratio=figures.satisfaction_ratio,
+                satisfaction_ratio=counted.satisfaction_ratio,
             )
         )
     return _rank(rows)

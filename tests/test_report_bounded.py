@@ -16,14 +16,26 @@ from pathlib import Path
 
 import pytest
 
-from monitor.model import Finding, Severity
+from monitor.model import Evaluation, Finding, Severity
 from monitor.monthly import (
     FEE_RULES,
     OVERDUE_RULES,
+    DayPoint,
     MonthReport,
+    PlaceRow,
+    ReportInputs,
+    _active,
+    _new,
+    _open_at,
+    _rank,
+    _red_cards_by_case,
     build_report,
+    cases_at,
+    concluded_by,
     load_inputs,
+    month_figures,
     month_period,
+    open_intervals,
     previous_month,
 )
 from monitor.sla import CaseSla, judge
@@ -50,6 +62,10 @@ def random_rows(rng: random.Random, cases: int) -> list[CaseSla]:
     for n in range(cases):
         accepted = instant(rng, FIRST, days=160)
         concluded = instant(rng, accepted, days=50) if rng.random() < 0.8 else None
+        if concluded is not None and rng.random() < 0.1:  # exactly at a day's close
+            concluded = POLICY.end_of(POLICY.local_date(concluded))
+        if rng.random() < 0.05:
+            accepted = POLICY.end_of(POLICY.local_date(accepted))
         if rng.random() < 0.03:  # bad source data: concluded before its acceptance
             concluded = accepted - dt.timedelta(days=rng.randint(1, 40))
         row = dataclasses.replace(
@@ -109,6 +125,8 @@ def random_ledger(rng: random.Random, findings: int, cases: int) -> LedgerChange
             calendar_version=cal().version,
         )
         at = instant(rng, FIRST, days=150)
+        if rng.random() < 0.1:
+            at = POLICY.end_of(POLICY.local_date(at))
         entry = LedgerEntry(finding, "open", at, at, None, frozenset({"approval"}))
         changes.touch(entry)
         name = "opened"
@@ -173,3 +191,131 @@ def test_a_store_without_rows_of_the_month_still_knows_it_watched_before(tmp_pat
         ).sla
     finally:
         store.close()
+
+
+# --- the one-pass counts against their definitions -------------------------------------------
+
+
+def plain_counts(
+    inputs: ReportInputs, month: str, center: str | None
+) -> tuple[list[DayPoint], list[PlaceRow], list[PlaceRow], float | None]:
+    """The daily trend and the places as first written: every day's instant against every
+    case and finding, :func:`month_figures` place by place."""
+    period = month_period(month, POLICY, NOW)
+    cases = {k: r for k, r in cases_at(inputs.sla, period).items() if center in (None, r.center)}
+    ratings = [e for e in inputs.evaluations if center in (None, e.center)]
+    spans = open_intervals(inputs.events)
+    findings = {
+        fp: e
+        for fp, e in inputs.findings.items()
+        if center in (None, e.finding.center) and fp in spans
+    }
+    trend = [
+        DayPoint(
+            day,
+            sum(
+                1
+                for r in cases.values()
+                if r.accepted_at <= instant
+                and ((c := concluded_by(r, period.end)) is None or c > instant)
+            ),
+            sum(
+                1
+                for fp, e in findings.items()
+                if e.finding.rule == "case.overdue" and _open_at(spans[fp], instant)
+            ),
+        )
+        for day in period.days(POLICY)
+        for instant in [min(POLICY.end_of(day), period.last_instant)]
+    ]
+    active = {fp: e for fp, e in findings.items() if _active(spans[fp], period)}
+    new = {fp for fp in active if _new(spans[fp], period)}
+    red_by_case = _red_cards_by_case(active, new, cases, period)
+
+    def places(windows: bool) -> list[PlaceRow]:
+        def place(department: str | None, window: str | None) -> tuple[str, str | None]:
+            return (department or "—", (window or "—") if windows else None)
+
+        rows = []
+        keys = {place(r.department, r.window) for r in cases.values()}
+        keys |= {place(r.department, r.window) for r in ratings}
+        keys |= {place(e[0].finding.department, e[0].finding.window) for e in red_by_case.values()}
+        keys |= {place(active[fp].finding.department, active[fp].finding.window) for fp in new}
+        for key in keys:
+            figures = month_figures(
+                [r for r in cases.values() if place(r.department, r.window) == key],
+                [r for r in ratings if place(r.department, r.window) == key],
+                period,
+                POLICY,
+            )
+            overdue = sum(
+                place(e[0].finding.department, e[0].finding.window) == key
+                for e in red_by_case.values()
+            )
+            cards = [
+                active[fp].finding
+                for fp in new
+                if place(active[fp].finding.department, active[fp].finding.window) == key
+            ]
+            red = sum(f.severity is Severity.RED for f in cards)
+            if figures.accepted or figures.decided or figures.ratings or overdue or cards:
+                rows.append(
+                    PlaceRow(
+                        0,
+                        key[0],
+                        key[1],
+                        figures.accepted,
+                        figures.decided,
+                        figures.on_time_ratio,
+                        overdue,
+                        red,
+                        len(cards) - red,
+                        sum(f.rule in FEE_RULES for f in cards),
+                        figures.satisfaction_ratio,
+                    )
+                )
+        return _rank(rows)
+
+    headline = month_figures(cases.values(), ratings, period, POLICY)
+    return trend, places(False), places(True), headline.on_time_ratio
+
+
+def random_ratings(rng: random.Random, count: int) -> list[Evaluation]:
+    return [
+        Evaluation(
+            id=f"E{n:05d}",
+            rated_at=instant(rng, FIRST, days=160),
+            level=rng.randint(1, 5),
+            center=rng.choice(CENTERS[1:]),
+            department=rng.choice(("SCJG", "GTZY", None)),
+            window=rng.choice(("W1", "W2", "W3", None)),
+        )
+        for n in range(count)
+    ]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_one_pass_counts_equal_their_definitions(seed: int, tmp_path: Path) -> None:
+    """The trend, the headline and the ranked places counted in one pass equal the
+    same figures counted day by day and place by place."""
+    rng = random.Random(100 + seed)
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    store.open()
+    try:
+        store.record_provenance(cal(), {"seed": seed}, FIRST)
+        store.append_sla(random_rows(rng, 300))
+        store.save_ledger(random_ledger(rng, 400, 300))
+        inputs = dataclasses.replace(load_inputs(store), evaluations=random_ratings(rng, 200))
+    finally:
+        store.close()
+    for month in ("2026-08", "2026-09", "2026-10", "2026-12"):
+        period = month_period(month, POLICY, NOW)
+        previous = month_period(previous_month(month), POLICY, NOW)
+        for center in CENTERS:
+            report = build_report(inputs, period, previous, POLICY, NOW, center)
+            trend, departments, windows, on_time = plain_counts(inputs, month, center)
+            assert report.trend == trend, (month, center)
+            assert report.departments == departments, (month, center)
+            assert report.windows == windows, (month, center)
+            assert {k.key: k.value for k in report.kpis}["on_time_ratio"] == on_time
+            assert any(p.overdue for p in report.trend) or month != "2026-10"
