@@ -75,6 +75,13 @@ class Period:
         return self.end - dt.timedelta(microseconds=1)
 
 
+def in_utc(period: Period) -> Period:
+    """The same period with its bounds in UTC (the instants are the same)."""
+    return dataclasses.replace(
+        period, start=period.start.astimezone(dt.UTC), end=period.end.astimezone(dt.UTC)
+    )
+
+
 def month_period(month: str, policy: DeadlinePolicy, now: dt.datetime) -> Period:
     """The period of ``month`` ("YYYY-MM"), cut at ``now`` if it is still running."""
     match = _MONTH.match(month)
@@ -511,6 +518,10 @@ def build_report(
     center: str | None = None,
 ) -> MonthReport:
     """The bulletin of ``period`` (optionally of one center) from recorded inputs."""
+    shown, shown_previous = period, previous
+    # Counted in UTC, as the store's instants are: comparing instants of one time zone is
+    # many times faster than across zones, and a month has hundreds of thousands of them.
+    period, previous = in_utc(period), in_utc(previous)
 
     def here(place: str | None) -> bool:
         return center is None or place == center
@@ -586,8 +597,8 @@ def build_report(
     if unknown:
         notes.append("以下日历版本未存档，相关超期工作日数取自问题证据：" + "、".join(unknown))
     return MonthReport(
-        period=period,
-        previous=previous,
+        period=shown,
+        previous=shown_previous,
         center=center,
         generated_at=generated_at,
         kpis=kpis,
@@ -615,7 +626,7 @@ def _trend(
     at the period's last instant), counted in one pass: each case and each span of a
     finding marks the run of closing instants it covers."""
     days = period.days(policy)
-    instants = [min(policy.end_of(day), period.last_instant) for day in days]
+    instants = [min(policy.end_of(day), period.last_instant).astimezone(dt.UTC) for day in days]
     count = len(instants)
 
     def run(opened: dt.datetime, closed: dt.datetime | None) -> range:

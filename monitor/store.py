@@ -32,7 +32,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +227,7 @@ parameter_sets_table = Table(
 )
 
 _SLA_FIELDS = tuple(c.name for c in case_sla_table.columns if c.name != "id")
+assert tuple(f.name for f in fields(CaseSla)) == _SLA_FIELDS  # rows built positionally
 
 
 @dataclass(frozen=True)
@@ -846,7 +847,7 @@ class StateStore:
                 select(*(t.c[name] for name in _SLA_FIELDS)).where(wanted).order_by(t.c.id)
             )
             for row in result:
-                yield CaseSla(**row._asdict())
+                yield CaseSla(*row)  # the table's columns are CaseSla's fields, in order
 
     def sla_first_accepted(self) -> dict[str | None, dt.datetime]:
         """The earliest acceptance among the SLA rows of each center."""
