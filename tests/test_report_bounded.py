@@ -146,10 +146,9 @@ def reports(store: StateStore, month: str, *, bounded: bool) -> list[MonthReport
     return [build_report(inputs, period, previous, POLICY, NOW, center) for center in CENTERS]
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_the_bounded_read_gives_the_same_bulletins(seed: int, tmp_path: Path) -> None:
+def check_bounded_reads(store: StateStore, seed: int) -> None:
+    """Fill ``store`` at random and compare the two reads month by month."""
     rng = random.Random(seed)
-    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     store.open()
     try:
         store.record_provenance(cal(), {"seed": seed}, FIRST)
@@ -167,6 +166,23 @@ def test_the_bounded_read_gives_the_same_bulletins(seed: int, tmp_path: Path) ->
         assert any(r.red_cases for r in reports(store, "2026-10", bounded=True))
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_bounded_read_gives_the_same_bulletins(seed: int, tmp_path: Path) -> None:
+    check_bounded_reads(StateStore(f"sqlite:///{tmp_path / 'state.db'}"), seed)
+
+
+@pytest.mark.postgres
+@pytest.mark.integration
+def test_the_bounded_read_on_postgresql_in_a_shard_schema(postgres_url: str) -> None:
+    check_bounded_reads(StateStore(postgres_url, "hz01"), 7)
+
+
+@pytest.mark.mariadb
+@pytest.mark.integration
+def test_the_bounded_read_on_mariadb(mariadb_url: str) -> None:
+    check_bounded_reads(StateStore(mariadb_url), 8)
 
 
 def test_a_store_without_rows_of_the_month_still_knows_it_watched_before(tmp_path: Path) -> None:
