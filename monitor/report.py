@@ -9,6 +9,7 @@ under the daemon they are only logged.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,24 +53,43 @@ def generate(
     policy = DeadlinePolicy(tz=tz, end_of_day=config.calendar.end_of_day)
     period = month_period(month, policy, now)
     previous = month_period(previous_month(month), policy, now)
-    store = StateStore(config.state.url, config.state.schema_name)
-    try:
-        store.open()
-        inputs = load_inputs(store, step, period=period, previous=previous)
-    finally:
-        store.close()
     written: list[Path] = []
-    for center in centers:
-        step(f"统计 {center or '全部中心'}")
-        report = build_report(inputs, period, previous, policy, now, center)
-        written += write_report(
-            report,
-            formats or config.report.formats,
-            directory or config.report.directory,
-            step,
-        )
+    with without_cycle_collection():
+        store = StateStore(config.state.url, config.state.schema_name)
+        try:
+            store.open()
+            inputs = load_inputs(store, step, period=period, previous=previous)
+        finally:
+            store.close()
+        for center in centers:
+            step(f"统计 {center or '全部中心'}")
+            report = build_report(inputs, period, previous, policy, now, center)
+            written += write_report(
+                report,
+                formats or config.report.formats,
+                directory or config.report.directory,
+                step,
+            )
     log.info("report_written", month=month, files=[str(p) for p in written])
     return written
+
+
+@contextmanager
+def without_cycle_collection() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (if it runs) for the duration.
+
+    A province's month is hundreds of thousands of rows read into small objects that
+    form no cycles; the collector would scan all of them again and again as they pile
+    up (a fifth of the report's time). Reference counting still frees everything; the
+    collector is left as it was found (on, unless its owner turned it off).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @contextmanager
