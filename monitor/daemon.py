@@ -53,7 +53,7 @@ from monitor.deadlines import DeadlinePolicy
 from monitor.engine import Changes, Engine
 from monitor.figures import FigureBook
 from monitor.leader import LeaderLock
-from monitor.ledger import SUBJECT_ENTITIES, dependencies, reconcile
+from monitor.ledger import SUBJECT_ENTITIES, Memory, dependencies, reconcile
 from monitor.model import Finding, Snapshot
 from monitor.monthly import previous_month
 from monitor.report import generate
@@ -138,6 +138,9 @@ class Daemon:
         self._keys: dict[tuple[str, str], set[str]] = {}  # (source, entity) -> keys
         self._watermarks: dict[tuple[str, str], dt.datetime | None] = {}
         self._ledger: dict[str, LedgerEntry] = {}
+        # What the last stored reconciliation saw (see monitor.ledger.Memory).
+        self._memory = Memory()
+        self._tally_synced = False  # the figure book's tally counts the ledger's open findings
         self._rejects_seen: set[tuple[str, str | None, str]] = set()
         # Steps/suspensions seen without their case: (entity, key) -> the owning source's
         # last success when first seen (see _orphan_settled).
@@ -404,6 +407,8 @@ class Daemon:
                     items=bool(changed.get("items")),
                 ),
             )
+            # Given back once this evaluation is stored: a failure forgets it.
+            memory, self._memory = self._memory, Memory()
             changes = reconcile(
                 self._ledger,
                 findings,
@@ -411,6 +416,8 @@ class Daemon:
                 self.unsettled_sources(),
                 at,
                 lookup=self.store.ledger_entries,
+                memory=memory,
+                changed=changed,
             )
             if self.pusher is None:  # no Alertmanager: an end has nowhere to go
                 for fingerprint, entry in changes.entries.items():
@@ -434,6 +441,16 @@ class Daemon:
                     self._ledger[entry.fingerprint] = entry
                 else:
                     self._ledger.pop(entry.fingerprint, None)
+            memory.commit()
+            self._memory = memory
+            tally = self.figure_book.tally
+            if self._tally_synced:
+                for fingerprint, entry in changes.entries.items():
+                    tally.set(fingerprint, entry.finding if entry.state == OPEN else None)
+            else:
+                tally.reset(e.finding for e in self._ledger.values() if e.state == OPEN)
+                self._tally_synced = True
+            open_count = len(tally.findings)
             for _fingerprint, _at, event, rule, severity in changes.events:
                 counter = (
                     self.metrics.findings_detected
@@ -441,16 +458,13 @@ class Daemon:
                     else self.metrics.findings_resolved
                 )
                 counter.labels(rule, severity).inc()
-            open_findings = [e.finding for e in self._ledger.values() if e.state == OPEN]
-        self.metrics.publish(
-            self.figure_book.figures(snapshot, cases, open_findings, at, self.calendar)
-        )
+        self.metrics.publish(self.figure_book.figures(snapshot, cases, None, at, self.calendar))
         self.metrics.evaluation_duration.observe(time.perf_counter() - started)
         if changes.events:
             log.info(
                 "ledger_changed",
                 events=dict(Counter(event for _, _, event, _, _ in changes.events)),
-                open=len(open_findings),
+                open=open_count,
                 held_sources=sorted(self.unsettled_sources()),
             )
         if self._scheduler is not None and self.pusher is not None:
