@@ -293,6 +293,8 @@ class Daemon:
             for key in deletes:
                 self._forget(name, entity, key)
             self._watermarks[(name, entity)] = watermark
+        if batch.applied is not None:
+            batch.applied()
         self.metrics.rows_ingested.labels(name, entity).inc(batch.rows)
         for reject in batch.rejects:
             self.metrics.rows_rejected.labels(name, reject.reason).inc()
