@@ -341,7 +341,7 @@ FAR = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 
 @dataclass
 class _Cluster:
-    """Days whose ticket search windows overlap, matched together, and its verdict."""
+    """One part of a cluster of days (the places that share cases), and its verdict."""
 
     version: tuple[object, ...]
     findings: tuple[Finding, ...]
@@ -349,9 +349,48 @@ class _Cluster:
     until: dt.datetime | None
 
 
+Place = tuple[str, ...]  # ("window", code) or ("department", code)
+
+
 def _match_key(case: Case) -> tuple[object, ...]:
     """What ticket matching reads of a case (its acceptance time first)."""
     return (case.accepted_at, case.recorded_at, case.window, case.department, case.applicant_key)
+
+
+def _case_place(key: tuple[object, ...]) -> Place | None:
+    """Where a case (by its match key) can cover tickets: its window, else its department;
+    None when it has neither (it covers no ticket)."""
+    window, department = key[2], key[3]
+    if window is not None:
+        return ("window", str(window))
+    if department is not None:
+        return ("department", str(department))
+    return None
+
+
+class _Places:
+    """Places that share cases, as a union-find: a case joins its window and department,
+    a keyed ticket its place and the department where its applicant's case may be.
+    Places never part (a coarser partition matches the same), and every merge moves
+    the epoch on so that every part is matched again."""
+
+    def __init__(self) -> None:
+        self._parent: dict[Place, Place] = {}
+        self.epoch = 0
+
+    def find(self, place: Place) -> Place:
+        parent = self._parent.setdefault(place, place)
+        if parent == place:
+            return place
+        root = self.find(parent)
+        self._parent[place] = root
+        return root
+
+    def join(self, a: Place, b: Place) -> None:
+        root_a, root_b = self.find(a), self.find(b)
+        if root_a != root_b:
+            self._parent[max(root_a, root_b)] = min(root_a, root_b)
+            self.epoch += 1
 
 
 class TicketClusters:
@@ -362,22 +401,24 @@ class TicketClusters:
     overlap never compete for a case: the matching of a hall is the union of the
     matchings of such clusters. Tickets are kept by the local day their search starts;
     consecutive days whose windows overlap form one cluster, with the cases accepted
-    within its span. A cluster is matched again only when one of its tickets or cases
-    changed, a ticket in it finishes, a case in it is typed in, or a deadline in it
-    passes — in practice, today's.
+    within its span. Within a cluster, tickets and cases of places that share no case
+    (see :class:`_Places`) never compete either: each such part is matched on its own,
+    again only when one of its tickets or cases changed, a ticket in it finishes, a case
+    in it is typed in, or a deadline in it passes.
     """
 
     def __init__(self) -> None:
         self.searches: dict[str, offsystem_rules.TicketSearch] = {}
-        self.ticket_days: dict[dt.date, set[str]] = {}
-        self.case_days: dict[dt.date, set[str]] = {}
+        self.ticket_days: dict[dt.date, dict[Place, set[str]]] = {}
+        self.case_days: dict[dt.date, dict[Place, set[str]]] = {}
         self.case_keys: dict[str, tuple[object, ...]] = {}
-        self.versions: dict[tuple[str, dt.date], int] = {}
-        self.clusters: dict[tuple[dt.date, ...], _Cluster] = {}
-        self._spans: dict[dt.date, tuple[int, dt.datetime, dt.datetime]] = {}
+        self.versions: dict[tuple[str, dt.date, Place], int] = {}
+        self.clusters: dict[tuple[tuple[dt.date, ...], Place], _Cluster] = {}
+        self.places = _Places()
+        self._spans: dict[dt.date, tuple[tuple[int, ...], dt.datetime, dt.datetime]] = {}
 
-    def _touch(self, kind: str, day: dt.date) -> None:
-        self.versions[(kind, day)] = self.versions.get((kind, day), 0) + 1
+    def _touch(self, kind: str, day: dt.date, place: Place) -> None:
+        self.versions[(kind, day, place)] = self.versions.get((kind, day, place), 0) + 1
 
     def update(
         self, snapshot: Snapshot, tickets: Iterable[str], cases: Iterable[str], ctx: RuleContext
@@ -388,45 +429,54 @@ class TicketClusters:
         for ticket_id in tickets:
             old = self.searches.pop(ticket_id, None)
             if old is not None:
-                day = local(old.start)
-                self.ticket_days[day].discard(ticket_id)
-                self._touch("tickets", day)
+                day, place = local(old.start), old.place
+                self.ticket_days[day][place].discard(ticket_id)
+                self._touch("tickets", day, place)
             ticket = snapshot.tickets.get(ticket_id)
             search = (
                 None if ticket is None else offsystem_rules.ticket_search(ticket, far, consultation)
             )
             if search is not None:
                 self.searches[ticket_id] = search
-                day = local(search.start)
-                self.ticket_days.setdefault(day, set()).add(ticket_id)
-                self._touch("tickets", day)
+                day, place = local(search.start), search.place
+                if search.applicant_place is not None:
+                    self.places.join(place, search.applicant_place[2:])
+                self.ticket_days.setdefault(day, {}).setdefault(place, set()).add(ticket_id)
+                self._touch("tickets", day, place)
         for case_id in cases:
             # Only what matching reads counts as a change (a conclusion does not).
             case = snapshot.cases.get(case_id)
             key = None if case is None else _match_key(case)
-            old = self.case_keys.pop(case_id, None)
-            if old == key:
+            old_key = self.case_keys.pop(case_id, None)
+            if old_key == key:
                 if key is not None:
                     self.case_keys[case_id] = key
                 continue
-            if old is not None:
-                day = local(old[0])
-                self.case_days[day].discard(case_id)
-                self._touch("cases", day)
+            if old_key is not None:
+                place = _case_place(old_key)
+                if place is not None:
+                    day = local(old_key[0])
+                    self.case_days[day][place].discard(case_id)
+                    self._touch("cases", day, place)
             if key is not None:
-                day = local(key[0])
                 self.case_keys[case_id] = key
-                self.case_days.setdefault(day, set()).add(case_id)
-                self._touch("cases", day)
+                place = _case_place(key)
+                if place is not None:
+                    if key[2] is not None and key[3] is not None:
+                        self.places.join(("window", str(key[2])), ("department", str(key[3])))
+                    day = local(key[0])
+                    self.case_days.setdefault(day, {}).setdefault(place, set()).add(case_id)
+                    self._touch("cases", day, place)
 
     def _groups(self) -> list[tuple[list[dt.date], dt.datetime, dt.datetime]]:
         """Clusters of ticket days: (days, earliest search start, latest deadline)."""
         groups: list[tuple[list[dt.date], dt.datetime, dt.datetime]] = []
-        for day in sorted(d for d, ids in self.ticket_days.items() if ids):
-            version = self.versions.get(("tickets", day), 0)
+        for day in sorted(d for d, places in self.ticket_days.items() if any(places.values())):
+            places = self.ticket_days[day]
+            version = tuple(self.versions.get(("tickets", day, p), 0) for p in places)
             span = self._spans.get(day)
             if span is None or span[0] != version:
-                searches = [self.searches[i] for i in self.ticket_days[day]]
+                searches = [self.searches[i] for ids in places.values() for i in ids]
                 span = (version, min(s.start for s in searches), max(s.due_at for s in searches))
                 self._spans[day] = span
             _, start, end = span
@@ -440,39 +490,54 @@ class TicketClusters:
     def findings(self, snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
         at, local = ctx.at, ctx.policy.local_date
         found: list[Finding] = []
-        clusters: dict[tuple[dt.date, ...], _Cluster] = {}
+        clusters: dict[tuple[tuple[dt.date, ...], Place], _Cluster] = {}
+        find = self.places.find
         for days, start, end in self._groups():
             first, last = local(start), local(end)
             case_days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
-            version = (
-                *(self.versions.get(("tickets", d), 0) for d in days),
-                *(self.versions.get(("cases", d), 0) for d in case_days),
-            )
-            key = tuple(days)
-            cluster = self.clusters.get(key)
-            if (
-                cluster is None
-                or cluster.version != version
-                or at < cluster.since
-                or (cluster.until is not None and at >= cluster.until)
-            ):
-                cluster = self._match(days, case_days, version, snapshot, ctx)
-            clusters[key] = cluster
-            found.extend(cluster.findings)
+            # The cluster's parts: (day, place) of its tickets and cases, by shared places.
+            parts: dict[Place, tuple[list[tuple[dt.date, Place]], list[tuple[dt.date, Place]]]]
+            parts = {}
+            for day in days:
+                for place, ids in self.ticket_days[day].items():
+                    if ids:
+                        parts.setdefault(find(place), ([], []))[0].append((day, place))
+            for day in case_days:
+                for place, ids in self.case_days.get(day, {}).items():
+                    part = parts.get(find(place)) if ids else None
+                    if part is not None:
+                        part[1].append((day, place))
+            for root, (ticket_places, case_places) in parts.items():
+                version = (
+                    self.places.epoch,
+                    *((d, p, self.versions.get(("tickets", d, p), 0)) for d, p in ticket_places),
+                    *((d, p, self.versions.get(("cases", d, p), 0)) for d, p in case_places),
+                )
+                key = (tuple(days), root)
+                cluster = self.clusters.get(key)
+                if (
+                    cluster is None
+                    or cluster.version != version
+                    or at < cluster.since
+                    or (cluster.until is not None and at >= cluster.until)
+                ):
+                    cluster = self._match(ticket_places, case_places, version, snapshot, ctx)
+                clusters[key] = cluster
+                found.extend(cluster.findings)
         self.clusters = clusters
         return found
 
     def _match(
         self,
-        days: list[dt.date],
-        case_days: list[dt.date],
+        ticket_places: list[tuple[dt.date, Place]],
+        case_places: list[tuple[dt.date, Place]],
         version: tuple[object, ...],
         snapshot: Snapshot,
         ctx: RuleContext,
     ) -> _Cluster:
         at = ctx.at
-        searches = [self.searches[i] for d in days for i in self.ticket_days[d]]
-        cases = [snapshot.cases[i] for d in case_days for i in self.case_days.get(d, ())]
+        searches = [self.searches[i] for d, p in ticket_places for i in self.ticket_days[d][p]]
+        cases = [snapshot.cases[i] for d, p in case_places for i in self.case_days[d][p]]
         unmatched = offsystem_rules.unmatched_tickets([s.ticket for s in searches], cases, ctx)
         findings = tuple(
             offsystem_rules.ticket_finding(s, snapshot.items, ctx)
