@@ -340,57 +340,30 @@ FAR = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass
-class _Cluster:
-    """One part of a cluster of days (the places that share cases), and its verdict."""
+class _Part:
+    """Tickets and cases of a cluster that compete only with each other, and their verdict."""
 
-    version: tuple[object, ...]
+    tickets: dict[str, object]  # by id: the ticket objects it was matched with
+    cases: dict[str, object]
     findings: tuple[Finding, ...]
     since: dt.datetime
     until: dt.datetime | None
 
 
-Place = tuple[str, ...]  # ("window", code) or ("department", code)
+@dataclass
+class _Cluster:
+    """Days whose ticket search windows overlap, matched together, and its verdict."""
+
+    version: tuple[object, ...]
+    findings: tuple[Finding, ...]
+    since: dt.datetime
+    until: dt.datetime | None
+    parts: dict[frozenset[str], _Part] = field(default_factory=dict)  # by ticket ids
 
 
 def _match_key(case: Case) -> tuple[object, ...]:
     """What ticket matching reads of a case (its acceptance time first)."""
     return (case.accepted_at, case.recorded_at, case.window, case.department, case.applicant_key)
-
-
-def _case_place(key: tuple[object, ...]) -> Place | None:
-    """Where a case (by its match key) can cover tickets: its window, else its department;
-    None when it has neither (it covers no ticket)."""
-    window, department = key[2], key[3]
-    if window is not None:
-        return ("window", str(window))
-    if department is not None:
-        return ("department", str(department))
-    return None
-
-
-class _Places:
-    """Places that share cases, as a union-find: a case joins its window and department,
-    a keyed ticket its place and the department where its applicant's case may be.
-    Places never part (a coarser partition matches the same), and every merge moves
-    the epoch on so that every part is matched again."""
-
-    def __init__(self) -> None:
-        self._parent: dict[Place, Place] = {}
-        self.epoch = 0
-
-    def find(self, place: Place) -> Place:
-        parent = self._parent.setdefault(place, place)
-        if parent == place:
-            return place
-        root = self.find(parent)
-        self._parent[place] = root
-        return root
-
-    def join(self, a: Place, b: Place) -> None:
-        root_a, root_b = self.find(a), self.find(b)
-        if root_a != root_b:
-            self._parent[max(root_a, root_b)] = min(root_a, root_b)
-            self.epoch += 1
 
 
 class TicketClusters:
@@ -401,24 +374,23 @@ class TicketClusters:
     overlap never compete for a case: the matching of a hall is the union of the
     matchings of such clusters. Tickets are kept by the local day their search starts;
     consecutive days whose windows overlap form one cluster, with the cases accepted
-    within its span. Within a cluster, tickets and cases of places that share no case
-    (see :class:`_Places`) never compete either: each such part is matched on its own,
-    again only when one of its tickets or cases changed, a ticket in it finishes, a case
-    in it is typed in, or a deadline in it passes.
+    within its span. A cluster is matched again only when one of its tickets or cases
+    changed, a ticket in it finishes, a case in it is typed in, or a deadline in it
+    passes — in practice, today's. Even then only its parts that changed are matched
+    again: tickets and cases that share no scope (see :func:`_parts`) never compete.
     """
 
     def __init__(self) -> None:
         self.searches: dict[str, offsystem_rules.TicketSearch] = {}
-        self.ticket_days: dict[dt.date, dict[Place, set[str]]] = {}
-        self.case_days: dict[dt.date, dict[Place, set[str]]] = {}
+        self.ticket_days: dict[dt.date, set[str]] = {}
+        self.case_days: dict[dt.date, set[str]] = {}
         self.case_keys: dict[str, tuple[object, ...]] = {}
-        self.versions: dict[tuple[str, dt.date, Place], int] = {}
-        self.clusters: dict[tuple[tuple[dt.date, ...], Place], _Cluster] = {}
-        self.places = _Places()
-        self._spans: dict[dt.date, tuple[tuple[int, ...], dt.datetime, dt.datetime]] = {}
+        self.versions: dict[tuple[str, dt.date], int] = {}
+        self.clusters: dict[tuple[dt.date, ...], _Cluster] = {}
+        self._spans: dict[dt.date, tuple[int, dt.datetime, dt.datetime]] = {}
 
-    def _touch(self, kind: str, day: dt.date, place: Place) -> None:
-        self.versions[(kind, day, place)] = self.versions.get((kind, day, place), 0) + 1
+    def _touch(self, kind: str, day: dt.date) -> None:
+        self.versions[(kind, day)] = self.versions.get((kind, day), 0) + 1
 
     def update(
         self, snapshot: Snapshot, tickets: Iterable[str], cases: Iterable[str], ctx: RuleContext
@@ -429,54 +401,45 @@ class TicketClusters:
         for ticket_id in tickets:
             old = self.searches.pop(ticket_id, None)
             if old is not None:
-                day, place = local(old.start), old.place
-                self.ticket_days[day][place].discard(ticket_id)
-                self._touch("tickets", day, place)
+                day = local(old.start)
+                self.ticket_days[day].discard(ticket_id)
+                self._touch("tickets", day)
             ticket = snapshot.tickets.get(ticket_id)
             search = (
                 None if ticket is None else offsystem_rules.ticket_search(ticket, far, consultation)
             )
             if search is not None:
                 self.searches[ticket_id] = search
-                day, place = local(search.start), search.place
-                if search.applicant_place is not None:
-                    self.places.join(place, search.applicant_place[2:])
-                self.ticket_days.setdefault(day, {}).setdefault(place, set()).add(ticket_id)
-                self._touch("tickets", day, place)
+                day = local(search.start)
+                self.ticket_days.setdefault(day, set()).add(ticket_id)
+                self._touch("tickets", day)
         for case_id in cases:
             # Only what matching reads counts as a change (a conclusion does not).
             case = snapshot.cases.get(case_id)
             key = None if case is None else _match_key(case)
-            old_key = self.case_keys.pop(case_id, None)
-            if old_key == key:
+            old = self.case_keys.pop(case_id, None)
+            if old == key:
                 if key is not None:
                     self.case_keys[case_id] = key
                 continue
-            if old_key is not None:
-                place = _case_place(old_key)
-                if place is not None:
-                    day = local(old_key[0])
-                    self.case_days[day][place].discard(case_id)
-                    self._touch("cases", day, place)
+            if old is not None:
+                day = local(old[0])
+                self.case_days[day].discard(case_id)
+                self._touch("cases", day)
             if key is not None:
+                day = local(key[0])
                 self.case_keys[case_id] = key
-                place = _case_place(key)
-                if place is not None:
-                    if key[2] is not None and key[3] is not None:
-                        self.places.join(("window", str(key[2])), ("department", str(key[3])))
-                    day = local(key[0])
-                    self.case_days.setdefault(day, {}).setdefault(place, set()).add(case_id)
-                    self._touch("cases", day, place)
+                self.case_days.setdefault(day, set()).add(case_id)
+                self._touch("cases", day)
 
     def _groups(self) -> list[tuple[list[dt.date], dt.datetime, dt.datetime]]:
         """Clusters of ticket days: (days, earliest search start, latest deadline)."""
         groups: list[tuple[list[dt.date], dt.datetime, dt.datetime]] = []
-        for day in sorted(d for d, places in self.ticket_days.items() if any(places.values())):
-            places = self.ticket_days[day]
-            version = tuple(self.versions.get(("tickets", day, p), 0) for p in places)
+        for day in sorted(d for d, ids in self.ticket_days.items() if ids):
+            version = self.versions.get(("tickets", day), 0)
             span = self._spans.get(day)
             if span is None or span[0] != version:
-                searches = [self.searches[i] for ids in places.values() for i in ids]
+                searches = [self.searches[i] for i in self.ticket_days[day]]
                 span = (version, min(s.start for s in searches), max(s.due_at for s in searches))
                 self._spans[day] = span
             _, start, end = span
@@ -490,54 +453,73 @@ class TicketClusters:
     def findings(self, snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
         at, local = ctx.at, ctx.policy.local_date
         found: list[Finding] = []
-        clusters: dict[tuple[tuple[dt.date, ...], Place], _Cluster] = {}
-        find = self.places.find
+        clusters: dict[tuple[dt.date, ...], _Cluster] = {}
         for days, start, end in self._groups():
             first, last = local(start), local(end)
             case_days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
-            # The cluster's parts: (day, place) of its tickets and cases, by shared places.
-            parts: dict[Place, tuple[list[tuple[dt.date, Place]], list[tuple[dt.date, Place]]]]
-            parts = {}
-            for day in days:
-                for place, ids in self.ticket_days[day].items():
-                    if ids:
-                        parts.setdefault(find(place), ([], []))[0].append((day, place))
-            for day in case_days:
-                for place, ids in self.case_days.get(day, {}).items():
-                    part = parts.get(find(place)) if ids else None
-                    if part is not None:
-                        part[1].append((day, place))
-            for root, (ticket_places, case_places) in parts.items():
-                version = (
-                    self.places.epoch,
-                    *((d, p, self.versions.get(("tickets", d, p), 0)) for d, p in ticket_places),
-                    *((d, p, self.versions.get(("cases", d, p), 0)) for d, p in case_places),
-                )
-                key = (tuple(days), root)
-                cluster = self.clusters.get(key)
-                if (
-                    cluster is None
-                    or cluster.version != version
-                    or at < cluster.since
-                    or (cluster.until is not None and at >= cluster.until)
-                ):
-                    cluster = self._match(ticket_places, case_places, version, snapshot, ctx)
-                clusters[key] = cluster
-                found.extend(cluster.findings)
+            version = (
+                *(self.versions.get(("tickets", d), 0) for d in days),
+                *(self.versions.get(("cases", d), 0) for d in case_days),
+            )
+            key = tuple(days)
+            cluster = self.clusters.get(key)
+            if (
+                cluster is None
+                or cluster.version != version
+                or at < cluster.since
+                or (cluster.until is not None and at >= cluster.until)
+            ):
+                cluster = self._match(days, case_days, version, snapshot, ctx, cluster)
+            clusters[key] = cluster
+            found.extend(cluster.findings)
         self.clusters = clusters
         return found
 
     def _match(
         self,
-        ticket_places: list[tuple[dt.date, Place]],
-        case_places: list[tuple[dt.date, Place]],
+        days: list[dt.date],
+        case_days: list[dt.date],
         version: tuple[object, ...],
         snapshot: Snapshot,
         ctx: RuleContext,
+        previous: _Cluster | None,
     ) -> _Cluster:
         at = ctx.at
-        searches = [self.searches[i] for d, p in ticket_places for i in self.ticket_days[d][p]]
-        cases = [snapshot.cases[i] for d, p in case_places for i in self.case_days[d][p]]
+        searches: list[offsystem_rules.TicketSearch] = []
+        finishing: list[dt.datetime | None] = []  # tickets still being served: not searched
+        for d in days:
+            for i in self.ticket_days[d]:
+                search = self.searches[i]
+                finished = search.ticket.finished_at
+                if finished is not None and finished <= at:  # ticket_search's own condition
+                    searches.append(search)
+                else:
+                    finishing.append(finished)
+        cases = [snapshot.cases[i] for d in case_days for i in self.case_days.get(d, ())]
+        old_parts = {} if previous is None else previous.parts
+        parts: dict[frozenset[str], _Part] = {}
+        for part_searches, part_cases in _parts(searches, cases):
+            ids = frozenset(s.ticket.id for s in part_searches)
+            part = old_parts.get(ids)
+            if part is None or not _same_part(part, part_searches, part_cases, at):
+                part = self._match_part(part_searches, part_cases, snapshot, ctx)
+            parts[ids] = part
+        return _Cluster(
+            version,
+            tuple(f for part in parts.values() for f in part.findings),
+            at,
+            _first_after(at, [*(p.until for p in parts.values()), *finishing]),
+            parts,
+        )
+
+    def _match_part(
+        self,
+        searches: list[offsystem_rules.TicketSearch],
+        cases: list[Case],
+        snapshot: Snapshot,
+        ctx: RuleContext,
+    ) -> _Part:
+        at = ctx.at
         unmatched = offsystem_rules.unmatched_tickets([s.ticket for s in searches], cases, ctx)
         findings = tuple(
             offsystem_rules.ticket_finding(s, snapshot.items, ctx)
@@ -549,7 +531,86 @@ class TicketClusters:
             *(_known_from(c) for c in cases),
             *(s.due_at + SECOND for s in unmatched),
         ]
-        return _Cluster(version, findings, at, _first_after(at, candidates))
+        return _Part(
+            {s.ticket.id: s.ticket for s in searches},
+            {c.id: c for c in cases},
+            findings,
+            at,
+            _first_after(at, candidates),
+        )
+
+
+def _same_part(
+    part: _Part,
+    searches: list[offsystem_rules.TicketSearch],
+    cases: list[Case],
+    at: dt.datetime,
+) -> bool:
+    """Whether a part matched before still holds: the very same tickets and cases, and
+    the instant within the interval its verdict cannot change in."""
+    if at < part.since or (part.until is not None and at >= part.until):
+        return False
+    if len(cases) != len(part.cases):
+        return False
+    tickets, known = part.tickets, part.cases
+    return all(tickets.get(s.ticket.id) is s.ticket for s in searches) and all(
+        known.get(c.id) is c for c in cases
+    )
+
+
+def _parts(
+    searches: list[offsystem_rules.TicketSearch], cases: list[Case]
+) -> list[tuple[list[offsystem_rules.TicketSearch], list[Case]]]:
+    """Tickets and cases split where they cannot compete for a case.
+
+    A ticket searches its applicant's scope, then its window's (or department's) scope
+    for keyed or for any tickets; a case sits in scopes of its window and department
+    (see ``rules.offsystem._case_scopes``). Scopes joined by a ticket that searches both
+    or by a case that sits in both are one part; :func:`rules.offsystem.unmatched_tickets`
+    over each part gives, together, what it gives over all of them (its greedy order is
+    the same within a part, and a part never takes another's case). Cases in no scope a
+    ticket searches are left out: they cover nothing.
+    """
+    parent: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def find(scope: tuple[str, ...]) -> tuple[str, ...]:
+        root = scope
+        while parent[root] != root:
+            root = parent[root]
+        while parent[scope] != root:
+            parent[scope], scope = root, parent[scope]
+        return root
+
+    def join(a: tuple[str, ...], b: tuple[str, ...]) -> None:
+        root_a, root_b = find(a), find(b)
+        if root_a != root_b:
+            parent[root_b] = root_a
+
+    for s in searches:
+        scopes = [("any", *s.place), ("keyless", *s.place)]
+        if s.applicant_place is not None:
+            scopes.append(s.applicant_place)
+        for scope in scopes:
+            parent.setdefault(scope, scope)
+        for scope in scopes[1:]:
+            join(scopes[0], scope)
+    placed: list[tuple[Case, tuple[str, ...]]] = []
+    for case in cases:
+        first: tuple[str, ...] | None = None
+        for scope in offsystem_rules._case_scopes(case):  # the rule's own scopes
+            if scope in parent:
+                if first is None:
+                    first = scope
+                else:
+                    join(first, scope)
+        if first is not None:
+            placed.append((case, first))
+    grouped: dict[tuple[str, ...], tuple[list[offsystem_rules.TicketSearch], list[Case]]] = {}
+    for s in searches:
+        grouped.setdefault(find(("any", *s.place)), ([], []))[0].append(s)
+    for case, scope in placed:
+        grouped[find(scope)][1].append(case)
+    return list(grouped.values())
 
 
 # --- backfilled cases and double acceptances (judged over the few cases that can show them)

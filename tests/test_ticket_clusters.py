@@ -117,8 +117,8 @@ def test_clusters_and_parts_match_as_the_rule_does(
 
 
 def test_a_change_at_one_window_leaves_the_other_departments_matched() -> None:
-    """Tickets at W1 (D1) and W3 (D2) on one day: a new case at W1 matches D1's part
-    again, not D2's (its verdict object is kept)."""
+    """Tickets at W1 (D1) and W3 (D2) on one day: a new case at W1 matches W1's part
+    again, not W3's (its verdict object is kept)."""
     day = t(2026, 9, 1, 9)
     queue = {
         "T1": Ticket(
@@ -143,14 +143,14 @@ def test_a_change_at_one_window_leaves_the_other_departments_matched() -> None:
     at = day + dt.timedelta(hours=3)
     ctx = _ctx(at)
     clusters = TicketClusters()
-    # A case of the week before has joined W1 and D1 already (a join matches all again).
+    # A case of the week before (outside the day's cluster).
     earlier = Case(
         id="C0", item="I1", window="W1", department="D1", accepted_at=day - dt.timedelta(days=7)
     )
     snapshot = Snapshot(items=ITEMS, tickets=queue, cases={"C0": earlier})
     clusters.update(snapshot, queue, ["C0"], ctx)
     assert {f.subject_id for f in clusters.findings(snapshot, ctx)} == {"T1", "T2"}
-    before = dict(clusters.clusters)
+    (before,) = clusters.clusters.values()
     case = Case(
         id="C1",
         item="I1",
@@ -161,5 +161,7 @@ def test_a_change_at_one_window_leaves_the_other_departments_matched() -> None:
     snapshot = Snapshot(items=ITEMS, tickets=queue, cases={"C0": earlier, "C1": case})
     clusters.update(snapshot, (), ["C1"], ctx)
     assert {f.subject_id for f in clusters.findings(snapshot, ctx)} == {"T2"}
-    kept = [key for key, part in clusters.clusters.items() if before.get(key) is part]
-    assert [root for _days, root in kept] == [("window", "W3")]
+    (after,) = clusters.clusters.values()
+    assert after is not before  # the cluster was matched again...
+    kept = [ids for ids, part in after.parts.items() if before.parts.get(ids) is part]
+    assert kept == [frozenset({"T2"})]  # ...but only W1's part of it
