@@ -29,6 +29,7 @@ engine to :func:`rules.evaluate_all` on generated halls, changes and moving inst
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import heapq
 from collections.abc import Iterable
@@ -345,9 +346,11 @@ class _Part:
 
     tickets: dict[str, object]  # by id: the ticket objects it was matched with
     cases: dict[str, object]
-    findings: tuple[Finding, ...]
+    unmatched: tuple[offsystem_rules.TicketSearch, ...]  # the matching: valid until rematch
+    rematch: dt.datetime | None  # a case in it becomes known (typed in): matched again
+    findings: tuple[Finding, ...]  # the unmatched tickets past their deadline
     since: dt.datetime
-    until: dt.datetime | None
+    until: dt.datetime | None  # the next deadline: findings again, from the same matching
 
 
 @dataclass
@@ -503,12 +506,21 @@ class TicketClusters:
             part = old_parts.get(ids)
             if part is None or not _same_part(part, part_searches, part_cases, at):
                 part = self._match_part(part_searches, part_cases, snapshot, ctx)
+            elif part.until is not None and at >= part.until:
+                part = _past_due(part, snapshot, ctx)
             parts[ids] = part
         return _Cluster(
             version,
             tuple(f for part in parts.values() for f in part.findings),
             at,
-            _first_after(at, [*(p.until for p in parts.values()), *finishing]),
+            _first_after(
+                at,
+                [
+                    *(p.until for p in parts.values()),
+                    *(p.rematch for p in parts.values()),
+                    *finishing,
+                ],
+            ),
             parts,
         )
 
@@ -521,23 +533,36 @@ class TicketClusters:
     ) -> _Part:
         at = ctx.at
         unmatched = offsystem_rules.unmatched_tickets([s.ticket for s in searches], cases, ctx)
-        findings = tuple(
+        return _past_due(
+            _Part(
+                {s.ticket.id: s.ticket for s in searches},
+                {c.id: c for c in cases},
+                tuple(unmatched),
+                _first_after(at, [_known_from(c) for c in cases]),
+                (),
+                at,
+                None,
+            ),
+            snapshot,
+            ctx,
+        )
+
+
+def _past_due(part: _Part, snapshot: Snapshot, ctx: RuleContext) -> _Part:
+    """The part's findings at ``ctx.at`` from its matching: its members all finished by
+    then and no case in it typed in since, the matching is the rule's at this instant too
+    (it reads the instant only through them); only which deadlines have passed moves."""
+    at = ctx.at
+    return dataclasses.replace(
+        part,
+        findings=tuple(
             offsystem_rules.ticket_finding(s, snapshot.items, ctx)
-            for s in unmatched
+            for s in part.unmatched
             if past(at, s.due_at)
-        )
-        candidates = [
-            *(s.ticket.finished_at for s in searches),
-            *(_known_from(c) for c in cases),
-            *(s.due_at + SECOND for s in unmatched),
-        ]
-        return _Part(
-            {s.ticket.id: s.ticket for s in searches},
-            {c.id: c for c in cases},
-            findings,
-            at,
-            _first_after(at, candidates),
-        )
+        ),
+        since=at,
+        until=_first_after(at, [s.due_at + SECOND for s in part.unmatched]),
+    )
 
 
 def _same_part(
@@ -546,9 +571,9 @@ def _same_part(
     cases: list[Case],
     at: dt.datetime,
 ) -> bool:
-    """Whether a part matched before still holds: the very same tickets and cases, and
-    the instant within the interval its verdict cannot change in."""
-    if at < part.since or (part.until is not None and at >= part.until):
+    """Whether a part's matching still holds: the very same tickets and cases, and no
+    case in it typed in since (its deadlines passing change only its findings)."""
+    if at < part.since or (part.rematch is not None and at >= part.rematch):
         return False
     if len(cases) != len(part.cases):
         return False

@@ -165,3 +165,37 @@ def test_a_change_at_one_window_leaves_the_other_departments_matched() -> None:
     assert after is not before  # the cluster was matched again...
     kept = [ids for ids, part in after.parts.items() if before.parts.get(ids) is part]
     assert kept == [frozenset({"T2"})]  # ...but only W1's part of it
+
+
+def test_a_case_typed_in_late_rematches_its_part_and_deadlines_only_refind() -> None:
+    """T1 is served at W1 and due at 10:10; C1 was accepted at 9:20 but typed in only at
+    11:00. Before 10:10 nothing is reported; then T1 is (its deadline passed, the same
+    matching); from 11:00 C1 exists and covers it (the part is matched again)."""
+    day = t(2026, 9, 1, 9)
+    ticket = Ticket(
+        id="T1",
+        window="W1",
+        department="D1",
+        issued_at=day,
+        called_at=day,
+        finished_at=day + dt.timedelta(minutes=10),
+        status=TicketStatus.SERVED,
+    )
+    case = Case(
+        id="C1",
+        item="I1",
+        window="W1",
+        department="D1",
+        accepted_at=day + dt.timedelta(minutes=20),
+        recorded_at=day + dt.timedelta(hours=2),
+    )
+    snapshot = Snapshot(items=ITEMS, tickets={"T1": ticket}, cases={"C1": case})
+    clusters = TicketClusters()
+    clusters.update(snapshot, ["T1"], ["C1"], _ctx(day + dt.timedelta(minutes=30)))
+    seen = []
+    for minutes in (30, 90, 150):
+        ctx = _ctx(day + dt.timedelta(minutes=minutes))
+        found = clusters.findings(snapshot, ctx)
+        assert found == list(tickets_without_case(snapshot, ctx))
+        seen.append([f.subject_id for f in found])
+    assert seen == [[], ["T1"], []]
