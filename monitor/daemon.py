@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import gc
 import hashlib
 import os
 import signal
@@ -53,7 +54,7 @@ from monitor.deadlines import DeadlinePolicy
 from monitor.engine import Changes, Engine
 from monitor.figures import FigureBook
 from monitor.leader import LeaderLock
-from monitor.ledger import SUBJECT_ENTITIES, dependencies, reconcile
+from monitor.ledger import SUBJECT_ENTITIES, Memory, dependencies, reconcile
 from monitor.model import Finding, Snapshot
 from monitor.monthly import previous_month
 from monitor.report import generate
@@ -77,6 +78,22 @@ from rules.context import RuleContext
 log = structlog.get_logger(__name__)
 
 _ALERT_BATCH = 1000
+_SETTLE_AFTER = 10_000  # records of one poll after which the daemon settles (see _settle)
+
+
+def _settle() -> None:
+    """Keep the cyclic garbage collector off the daemon's long-lived state.
+
+    The daemon holds millions of records, verdicts and findings that live for hours; a
+    full collection walks all of them (about a second per 100 k cases) at moments set by
+    allocation counts — in the middle of a cycle. After a poll or an evaluation, young
+    garbage is collected and what survived is frozen (:func:`gc.freeze`): later full
+    collections skip it. Frozen objects are still freed by reference counting when
+    dropped (records and findings hold no reference cycles); :meth:`Daemon.close` gives
+    them back to the collector.
+    """
+    gc.collect(1)
+    gc.freeze()
 
 
 def _digest(payload: str) -> bytes:
@@ -138,6 +155,9 @@ class Daemon:
         self._keys: dict[tuple[str, str], set[str]] = {}  # (source, entity) -> keys
         self._watermarks: dict[tuple[str, str], dt.datetime | None] = {}
         self._ledger: dict[str, LedgerEntry] = {}
+        # What the last stored reconciliation saw (see monitor.ledger.Memory).
+        self._memory = Memory()
+        self._tally_synced = False  # the figure book's tally counts the ledger's open findings
         self._rejects_seen: set[tuple[str, str | None, str]] = set()
         # Steps/suspensions seen without their case: (entity, key) -> the owning source's
         # last success when first seen (see _orphan_settled).
@@ -167,6 +187,7 @@ class Daemon:
         self._watermarks = self.store.watermarks()
         self._ledger = self.store.load_ledger()
         self.sla.load(self.store.latest_sla())
+        _settle()
         for config in self.config.sources:
             self.sources[config.name] = SourceState(
                 source=open_source(config, self.tz, self.hasher, ledger=self.store),
@@ -186,6 +207,7 @@ class Daemon:
         )
 
     def close(self) -> None:
+        gc.unfreeze()
         for state in self.sources.values():
             state.source.close()
         if self.pusher is not None:
@@ -239,6 +261,8 @@ class Daemon:
             state.up, state.last_error, state.failures = True, None, 0
             state.last_success = succeeded
             self.metrics.polls.labels(name, "ok").inc()
+            if changed:
+                _settle()
             if changed and self._scheduler is not None:
                 self._bring_forward("evaluate")
             return True
@@ -290,6 +314,10 @@ class Daemon:
             for key in deletes:
                 self._forget(name, entity, key)
             self._watermarks[(name, entity)] = watermark
+        if batch.applied is not None:
+            batch.applied()
+        if len(upserts) >= _SETTLE_AFTER:
+            _settle()  # a big batch (the first poll): before the next entity's
         self.metrics.rows_ingested.labels(name, entity).inc(batch.rows)
         for reject in batch.rejects:
             self.metrics.rows_rejected.labels(name, reject.reason).inc()
@@ -404,6 +432,8 @@ class Daemon:
                     items=bool(changed.get("items")),
                 ),
             )
+            # Given back once this evaluation is stored: a failure forgets it.
+            memory, self._memory = self._memory, Memory()
             changes = reconcile(
                 self._ledger,
                 findings,
@@ -411,6 +441,8 @@ class Daemon:
                 self.unsettled_sources(),
                 at,
                 lookup=self.store.ledger_entries,
+                memory=memory,
+                changed=changed,
             )
             if self.pusher is None:  # no Alertmanager: an end has nowhere to go
                 for fingerprint, entry in changes.entries.items():
@@ -434,6 +466,16 @@ class Daemon:
                     self._ledger[entry.fingerprint] = entry
                 else:
                     self._ledger.pop(entry.fingerprint, None)
+            memory.commit()
+            self._memory = memory
+            tally = self.figure_book.tally
+            if self._tally_synced:
+                for fingerprint, entry in changes.entries.items():
+                    tally.set(fingerprint, entry.finding if entry.state == OPEN else None)
+            else:
+                tally.reset(e.finding for e in self._ledger.values() if e.state == OPEN)
+                self._tally_synced = True
+            open_count = len(tally.findings)
             for _fingerprint, _at, event, rule, severity in changes.events:
                 counter = (
                     self.metrics.findings_detected
@@ -441,20 +483,18 @@ class Daemon:
                     else self.metrics.findings_resolved
                 )
                 counter.labels(rule, severity).inc()
-            open_findings = [e.finding for e in self._ledger.values() if e.state == OPEN]
-        self.metrics.publish(
-            self.figure_book.figures(snapshot, cases, open_findings, at, self.calendar)
-        )
+        self.metrics.publish(self.figure_book.figures(snapshot, cases, None, at, self.calendar))
         self.metrics.evaluation_duration.observe(time.perf_counter() - started)
         if changes.events:
             log.info(
                 "ledger_changed",
                 events=dict(Counter(event for _, _, event, _, _ in changes.events)),
-                open=len(open_findings),
+                open=open_count,
                 held_sources=sorted(self.unsettled_sources()),
             )
         if self._scheduler is not None and self.pusher is not None:
             self._bring_forward("alerts")
+        _settle()
         return findings
 
     def _record_sla(

@@ -29,6 +29,7 @@ engine to :func:`rules.evaluate_all` on generated halls, changes and moving inst
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import heapq
 from collections.abc import Iterable
@@ -340,6 +341,19 @@ FAR = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass
+class _Part:
+    """Tickets and cases of a cluster that compete only with each other, and their verdict."""
+
+    tickets: dict[str, object]  # by id: the ticket objects it was matched with
+    cases: dict[str, object]
+    unmatched: tuple[offsystem_rules.TicketSearch, ...]  # the matching: valid until rematch
+    rematch: dt.datetime | None  # a case in it becomes known (typed in): matched again
+    findings: tuple[Finding, ...]  # the unmatched tickets past their deadline
+    since: dt.datetime
+    until: dt.datetime | None  # the next deadline: findings again, from the same matching
+
+
+@dataclass
 class _Cluster:
     """Days whose ticket search windows overlap, matched together, and its verdict."""
 
@@ -347,6 +361,7 @@ class _Cluster:
     findings: tuple[Finding, ...]
     since: dt.datetime
     until: dt.datetime | None
+    parts: dict[frozenset[str], _Part] = field(default_factory=dict)  # by ticket ids
 
 
 def _match_key(case: Case) -> tuple[object, ...]:
@@ -364,7 +379,8 @@ class TicketClusters:
     consecutive days whose windows overlap form one cluster, with the cases accepted
     within its span. A cluster is matched again only when one of its tickets or cases
     changed, a ticket in it finishes, a case in it is typed in, or a deadline in it
-    passes — in practice, today's.
+    passes — in practice, today's. Even then only its parts that changed are matched
+    again: tickets and cases that share no scope (see :func:`_parts`) never compete.
     """
 
     def __init__(self) -> None:
@@ -456,7 +472,7 @@ class TicketClusters:
                 or at < cluster.since
                 or (cluster.until is not None and at >= cluster.until)
             ):
-                cluster = self._match(days, case_days, version, snapshot, ctx)
+                cluster = self._match(days, case_days, version, snapshot, ctx, cluster)
             clusters[key] = cluster
             found.extend(cluster.findings)
         self.clusters = clusters
@@ -469,22 +485,157 @@ class TicketClusters:
         version: tuple[object, ...],
         snapshot: Snapshot,
         ctx: RuleContext,
+        previous: _Cluster | None,
     ) -> _Cluster:
         at = ctx.at
-        searches = [self.searches[i] for d in days for i in self.ticket_days[d]]
+        searches: list[offsystem_rules.TicketSearch] = []
+        finishing: list[dt.datetime | None] = []  # tickets still being served: not searched
+        for d in days:
+            for i in self.ticket_days[d]:
+                search = self.searches[i]
+                finished = search.ticket.finished_at
+                if finished is not None and finished <= at:  # ticket_search's own condition
+                    searches.append(search)
+                else:
+                    finishing.append(finished)
         cases = [snapshot.cases[i] for d in case_days for i in self.case_days.get(d, ())]
-        unmatched = offsystem_rules.unmatched_tickets([s.ticket for s in searches], cases, ctx)
-        findings = tuple(
-            offsystem_rules.ticket_finding(s, snapshot.items, ctx)
-            for s in unmatched
-            if past(at, s.due_at)
+        old_parts = {} if previous is None else previous.parts
+        parts: dict[frozenset[str], _Part] = {}
+        for part_searches, part_cases in _parts(searches, cases):
+            ids = frozenset(s.ticket.id for s in part_searches)
+            part = old_parts.get(ids)
+            if part is None or not _same_part(part, part_searches, part_cases, at):
+                part = self._match_part(part_searches, part_cases, snapshot, ctx)
+            elif part.until is not None and at >= part.until:
+                part = _past_due(part, snapshot, ctx)
+            parts[ids] = part
+        return _Cluster(
+            version,
+            tuple(f for part in parts.values() for f in part.findings),
+            at,
+            _first_after(
+                at,
+                [
+                    *(p.until for p in parts.values()),
+                    *(p.rematch for p in parts.values()),
+                    *finishing,
+                ],
+            ),
+            parts,
         )
-        candidates = [
-            *(s.ticket.finished_at for s in searches),
-            *(_known_from(c) for c in cases),
-            *(s.due_at + SECOND for s in unmatched),
-        ]
-        return _Cluster(version, findings, at, _first_after(at, candidates))
+
+    def _match_part(
+        self,
+        searches: list[offsystem_rules.TicketSearch],
+        cases: list[Case],
+        snapshot: Snapshot,
+        ctx: RuleContext,
+    ) -> _Part:
+        at = ctx.at
+        unmatched = offsystem_rules.unmatched_tickets([s.ticket for s in searches], cases, ctx)
+        return _past_due(
+            _Part(
+                {s.ticket.id: s.ticket for s in searches},
+                {c.id: c for c in cases},
+                tuple(unmatched),
+                _first_after(at, [_known_from(c) for c in cases]),
+                (),
+                at,
+                None,
+            ),
+            snapshot,
+            ctx,
+        )
+
+
+def _past_due(part: _Part, snapshot: Snapshot, ctx: RuleContext) -> _Part:
+    """The part's findings at ``ctx.at`` from its matching: its members all finished by
+    then and no case in it typed in since, the matching is the rule's at this instant too
+    (it reads the instant only through them); only which deadlines have passed moves."""
+    at = ctx.at
+    return dataclasses.replace(
+        part,
+        findings=tuple(
+            offsystem_rules.ticket_finding(s, snapshot.items, ctx)
+            for s in part.unmatched
+            if past(at, s.due_at)
+        ),
+        since=at,
+        until=_first_after(at, [s.due_at + SECOND for s in part.unmatched]),
+    )
+
+
+def _same_part(
+    part: _Part,
+    searches: list[offsystem_rules.TicketSearch],
+    cases: list[Case],
+    at: dt.datetime,
+) -> bool:
+    """Whether a part's matching still holds: the very same tickets and cases, and no
+    case in it typed in since (its deadlines passing change only its findings)."""
+    if at < part.since or (part.rematch is not None and at >= part.rematch):
+        return False
+    if len(cases) != len(part.cases):
+        return False
+    tickets, known = part.tickets, part.cases
+    return all(tickets.get(s.ticket.id) is s.ticket for s in searches) and all(
+        known.get(c.id) is c for c in cases
+    )
+
+
+def _parts(
+    searches: list[offsystem_rules.TicketSearch], cases: list[Case]
+) -> list[tuple[list[offsystem_rules.TicketSearch], list[Case]]]:
+    """Tickets and cases split where they cannot compete for a case.
+
+    A ticket searches its applicant's scope, then its window's (or department's) scope
+    for keyed or for any tickets; a case sits in scopes of its window and department
+    (see ``rules.offsystem._case_scopes``). Scopes joined by a ticket that searches both
+    or by a case that sits in both are one part; :func:`rules.offsystem.unmatched_tickets`
+    over each part gives, together, what it gives over all of them (its greedy order is
+    the same within a part, and a part never takes another's case). Cases in no scope a
+    ticket searches are left out: they cover nothing.
+    """
+    parent: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def find(scope: tuple[str, ...]) -> tuple[str, ...]:
+        root = scope
+        while parent[root] != root:
+            root = parent[root]
+        while parent[scope] != root:
+            parent[scope], scope = root, parent[scope]
+        return root
+
+    def join(a: tuple[str, ...], b: tuple[str, ...]) -> None:
+        root_a, root_b = find(a), find(b)
+        if root_a != root_b:
+            parent[root_b] = root_a
+
+    for s in searches:
+        scopes = [("any", *s.place), ("keyless", *s.place)]
+        if s.applicant_place is not None:
+            scopes.append(s.applicant_place)
+        for scope in scopes:
+            parent.setdefault(scope, scope)
+        for scope in scopes[1:]:
+            join(scopes[0], scope)
+    placed: list[tuple[Case, tuple[str, ...]]] = []
+    for case in cases:
+        first: tuple[str, ...] | None = None
+        for scope in offsystem_rules._case_scopes(case):  # the rule's own scopes
+            if scope in parent:
+                if first is None:
+                    first = scope
+                else:
+                    join(first, scope)
+        if first is not None:
+            placed.append((case, first))
+    grouped: dict[tuple[str, ...], tuple[list[offsystem_rules.TicketSearch], list[Case]]] = {}
+    for s in searches:
+        grouped.setdefault(find(("any", *s.place)), ([], []))[0].append(s)
+    for case, scope in placed:
+        grouped[find(scope)][1].append(case)
+    return list(grouped.values())
 
 
 # --- backfilled cases and double acceptances (judged over the few cases that can show them)

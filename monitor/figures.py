@@ -16,6 +16,7 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from monitor.calendar import WorkingCalendar
 from monitor.deadlines import DeadlinePolicy, is_suspended, working_days_used
@@ -156,6 +157,94 @@ def _finding_figures(
     return late_cases
 
 
+def _nonzero(counts: Counter[Any]) -> Counter[Any]:
+    return Counter({key: count for key, count in counts.items() if count})
+
+
+class FindingTally:
+    """:func:`_finding_figures`'s counts, kept up to date one changed finding at a time.
+
+    The finding parts that depend on nothing but the finding are summed by difference;
+    what depends on the instant (the oldest overdue age) or on the snapshot (the fee
+    due of a case whose fee is unreconciled) is computed at :meth:`fill` from the few
+    values kept for it.
+    """
+
+    def __init__(self) -> None:
+        self.findings: dict[str, Finding] = {}
+        self._open: Counter[tuple[str, str, str, str]] = Counter()
+        self._unconfirmed = 0
+        self._late: Counter[str] = Counter()  # case id -> its open late findings
+        self._due_soon: Counter[WindowPlace] = Counter()
+        self._overdue: Counter[WindowPlace] = Counter()
+        self._overdue_due: dict[Place, Counter[dt.datetime]] = {}
+        self._fee_gaps: dict[str, tuple[Place, str]] = {}  # fingerprint -> (place, case id)
+
+    def _count(self, fingerprint: str, f: Finding, sign: int) -> None:
+        center, department = _label(f.center), _label(f.department)
+        self._open[(f.rule, f.severity.value, center, department)] += sign
+        if not f.calendar_confirmed:
+            self._unconfirmed += sign
+        if f.case_id is None:
+            return
+        if f.rule in LATE_RULES:
+            self._late[f.case_id] += sign
+            if not self._late[f.case_id]:
+                del self._late[f.case_id]
+        where = (center, department, _label(f.window))
+        if f.rule == "case.due_soon":
+            self._due_soon[where] += sign
+        elif f.rule == "case.overdue":
+            self._overdue[where] += sign
+            if f.due_at is not None:
+                dues = self._overdue_due.setdefault((center, department), Counter())
+                dues[f.due_at] += sign
+                if not dues[f.due_at]:
+                    del dues[f.due_at]
+                if not dues:
+                    del self._overdue_due[(center, department)]
+        elif f.rule in FEE_GAP_RULES:
+            if sign > 0:
+                self._fee_gaps[fingerprint] = ((center, department), f.case_id)
+            else:
+                self._fee_gaps.pop(fingerprint, None)
+
+    def set(self, fingerprint: str, finding: Finding | None) -> None:
+        """The finding open under ``fingerprint`` now (None: none is)."""
+        old = self.findings.get(fingerprint)
+        if old is finding:
+            return
+        if old is not None:
+            self._count(fingerprint, old, -1)
+            del self.findings[fingerprint]
+        if finding is not None:
+            self._count(fingerprint, finding, +1)
+            self.findings[fingerprint] = finding
+
+    def reset(self, open_findings: Iterable[Finding]) -> None:
+        self.__init__()  # type: ignore[misc]
+        for f in open_findings:
+            self.set(f.fingerprint, f)
+
+    def fill(self, figures: HallFigures, snapshot: Snapshot) -> set[str]:
+        """What :func:`_finding_figures` adds to ``figures``; the cases made late."""
+        figures.findings_open.update(_nonzero(self._open))
+        figures.unconfirmed_deadlines += self._unconfirmed
+        figures.due_soon.update(_nonzero(self._due_soon))
+        figures.overdue.update(_nonzero(self._overdue))
+        at = figures.at
+        for place, dues in self._overdue_due.items():
+            age = (at - min(dues)).total_seconds()
+            figures.oldest_overdue_seconds[place] = max(
+                age, figures.oldest_overdue_seconds.get(place, 0.0)
+            )
+        for place, case_id in self._fee_gaps.values():
+            case = snapshot.cases.get(case_id)
+            if case is not None:
+                figures.unreconciled_fee_fen[place] += case.fee_due_fen
+        return set(self._late)
+
+
 def _rating_figures(figures: HallFigures, snapshot: Snapshot, policy: DeadlinePolicy) -> None:
     today = policy.local_date(figures.at)
     month_start = today.replace(day=1)
@@ -220,6 +309,7 @@ class FigureBook:
         self._shares: dict[str, CaseShare] = {}
         self._totals: Counter[tuple[str, ...]] = Counter()
         self._events: list[tuple[dt.datetime, str]] = []  # suspension starts and ends
+        self.tally = FindingTally()  # the open findings' part
 
     def _count(self, share: CaseShare, sign: int) -> None:
         center, department = share.place
@@ -254,11 +344,15 @@ class FigureBook:
         self,
         snapshot: Snapshot,
         changed_cases: Iterable[str] | None,
-        open_findings: Iterable[Finding],
+        open_findings: Iterable[Finding] | None,
         at: dt.datetime,
         calendar: WorkingCalendar | None = None,
     ) -> HallFigures:
-        """What :func:`compute_figures` says; ``changed_cases`` None: all of them changed."""
+        """What :func:`compute_figures` says; ``changed_cases`` None: all of them changed.
+
+        ``open_findings`` None: the open findings are those of :attr:`tally`, kept up to
+        date by the caller (:meth:`FindingTally.set`); given, the tally is counted again.
+        """
         day = self.policy.local_date(at)
         if (
             changed_cases is None
@@ -277,7 +371,9 @@ class FigureBook:
         for case_id in due:
             self._recount(case_id, snapshot, at, calendar)
         figures = HallFigures(at=at)
-        late_cases = _finding_figures(figures, open_findings, snapshot)
+        if open_findings is not None:
+            self.tally.reset(open_findings)
+        late_cases = self.tally.fill(figures, snapshot)
         late: Counter[tuple[str, ...]] = Counter()
         for case_id in late_cases:
             share = self._shares.get(case_id)

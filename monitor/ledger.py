@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 
 from monitor.model import Finding, Severity
 from monitor.store import ESCALATED, OPEN, RESOLVED, LedgerChanges, LedgerEntry
@@ -79,6 +80,7 @@ def dependencies(
 
 
 _IDENTITY_FIELDS = tuple(f for f in Finding.model_fields if f != "evidence")
+_MISSING = object()
 
 
 def _same(a: Finding, b: Finding) -> bool:
@@ -86,12 +88,65 @@ def _same(a: Finding, b: Finding) -> bool:
     if a is b:
         return True
     fields_a, fields_b = a.__dict__, b.__dict__
-    if any(fields_a[f] != fields_b[f] for f in _IDENTITY_FIELDS):
-        return False
+    for name in _IDENTITY_FIELDS:
+        x, y = fields_a[name], fields_b[name]
+        if x is not y and x != y:
+            return False
+    evidence_a, evidence_b = a.evidence, b.evidence
+    if evidence_a.keys() == evidence_b.keys():
+        # The usual case (a copy brought to a later instant): compare value by value.
+        strip = _VOLATILE_EVIDENCE
+        for key, x in evidence_a.items():
+            if key in strip:
+                continue
+            y = evidence_b.get(key, _MISSING)
+            if x is not y and x != y:
+                return False
+        return True
     strip = _VOLATILE_EVIDENCE
-    return {k: v for k, v in a.evidence.items() if k not in strip} == {
-        k: v for k, v in b.evidence.items() if k not in strip
+    return {k: v for k, v in evidence_a.items() if k not in strip} == {
+        k: v for k, v in evidence_b.items() if k not in strip
     }
+
+
+def _touched(finding: Finding, changed: Mapping[str, Collection[str]]) -> bool:
+    """Whether a record whose owner decides the finding's sources was delivered or
+    deleted (so :func:`dependencies` may answer otherwise than last time)."""
+    if finding.case_id is not None and finding.case_id in changed.get("cases", ()):
+        return True
+    if finding.item is not None and finding.item in changed.get("items", ()):
+        return True
+    entity = SUBJECT_ENTITIES.get(finding.subject_kind)
+    return entity is not None and finding.subject_id in changed.get(entity, ())
+
+
+@dataclass
+class Memory:
+    """What the previous reconciliation saw, so the next one can skip what is the same.
+
+    ``findings`` and ``sources`` are the previous evaluation's findings (by fingerprint)
+    and what they depended on; ``unsettled`` the sources then unsettled. A finding that is
+    the very object it was last time, with the same unsettled sources and none of its
+    records delivered again, reconciles as it did then: only its ``last_seen`` may be due.
+    The owner of the memory replaces it with :meth:`Memory.after` once the changes are
+    stored (a failed write keeps the old one, so nothing is skipped that was not applied).
+    """
+
+    findings: dict[str, Finding] = field(default_factory=dict)
+    sources: dict[str, frozenset[str]] = field(default_factory=dict)
+    unsettled: frozenset[str] | None = None
+    pending: Memory | None = None  # what the last reconcile would leave behind
+
+    def commit(self) -> None:
+        """The last reconciliation's changes are stored: remember what it saw."""
+        if self.pending is not None:
+            pending = self.pending
+            self.findings, self.sources, self.unsettled = (
+                pending.findings,
+                pending.sources,
+                pending.unsettled,
+            )
+            self.pending = None
 
 
 def reconcile(
@@ -101,6 +156,8 @@ def reconcile(
     unsettled: set[str],
     at: dt.datetime,
     lookup: Callable[[list[str]], Mapping[str, LedgerEntry]] = lambda _fingerprints: {},
+    memory: Memory | None = None,
+    changed: Mapping[str, Collection[str]] | None = None,
 ) -> LedgerChanges:
     """What changes in the ledger given this evaluation's findings.
 
@@ -108,26 +165,56 @@ def reconcile(
     ``lookup`` finds other entries by fingerprint (resolved ones that may reopen), asked
     once for all the fingerprints this evaluation does not hold in memory.
     Entries are not mutated: changed copies are returned, to be applied once stored.
+
+    With a ``memory`` of the previous reconciliation (and ``changed``: the keys of the
+    records delivered or deleted since, by entity; None: unknown, so nothing is skipped)
+    a finding that did not change since is not compared again (see :class:`Memory`); the
+    answer is the same as without it. The memory's ``pending`` is set for
+    :meth:`Memory.commit`.
     """
     changes = LedgerChanges()
     current = {f.fingerprint: f for f in findings}
-    red_rules: dict[str, set[str]] = {}
-    for f in current.values():
-        if f.severity is Severity.RED and f.case_id:
-            red_rules.setdefault(f.case_id, set()).add(f.rule)
+    frozen_unsettled = frozenset(unsettled)
+    remembered = memory is not None and changed is not None
+    same_unsettled = remembered and memory is not None and memory.unsettled == frozen_unsettled
+    previous = memory.findings if remembered and memory is not None else {}
+    previous_sources = memory.sources if remembered and memory is not None else {}
+    touched_nothing = changed is not None and not any(changed.values())
 
-    dependencies_of = {fp: depends_on(f) for fp, f in current.items()}
+    dependencies_of: dict[str, frozenset[str]] = {}
+    for fp, f in current.items():
+        known = previous_sources.get(fp)
+        if known is not None:
+            before = previous[fp]
+            if (before is f or (before.case_id == f.case_id and before.item == f.item)) and (
+                touched_nothing or not _touched(f, changed or {})
+            ):
+                dependencies_of[fp] = known  # the same records, owned as they were
+                continue
+        dependencies_of[fp] = depends_on(f)
     unknown = [
         fp
         for fp in current
         if fp not in ledger and not dependencies_of[fp] & unsettled  # held ones stay unknown
     ]
     earlier = lookup(unknown) if unknown else {}
+    last_seen_due = at - LAST_SEEN_EVERY
 
     for fingerprint, finding in current.items():
         sources = dependencies_of[fingerprint]
-        held = bool(sources & unsettled)
         entry = ledger.get(fingerprint)
+        if (
+            same_unsettled
+            and entry is not None
+            and entry.state == OPEN
+            and previous.get(fingerprint) is finding
+            and sources is previous_sources.get(fingerprint)
+        ):
+            # Reconciled from this very finding last time (and written if it differed).
+            if entry.last_seen <= last_seen_due and not sources & unsettled:
+                changes.touch(dataclasses.replace(entry, finding=finding, last_seen=at))
+            continue
+        held = bool(sources & unsettled)
         if entry is not None and entry.state == OPEN:
             if held:
                 continue
@@ -135,14 +222,14 @@ def reconcile(
                 changes.touch(
                     dataclasses.replace(entry, finding=finding, sources=sources, last_seen=at)
                 )
-            elif at - entry.last_seen >= LAST_SEEN_EVERY:
+            elif entry.last_seen <= last_seen_due:
                 # Written anyway: take the ticking evidence (seconds_late) along with it.
                 changes.touch(dataclasses.replace(entry, finding=finding, last_seen=at))
             continue
         if held:
             continue  # never raised from data that may be stale
-        previous = entry or earlier.get(fingerprint)
-        if previous is None:
+        previous_entry = entry or earlier.get(fingerprint)
+        if previous_entry is None:
             opened = LedgerEntry(
                 finding=finding,
                 state=OPEN,
@@ -154,22 +241,30 @@ def reconcile(
             changes.event(opened, at, "opened")
         else:
             reopened = dataclasses.replace(
-                previous,
+                previous_entry,
                 finding=finding,
                 state=OPEN,
                 last_seen=at,
                 resolved_at=None,
                 sources=sources,
-                opened_count=previous.opened_count + 1,
+                opened_count=previous_entry.opened_count + 1,
                 alert_ended=False,
             )
             changes.event(reopened, at, "reopened")
 
+    red_rules: dict[str, set[str]] | None = None
     for fingerprint, entry in ledger.items():
         if entry.state != OPEN or fingerprint in current or entry.sources & unsettled:
             continue
         replaced_by = ESCALATES.get(entry.finding.rule, frozenset())
-        escalated = bool(replaced_by & red_rules.get(entry.finding.case_id or "", set()))
+        escalated = False
+        if replaced_by:
+            if red_rules is None:
+                red_rules = {}
+                for f in current.values():
+                    if f.severity is Severity.RED and f.case_id:
+                        red_rules.setdefault(f.case_id, set()).add(f.rule)
+            escalated = bool(replaced_by & red_rules.get(entry.finding.case_id or "", set()))
         ended = dataclasses.replace(
             entry,
             state=ESCALATED if escalated else RESOLVED,
@@ -177,4 +272,6 @@ def reconcile(
             alert_ended=False,
         )
         changes.event(ended, at, ended.state)
+    if memory is not None:
+        memory.pending = Memory(current, dependencies_of, frozen_unsettled)
     return changes

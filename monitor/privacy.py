@@ -18,6 +18,9 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
+_RECENT = 65_536  # identities whose keys are kept
+_UNKNOWN = object()
+
 
 class ApplicantHasher:
     """Turns an ID number or name into a stable opaque key."""
@@ -30,10 +33,26 @@ class ApplicantHasher:
             )
             key = secrets.token_bytes(32)
         self._key = key
+        # Recent identities' keys: a hall's applicants come back (tickets, then the case,
+        # the fee, the rating), and the overlap window reads rows again. Bounded; held in
+        # memory only, like the rows being mapped.
+        self._recent: dict[str, str | None] = {}
 
     def key_for(self, identity: object) -> str | None:
         if identity is None:
             return None
+        if type(identity) is not str:  # 1 == 1.0, yet their texts differ: no cache
+            return self._key_for(identity)
+        known = self._recent.get(identity, _UNKNOWN)
+        if known is not _UNKNOWN:
+            return known  # type: ignore[return-value]
+        key = self._key_for(identity)
+        if len(self._recent) >= _RECENT:
+            self._recent.clear()
+        self._recent[identity] = key
+        return key
+
+    def _key_for(self, identity: object) -> str | None:
         text = unicodedata.normalize("NFKC", str(identity)).strip().upper()
         if not text:
             return None

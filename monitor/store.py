@@ -627,15 +627,21 @@ class StateStore:
         caller's transaction (the same connection)."""
         names = list(rows[0])
         quoted = ", ".join(f'"{n}"' for n in names)
-        times = [n for n in names if isinstance(table.c[n].type, UtcDateTime)]
+        times = [i for i, n in enumerate(names) if isinstance(table.c[n].type, UtcDateTime)]
         utc = UtcDateTime()
+        stored: dict[dt.datetime, dt.datetime | None] = {}  # rows often share an instant
         driver = conn.connection.driver_connection
         assert driver is not None
         with driver.cursor().copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
             for row in rows:
-                if times:
-                    row = row | {n: utc.process_bind_param(row[n], None) for n in times}
-                copy.write_row([row[n] for n in names])
+                values = [row[n] for n in names]
+                for i in times:
+                    value = values[i]
+                    if value is not None:
+                        if value not in stored:
+                            stored[value] = utc.process_bind_param(value, None)
+                        values[i] = stored[value]
+                copy.write_row(values)
 
     def _copy_upsert(
         self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...]

@@ -49,6 +49,15 @@ def parse_time(value: object, tz: ZoneInfo) -> dt.datetime | None:
     text = value.strip()
     if not text:
         return None
+    if len(text) == 19 and text[4] == "-" and text[7] == "-" and text[10] in " T":
+        # The commonest text shape, YYYY-MM-DD hh:mm:ss: what the general path below
+        # ends in, taken at once (anything it does not read goes the general way).
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return parsed.replace(tzinfo=tz)
     if len(text) == 14 and text.isascii() and text.isdigit():  # the pinyin schemas' shape
         try:
             return dt.datetime(

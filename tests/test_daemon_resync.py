@@ -89,3 +89,73 @@ def test_resync_notices_rows_deleted_at_the_source(tmp_path: Path) -> None:
     entry = store.ledger_entry(fingerprint)
     assert entry is not None and entry.state == RESOLVED  # kept in the ledger, resolved
     store.close()
+
+
+def test_incremental_polls_end_where_one_poll_of_everything_does(tmp_path: Path) -> None:
+    """Rounds of changes inside the overlap window (rows read again unchanged, changed,
+    new), each polled and evaluated: the daemon ends with the records, findings, ledger
+    and hall figures of a fresh daemon that reads everything once."""
+    url = f"sqlite:///{tmp_path / 'hall.db'}"
+    load_example(url)
+    now = dt.datetime(2026, 10, 10, 9, 0, tzinfo=SHANGHAI)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    daemon = _daemon(tmp_path / "a", url, now)
+    published: dict[str, object] = {}
+    daemon.metrics.publish = lambda figures: published.__setitem__("a", figures)  # type: ignore[method-assign]
+    assert daemon.poll("approval")
+    daemon.evaluate(now)
+    rounds = [
+        [
+            "UPDATE SL_BJ SET BJSJ = '20261009113200', BJJGDM = '0', GXSJ = '20261009113300' "
+            "WHERE SBLSH = 'BJ002'",
+            "INSERT INTO SL_BJ VALUES ('BJ099', '330100-001', 'HZ01', 'SCJ', 'W03', '某人', "
+            "'330106200001010000', '20261009113000', '20261009113400', '1', NULL, NULL, NULL, "
+            "'20261009113400', 0.00, '20261009113400')",
+        ],
+        [],  # nothing changed: the overlap reads BJ015, BJ002 and BJ099 again
+        [
+            "UPDATE SL_BJ SET BJSJ = '20261009113500', BJJGDM = '0', GXSJ = '20261009113500' "
+            "WHERE SBLSH = 'BJ099'",
+        ],
+        [
+            # Changed without a new update time (a vendor that forgets to stamp).
+            "UPDATE SL_BJ SET BJJGDM = '1' WHERE SBLSH = 'BJ002'",
+            "DELETE FROM SL_BJ WHERE SBLSH = 'BJ015'",
+        ],
+    ]
+    for number, statements in enumerate(rounds, start=1):
+        for statement in statements:
+            _execute(url, statement)
+        at = now + dt.timedelta(minutes=number)
+        daemon.clock = Clock(SHANGHAI, at)
+        assert daemon.poll("approval")
+        # Rows read again unchanged are left out of the next poll (before mapping).
+        assert daemon.sources["approval"].source._unchanged["cases"]  # type: ignore[attr-defined]
+        daemon.evaluate(at)
+    daemon.resync()  # a deletion is only seen by a full poll
+    at = now + dt.timedelta(minutes=len(rounds) + 1)
+    findings = daemon.evaluate(at)
+
+    fresh = _daemon(tmp_path / "b", url, at)
+    fresh.metrics.publish = lambda figures: published.__setitem__("b", figures)  # type: ignore[method-assign]
+    assert fresh.poll("approval")
+    assert fresh.evaluate(at) == findings
+    assert daemon.records.cases == fresh.records.cases
+    assert daemon.records.items == fresh.records.items
+    assert daemon.records.cases["BJ002"].result == fresh.records.cases["BJ002"].result
+    assert "BJ015" not in daemon.records.cases
+    open_now = {e.fingerprint: e.finding for e in daemon.open_entries()}
+    open_fresh = {e.fingerprint: e.finding for e in fresh.open_entries()}
+    assert open_now.keys() == open_fresh.keys()
+    for fingerprint, finding in open_fresh.items():
+        ticking = {"seconds_late"}
+        assert {k: v for k, v in open_now[fingerprint].evidence.items() if k not in ticking} == {
+            k: v for k, v in finding.evidence.items() if k not in ticking
+        }
+        assert open_now[fingerprint].model_copy(update={"evidence": {}}) == finding.model_copy(
+            update={"evidence": {}}
+        )
+    assert published["a"] == published["b"]
+    daemon.close()
+    fresh.close()

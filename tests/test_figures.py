@@ -377,3 +377,49 @@ def test_the_figure_book_sees_a_suspension_start_later_the_same_day() -> None:
     figures = book.figures(snapshot, set(), [], afternoon)
     assert figures.cases_suspended == {("HZ01", "SCJG"): 1}
     assert figures == compute_figures(snapshot, [], afternoon, POLICY)
+
+
+# --- the finding tally, kept by difference, equals the findings counted again -------------
+
+TALLY_RULES = [
+    "case.overdue",
+    "case.due_soon",
+    "case.concluded_late",
+    "case.statutory_overdue",
+    "fee.not_in_designated_account",
+    "offsystem.ticket_without_case",
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_finding_tally_equals_the_findings_counted_again(data: st.DataObject) -> None:
+    snapshot = SNAPSHOT
+    book = FigureBook(POLICY)
+    open_findings: dict[str, Finding] = {}
+    book.figures(snapshot, None, [], AT)
+    for step in range(data.draw(st.integers(1, 8))):
+        for _ in range(data.draw(st.integers(0, 6))):
+            case_id = data.draw(st.sampled_from([*snapshot.cases, "C99", None]))
+            rule = data.draw(st.sampled_from(TALLY_RULES))
+            made = finding(
+                rule,
+                case_id,
+                subject_id=f"{case_id}",
+                department=data.draw(st.sampled_from(["SCJG", "GA"])),
+                window=data.draw(st.sampled_from(["W1", None])),
+                due_at=data.draw(
+                    st.sampled_from([None, AT - dt.timedelta(days=2), AT + dt.timedelta(hours=1)])
+                ),
+                calendar_confirmed=data.draw(st.booleans()),
+            )
+            if data.draw(st.booleans()):
+                open_findings[made.fingerprint] = made
+                book.tally.set(made.fingerprint, made)
+            else:
+                open_findings.pop(made.fingerprint, None)
+                book.tally.set(made.fingerprint, None)
+        at = AT + dt.timedelta(minutes=step)
+        assert book.figures(snapshot, set(), None, at) == compute_figures(
+            snapshot, list(open_findings.values()), at, POLICY
+        )

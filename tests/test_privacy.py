@@ -102,3 +102,12 @@ def test_given_key_does_not_warn() -> None:
     with capture_logs() as logs:
         ApplicantHasher(KEY).key_for(ID_NUMBER)
     assert logs == []
+
+
+def test_a_key_given_again_from_memory_is_the_same(hasher: ApplicantHasher) -> None:
+    first = hasher.key_for("330106199001011234")
+    assert hasher.key_for("330106199001011234") == first
+    assert hasher.key_for(" 330106199001011234 ") == first  # normalised, then the same
+    # Equal numbers of other types are read as their own text, never from memory.
+    assert hasher.key_for(1) == hasher.key_for("1")
+    assert hasher.key_for(1.0) == hasher.key_for("1.0") != hasher.key_for(1)

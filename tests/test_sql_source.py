@@ -110,6 +110,21 @@ def test_incremental_poll_with_since_sees_only_changes(example_url: str, source_
     third = source.poll("cases", source.next_since(second.watermark))
     assert sorted(c.id for c in third.records) == ["BJ002", "BJ099"]
 
+    # Once the daemon has applied a poll, its rows read again unchanged are left out
+    # (their update time still counts); a changed row is mapped again.
+    assert third.applied is not None
+    third.applied()
+    fourth = source.poll("cases", source.next_since(third.watermark))
+    assert (fourth.rows, fourth.records) == (2, [])
+    assert fourth.watermark == third.watermark
+    assert fourth.applied is not None
+    fourth.applied()
+    _execute(example_url, "UPDATE SL_BJ SET BJJGDM = '1' WHERE SBLSH = 'BJ002'")
+    fifth = source.poll("cases", source.next_since(fourth.watermark))
+    assert [c.id for c in fifth.records] == ["BJ002"]
+    # A full poll leaves nothing out.
+    assert len(source.poll("cases").records) == len(first.records) + 1
+
 
 MALFORMED_TABLE = """
 CREATE TABLE BAD_CASES (

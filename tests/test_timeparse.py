@@ -184,3 +184,37 @@ def test_parse_date_errors() -> None:
         parse_date("20261309", SH)
     with pytest.raises(TimeParseError):
         parse_date(True, SH)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-10-09 11:31:00",
+        "2026-10-09T11:31:00",
+        "2026-10-09 11:31:0x",
+        "2026-13-09 11:31:00",
+        "2026-10-09 25:31:00",
+        "2026-10-09X11:31:00",
+        "2026-10-09 11:31:00+08:00",
+        " 2026-10-09 11:31:00 ",
+        "2026/10/09 11:31:00",
+    ],
+)
+def test_the_iso_fast_path_says_what_the_general_path_says(text: str) -> None:
+    """The shortcut for ``YYYY-MM-DD hh:mm:ss`` reads exactly what the general path reads."""
+    tz = ZoneInfo("Asia/Shanghai")
+
+    def general(value: str) -> object:
+        try:
+            parsed = dt.datetime.fromisoformat(value.strip().replace("/", "-"))
+        except ValueError:
+            return TimeParseError
+        return parsed if parsed.utcoffset() is not None else parsed.replace(tzinfo=tz)
+
+    try:
+        got: object = parse_time(text, tz)
+    except TimeParseError:
+        got = TimeParseError
+    assert got == general(text)
+    if isinstance(got, dt.datetime):
+        assert got.tzinfo == general(text).tzinfo  # type: ignore[union-attr]

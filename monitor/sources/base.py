@@ -12,6 +12,7 @@ config change helps).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -88,6 +89,9 @@ class EntityBatch:
     # File sources: the files this poll consumed, to be recorded in the same
     # transaction as their records so that each file counts exactly once.
     files: list[ProcessedFile] = field(default_factory=list)
+    # Called by the daemon once the batch is applied (stored and held in memory): a source
+    # may then trust what it delivered (see SqlSource's unchanged rows).
+    applied: Callable[[], None] | None = None
 
 
 class FileLedger(Protocol):

@@ -379,18 +379,23 @@ class RowMapper:
         self._tz = tz
         self._logged: set[tuple[str, str | None, str]] = set()
 
-    def map(self, entity: str, row: Mapping[str, Any], ctx: RowContext, batch: EntityBatch) -> None:
+    def map(
+        self, entity: str, row: Mapping[str, Any], ctx: RowContext, batch: EntityBatch
+    ) -> dt.datetime | None:
+        """Map one row into ``batch``; its update time (None also when rejected)."""
         try:
             updated = parse_time(row.get(WATERMARK_FIELD), self._tz)
         except TimeParseError as exc:
             self.reject(batch, Reject(entity, row_key(entity, row), "bad_time", str(exc)))
-            return
+            return None
         if updated is not None and (batch.watermark is None or updated > batch.watermark):
             batch.watermark = updated
         try:
             batch.records.append(MAPPERS[entity](row, ctx))
         except RowError as exc:
             self.reject(batch, Reject(entity, row_key(entity, row), exc.reason, exc.detail))
+            return None
+        return updated
 
     def reject(self, batch: EntityBatch, reject: Reject) -> None:
         batch.rejects.append(reject)

@@ -105,6 +105,8 @@ class SqlSource:
         )
         _session_guards(self.engine, config)
         self._rows = RowMapper(config.name, tz)
+        # By entity: rows the next incremental poll may leave out (see _Unchanged).
+        self._unchanged: dict[str, dict[tuple[Any, ...], tuple[str, dt.datetime]]] = {}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -133,15 +135,29 @@ class SqlSource:
             default_center=self.config.center,
         )
         batch = EntityBatch()
+        rows = _Unchanged(
+            self._unchanged.get(entity, {}) if since is not None else {},
+            dt.timedelta(seconds=self.config.overlap_seconds),
+        )
         try:
             with self.engine.connect() as connection:
                 result = connection.execution_options(
                     stream_results=True, yield_per=_FETCH_BATCH
                 ).execute(statement, params)
-                for row in result.mappings():
+                # Oracle and DB2 upper-case unquoted aliases: match names case-blind.
+                names = result.keys()
+                columns = [name.lower() for name in names]
+                for row in result:
                     batch.rows += 1
-                    # Oracle and DB2 upper-case unquoted aliases: match names case-blind.
-                    self._rows.map(entity, {k.lower(): v for k, v in row.items()}, ctx, batch)
+                    values = tuple(row)
+                    if rows.skip(values, batch):
+                        continue
+                    before = len(batch.records)
+                    updated = self._rows.map(
+                        entity, dict(zip(columns, values, strict=True)), ctx, batch
+                    )
+                    if len(batch.records) > before:
+                        rows.mapped(values, entity, batch.records[-1], updated, batch.watermark)
         except OperationalError as exc:
             self._rebuild()
             raise SourceUnavailable(self.name, _describe(exc)) from exc
@@ -152,7 +168,84 @@ class SqlSource:
             raise SourceQueryError(self.name, f"{entity}: {_describe(exc)}") from exc
         except SQLAlchemyError as exc:
             raise SourceQueryError(self.name, f"{entity}: {_describe(exc)}") from exc
+        kept = rows.kept(batch.watermark)
+
+        def applied() -> None:
+            self._unchanged[entity] = kept
+
+        batch.applied = applied
         return batch
+
+
+class _Unchanged:
+    """Rows an incremental poll can leave out: read, unchanged, since the last poll.
+
+    The overlap window makes every poll read again the rows stamped in its last minutes
+    (often most of what it reads). A row whose every value equals a row the previous
+    *applied* poll of the entity mapped to a record — the only row of that poll with
+    its key — maps to the very record the daemon holds for that key, so the daemon would
+    find its digest unchanged and skip it: it is left out before it is mapped (its
+    update time still counts for the watermark). Only rows that can be read again are
+    kept (stamped within the overlap of the watermark); a full poll leaves nothing out,
+    so rows deleted at the source never stay behind.
+    """
+
+    _PRUNE_EVERY = 50_000
+
+    def __init__(
+        self, known: dict[tuple[Any, ...], tuple[str, dt.datetime]], overlap: dt.timedelta
+    ) -> None:
+        self.known = known
+        self.overlap = overlap
+        self.seen: dict[tuple[Any, ...], tuple[str, dt.datetime]] = {}
+        self.keys: set[str] = set()
+        self.repeated: set[str] = set()
+        self._prune_at = self._PRUNE_EVERY
+
+    def _key(self, key: str) -> None:
+        if key in self.keys:
+            self.repeated.add(key)
+        else:
+            self.keys.add(key)
+
+    def skip(self, values: tuple[Any, ...], batch: EntityBatch) -> bool:
+        hit = self.known.get(values)
+        if hit is None:
+            return False
+        key, updated = hit
+        self._key(key)
+        self.seen[values] = hit
+        if batch.watermark is None or updated > batch.watermark:
+            batch.watermark = updated
+        return True
+
+    def mapped(
+        self,
+        values: tuple[Any, ...],
+        entity: str,
+        record: Any,
+        updated: dt.datetime | None,
+        watermark: dt.datetime | None,
+    ) -> None:
+        from monitor.store import record_key  # the store imports the sources' base
+
+        key = record_key(entity, record)
+        self._key(key)
+        if updated is None:
+            return
+        self.seen[values] = (key, updated)
+        if len(self.seen) >= self._prune_at and watermark is not None:
+            horizon = watermark - self.overlap
+            self.seen = {v: h for v, h in self.seen.items() if h[1] >= horizon}
+            self._prune_at = len(self.seen) + self._PRUNE_EVERY
+
+    def kept(self, watermark: dt.datetime | None) -> dict[tuple[Any, ...], tuple[str, dt.datetime]]:
+        """What the next poll may leave out, once this one is applied."""
+        if watermark is None:
+            return {}
+        horizon = watermark - self.overlap
+        repeated = self.repeated
+        return {v: h for v, h in self.seen.items() if h[1] >= horizon and h[0] not in repeated}
 
 
 def _describe(exc: SQLAlchemyError) -> str:

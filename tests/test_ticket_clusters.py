@@ -1,0 +1,201 @@
+"""Ticket matching by clusters of days and parts of shared places says what the rule says.
+
+``offsystem.ticket_without_case`` over a hall of several windows and departments —
+mostly one department per window, sometimes a case that joins two (a window that
+accepts for another department) — as tickets and cases come, change and go, and the
+instant moves: :class:`monitor.engine.TicketClusters` must give exactly the findings of
+:func:`rules.offsystem.tickets_without_case`, and match again only the parts that changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.engine import TicketClusters
+from monitor.model import Case, Item, Snapshot, Ticket, TicketStatus
+from rules.context import RuleContext
+from rules.offsystem import tickets_without_case
+from rules.parameters import RuleParameters
+from tests.hall_time import POLICY, cal, t
+
+START = t(2026, 9, 1, 9)
+ITEMS = {"I1": Item(code="I1", statutory_limit_days=5, promised_limit_days=3)}
+PARAMETERS = RuleParameters.model_validate(
+    {"offsystem": {"consultation_services": ["ZX"], "ticket_grace_minutes": 60}}
+)
+DEPARTMENT_OF = {"W1": "D1", "W2": "D1", "W3": "D2", "W4": "D3"}
+minutes = st.integers(min_value=0, max_value=60 * 24 * 4)
+
+
+def _ctx(at: dt.datetime) -> RuleContext:
+    return RuleContext(calendar=cal(), policy=POLICY, at=at, parameters=PARAMETERS)
+
+
+@st.composite
+def cases(draw: st.DrawFn, number: int) -> Case:
+    window = draw(st.sampled_from([None, "W1", "W2", "W3", "W4"]))
+    department = DEPARTMENT_OF.get(window or "", "D1")
+    if draw(st.integers(0, 9)) == 0:
+        department = draw(st.sampled_from(["D1", "D2", "D3"]))  # joins two parts
+    accepted = START + dt.timedelta(minutes=draw(minutes))
+    recorded = None
+    if draw(st.integers(0, 3)) == 0:
+        recorded = accepted + dt.timedelta(minutes=draw(st.integers(0, 600)))
+    return Case(
+        id=f"C{number}",
+        item="I1",
+        center="HZ",
+        department=department if draw(st.integers(0, 5)) else None,
+        window=window,
+        applicant_key=draw(st.sampled_from([None, "K1", "K2", "K3"])),
+        accepted_at=accepted,
+        recorded_at=recorded,
+    )
+
+
+@st.composite
+def tickets(draw: st.DrawFn, number: int) -> Ticket:
+    window = draw(st.sampled_from([None, "W1", "W2", "W3", "W4"]))
+    department = DEPARTMENT_OF.get(window or "") or draw(st.sampled_from([None, "D1", "D3"]))
+    called = START + dt.timedelta(minutes=draw(minutes))
+    finished = called + dt.timedelta(minutes=draw(st.sampled_from([5, 20, 90, 700])))
+    return Ticket(
+        id=f"T{number}",
+        department=department,
+        window=window,
+        service=draw(st.sampled_from([None, "I1", "ZX"])),
+        applicant_key=draw(st.sampled_from([None, "K1", "K2", "K3"])),
+        issued_at=called - dt.timedelta(minutes=5),
+        called_at=called,
+        finished_at=finished,
+        status=draw(
+            st.sampled_from([TicketStatus.SERVED, TicketStatus.SERVED, TicketStatus.ABSENT])
+        ),
+        consultation=draw(st.integers(0, 5)) == 0,
+    )
+
+
+def _sorted(findings: list) -> list:
+    return sorted(findings, key=lambda f: f.subject_id)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), size=st.integers(0, 14), served=st.integers(0, 16))
+def test_clusters_and_parts_match_as_the_rule_does(
+    data: st.DataObject, size: int, served: int
+) -> None:
+    hall = {f"C{n}": data.draw(cases(n)) for n in range(size)}
+    queue = {f"T{n}": data.draw(tickets(n)) for n in range(served)}
+    clusters = TicketClusters()
+    changed_cases, changed_tickets = set(hall), set(queue)
+    offsets = data.draw(st.lists(st.integers(0, 60 * 24 * 6), min_size=1, max_size=8))
+    for offset in sorted(offsets):
+        at = START + dt.timedelta(minutes=offset)
+        ctx = _ctx(at)
+        snapshot = Snapshot(items=ITEMS, cases=dict(hall), tickets=dict(queue))
+        clusters.update(snapshot, changed_tickets, changed_cases, ctx)
+        expected = list(tickets_without_case(snapshot, ctx))
+        assert _sorted(clusters.findings(snapshot, ctx)) == _sorted(expected), at
+        changed_cases, changed_tickets = set(), set()
+        for _ in range(data.draw(st.integers(0, 3))):
+            number = data.draw(st.integers(0, size))
+            if data.draw(st.integers(0, 3)) == 0:
+                hall.pop(f"C{number}", None)
+            else:
+                hall[f"C{number}"] = data.draw(cases(number))
+            changed_cases.add(f"C{number}")
+        for _ in range(data.draw(st.integers(0, 3))):
+            number = data.draw(st.integers(0, served))
+            if data.draw(st.integers(0, 3)) == 0:
+                queue.pop(f"T{number}", None)
+            else:
+                queue[f"T{number}"] = data.draw(tickets(number))
+            changed_tickets.add(f"T{number}")
+
+
+def test_a_change_at_one_window_leaves_the_other_departments_matched() -> None:
+    """Tickets at W1 (D1) and W3 (D2) on one day: a new case at W1 matches W1's part
+    again, not W3's (its verdict object is kept)."""
+    day = t(2026, 9, 1, 9)
+    queue = {
+        "T1": Ticket(
+            id="T1",
+            window="W1",
+            department="D1",
+            issued_at=day,
+            called_at=day,
+            finished_at=day + dt.timedelta(minutes=10),
+            status=TicketStatus.SERVED,
+        ),
+        "T2": Ticket(
+            id="T2",
+            window="W3",
+            department="D2",
+            issued_at=day,
+            called_at=day,
+            finished_at=day + dt.timedelta(minutes=10),
+            status=TicketStatus.SERVED,
+        ),
+    }
+    at = day + dt.timedelta(hours=3)
+    ctx = _ctx(at)
+    clusters = TicketClusters()
+    # A case of the week before (outside the day's cluster).
+    earlier = Case(
+        id="C0", item="I1", window="W1", department="D1", accepted_at=day - dt.timedelta(days=7)
+    )
+    snapshot = Snapshot(items=ITEMS, tickets=queue, cases={"C0": earlier})
+    clusters.update(snapshot, queue, ["C0"], ctx)
+    assert {f.subject_id for f in clusters.findings(snapshot, ctx)} == {"T1", "T2"}
+    (before,) = clusters.clusters.values()
+    case = Case(
+        id="C1",
+        item="I1",
+        window="W1",
+        department="D1",
+        accepted_at=day + dt.timedelta(minutes=20),
+    )
+    snapshot = Snapshot(items=ITEMS, tickets=queue, cases={"C0": earlier, "C1": case})
+    clusters.update(snapshot, (), ["C1"], ctx)
+    assert {f.subject_id for f in clusters.findings(snapshot, ctx)} == {"T2"}
+    (after,) = clusters.clusters.values()
+    assert after is not before  # the cluster was matched again...
+    kept = [ids for ids, part in after.parts.items() if before.parts.get(ids) is part]
+    assert kept == [frozenset({"T2"})]  # ...but only W1's part of it
+
+
+def test_a_case_typed_in_late_rematches_its_part_and_deadlines_only_refind() -> None:
+    """T1 is served at W1 and due at 10:10; C1 was accepted at 9:20 but typed in only at
+    11:00. Before 10:10 nothing is reported; then T1 is (its deadline passed, the same
+    matching); from 11:00 C1 exists and covers it (the part is matched again)."""
+    day = t(2026, 9, 1, 9)
+    ticket = Ticket(
+        id="T1",
+        window="W1",
+        department="D1",
+        issued_at=day,
+        called_at=day,
+        finished_at=day + dt.timedelta(minutes=10),
+        status=TicketStatus.SERVED,
+    )
+    case = Case(
+        id="C1",
+        item="I1",
+        window="W1",
+        department="D1",
+        accepted_at=day + dt.timedelta(minutes=20),
+        recorded_at=day + dt.timedelta(hours=2),
+    )
+    snapshot = Snapshot(items=ITEMS, tickets={"T1": ticket}, cases={"C1": case})
+    clusters = TicketClusters()
+    clusters.update(snapshot, ["T1"], ["C1"], _ctx(day + dt.timedelta(minutes=30)))
+    seen = []
+    for minutes in (30, 90, 150):
+        ctx = _ctx(day + dt.timedelta(minutes=minutes))
+        found = clusters.findings(snapshot, ctx)
+        assert found == list(tickets_without_case(snapshot, ctx))
+        seen.append([f.subject_id for f in found])
+    assert seen == [[], ["T1"], []]
