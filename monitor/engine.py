@@ -38,6 +38,7 @@ from typing import Generic, TypeVar
 from monitor.calendar import CalendarRangeError, WorkingCalendar
 from monitor.deadlines import case_deadlines, step_due_at
 from monitor.model import Case, Finding, Item, Payment, Snapshot
+from monitor.preselect import OverduePreselection
 from rules import evaluation as evaluation_rules
 from rules import fees as fee_rules
 from rules import offsystem as offsystem_rules
@@ -173,13 +174,10 @@ def _known_from(case: Case) -> dt.datetime:
 
 def _yellow_from(promise: dt.date, threshold: int, calendar: WorkingCalendar) -> dt.date:
     """The first day whose remaining working days up to ``promise`` are at most ``threshold``."""
-    day = promise
     try:
-        while calendar.working_days_between(day - dt.timedelta(days=1), promise) <= threshold:
-            day -= dt.timedelta(days=1)
+        return calendar.first_day_within(promise, threshold)
     except CalendarRangeError:
         return calendar.first_day
-    return day
 
 
 def next_boundary(
@@ -559,6 +557,7 @@ class Engine:
 
     def __init__(self) -> None:
         self._context: tuple[object, ...] | None = None
+        self._preselection: tuple[tuple[object, ...], OverduePreselection] | None = None
         self._at: dt.datetime | None = None
         self._forget()
 
@@ -598,9 +597,8 @@ class Engine:
             cases, payments = set(changes.cases), set(changes.payments)
             tickets = set(changes.tickets)
         self._context, self._at = context, ctx.at
-        cases_for_fees, deposits = self._relink(snapshot, cases, payments)
-        for case_id in cases | self.overdue.expired(ctx.at):
-            self._overdue(case_id, snapshot, ctx)
+        cases_for_fees, deposits = self._relink(snapshot, cases, payments, fresh)
+        self._overdue_all(cases | self.overdue.expired(ctx.at), snapshot, ctx)
         for case_id in cases_for_fees | self.fees.expired(ctx.at):
             self._fees(case_id, snapshot, ctx, monitored)
         for payment_id in deposits | self.deposits.expired(ctx.at):
@@ -618,11 +616,21 @@ class Engine:
         return sorted(findings, key=lambda f: (f.rule, f.subject_kind, f.subject_id))
 
     def _relink(
-        self, snapshot: Snapshot, cases: set[str], payments: set[str]
+        self, snapshot: Snapshot, cases: set[str], payments: set[str], fresh: bool = False
     ) -> tuple[set[str], set[str]]:
-        """Update the links; the cases whose fees and the deposits whose match may change."""
+        """Update the links; the cases whose fees and the deposits whose match may change.
+
+        ``fresh``: the links start empty and every case and payment is judged anyway, so
+        nothing needs to be looked up while linking.
+        """
         links = self._links
         fee_cases, deposits = set(cases), set(payments)
+        if fresh:
+            for payment_id in payments:
+                links.set_payment(payment_id, snapshot.payments.get(payment_id))
+            for case_id in cases:
+                links.set_case(case_id, snapshot.cases.get(case_id))
+            return fee_cases, deposits
         for payment_id in payments:
             for payment in links.set_payment(payment_id, snapshot.payments.get(payment_id)):
                 fee_cases.update(c.id for c in links.cases_of(payment))
@@ -631,13 +639,31 @@ class Engine:
                 deposits.update(p.id for p in links.payments_of(case))
         return fee_cases, deposits
 
-    def _overdue(self, case_id: str, snapshot: Snapshot, ctx: RuleContext) -> None:
-        case = snapshot.cases.get(case_id)
-        item = None if case is None else snapshot.items.get(case.item)
-        if case is None or item is None:
-            self.overdue.drop(case_id)
-        elif not self.overdue.still_valid(case_id, (case, item), ctx.at):
-            self.overdue.store(case_id, judge_overdue(case, item, ctx))
+    def _overdue_all(self, case_ids: set[str], snapshot: Snapshot, ctx: RuleContext) -> None:
+        """Judge the overdue family of these cases again: the quiet ones without the rules
+        (:mod:`monitor.preselect`), the others by the rules."""
+        pending: list[tuple[Case, Item]] = []
+        for case_id in case_ids:
+            case = snapshot.cases.get(case_id)
+            item = None if case is None else snapshot.items.get(case.item)
+            if case is None or item is None:
+                self.overdue.drop(case_id)
+            elif not self.overdue.still_valid(case_id, (case, item), ctx.at):
+                pending.append((case, item))
+        if not pending:
+            return
+        key = (ctx.calendar, ctx.policy)
+        if self._preselection is None or self._preselection[0] != key:
+            self._preselection = (key, OverduePreselection(ctx.calendar, ctx.policy))
+        quiet = self._preselection[1].quiet(pending, ctx)
+        for case, item in pending:
+            if case.id in quiet:
+                verdict = Verdict(
+                    inputs=(case, item), findings=(), since=ctx.at, until=quiet[case.id]
+                )
+            else:
+                verdict = judge_overdue(case, item, ctx)
+            self.overdue.store(case.id, verdict)
 
     def _fees(self, case_id: str, snapshot: Snapshot, ctx: RuleContext, monitored: bool) -> None:
         case = snapshot.cases.get(case_id)

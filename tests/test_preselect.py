@@ -1,0 +1,191 @@
+"""Pre-selection proves only what the overdue rules would say themselves: nothing, until when."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.calendar import WorkingCalendar
+from monitor.deadlines import DeadlinePolicy
+from monitor.engine import Engine, next_boundary
+from monitor.model import Case, CaseResult, Item, Snapshot
+from monitor.preselect import CalendarArrays, OverduePreselection
+from rules import evaluate_all
+from rules import overdue as overdue_rules
+from rules.common import case_known
+from rules.context import RuleContext
+from rules.parameters import RuleParameters
+from tests.hall_time import POLICY, cal, eod, t
+
+START = t(2026, 9, 1, 9)
+ITEMS = {
+    "I0": Item(code="I0", statutory_limit_days=5, promised_limit_days=0),
+    "I1": Item(code="I1", statutory_limit_days=1, promised_limit_days=1),
+    "I3": Item(code="I3", statutory_limit_days=7, promised_limit_days=3),
+    "I10": Item(code="I10", statutory_limit_days=20, promised_limit_days=10),
+    "I20": Item(code="I20", statutory_limit_days=20, promised_limit_days=20),
+}
+PARAMETERS = [
+    RuleParameters(),
+    RuleParameters.model_validate({"due_soon_days": 4, "warn_immediate": True}),
+    RuleParameters.model_validate(
+        {
+            "overrides": {
+                "items": {"I10": {"due_soon_ratio": 0.5}, "I0": {"warn_immediate": True}},
+                "departments": {"D2": {"due_soon_days": 0}},
+            }
+        }
+    ),
+]
+minutes = st.integers(min_value=0, max_value=60 * 24 * 50)
+
+
+@st.composite
+def plain_cases(draw: st.DrawFn, number: int) -> Case:
+    """Cases without steps or suspensions (what pre-selection considers), around holidays."""
+    accepted = START + dt.timedelta(minutes=draw(minutes))
+    concluded, result = None, None
+    if draw(st.integers(0, 3)) == 0:
+        concluded = accepted + dt.timedelta(minutes=draw(minutes))
+        result = draw(st.sampled_from([None, *CaseResult]))
+    promised = None
+    if draw(st.integers(0, 4)) == 0:
+        promised = accepted + dt.timedelta(days=draw(st.integers(0, 25)))
+    recorded = None
+    if draw(st.integers(0, 4)) == 0:
+        recorded = accepted + dt.timedelta(minutes=draw(st.integers(0, 3 * 24 * 60)))
+    return Case(
+        id=f"C{number}",
+        item=draw(st.sampled_from(sorted(ITEMS))),
+        department=draw(st.sampled_from(["D1", "D2"])),
+        accepted_at=accepted,
+        promised_due_at=promised,
+        concluded_at=concluded,
+        result=result,
+        recorded_at=recorded,
+    )
+
+
+def _instant(draw: st.DrawFn) -> dt.datetime:
+    special = [eod(2026, 9, 30), eod(2026, 9, 30) + dt.timedelta(seconds=1), t(2026, 10, 8)]
+    return draw(
+        st.one_of(
+            st.sampled_from(special),
+            st.builds(lambda m: START + dt.timedelta(minutes=m), minutes),
+            st.builds(lambda s: START + dt.timedelta(seconds=s, microseconds=500_000), minutes),
+        )
+    )
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), size=st.integers(1, 40), parameters=st.sampled_from(PARAMETERS))
+def test_a_quiet_case_has_no_overdue_finding_until_its_boundary(
+    data: st.DataObject, size: int, parameters: RuleParameters
+) -> None:
+    hall = [data.draw(plain_cases(n)) for n in range(size)]
+    at = _instant(data.draw)
+    ctx = RuleContext(calendar=cal(), policy=POLICY, at=at, parameters=parameters)
+    quiet = OverduePreselection(cal(), POLICY).quiet(((c, ITEMS[c.item]) for c in hall), ctx)
+    for case in hall:
+        item = ITEMS[case.item]
+        said = overdue_rules.evaluate([case], ITEMS, ctx)
+        if case.id in quiet:
+            assert case_known(case, at)
+            assert said == []
+            assert quiet[case.id] == next_boundary(case, item, ctx, False)
+
+
+def test_most_young_open_cases_are_quiet_and_the_others_are_judged() -> None:
+    at = t(2026, 9, 2, 10)
+    young = Case(id="young", item="I20", accepted_at=t(2026, 9, 2, 9))
+    yellow = Case(id="yellow", item="I1", accepted_at=t(2026, 9, 1, 9))
+    red = Case(id="red", item="I3", accepted_at=t(2026, 8, 20, 9))
+    concluded = Case(
+        id="concluded",
+        item="I20",
+        accepted_at=t(2026, 9, 1, 9),
+        concluded_at=t(2026, 9, 2, 9),
+        result=CaseResult.APPROVED,
+    )
+    later = Case(
+        id="later",
+        item="I20",
+        accepted_at=t(2026, 9, 1, 9),
+        concluded_at=t(2026, 9, 3, 9),
+        result=CaseResult.APPROVED,
+    )
+    ctx = RuleContext(calendar=cal(), policy=POLICY, at=at, parameters=RuleParameters())
+    hall = [young, yellow, red, concluded, later]
+    quiet = OverduePreselection(cal(), POLICY).quiet(((c, ITEMS[c.item]) for c in hall), ctx)
+    assert set(quiet) == {"young", "later"}
+    assert quiet["later"] == t(2026, 9, 3, 9)  # the conclusion comes before any deadline
+    assert quiet["young"] == next_boundary(young, ITEMS["I20"], ctx, False)
+
+
+def test_cases_outside_the_calendar_go_to_the_rules() -> None:
+    short = WorkingCalendar(2026, 2026, confirmed_until=dt.date(2026, 12, 31))
+    at = t(2026, 12, 20, 10)
+    near_end = Case(id="end", item="I20", accepted_at=t(2026, 12, 18, 9))
+    ctx = RuleContext(calendar=short, policy=POLICY, at=at, parameters=RuleParameters())
+    assert OverduePreselection(short, POLICY).quiet([(near_end, ITEMS["I20"])], ctx) == {}
+
+
+def test_the_calendar_arrays_answer_as_the_calendar_does() -> None:
+    calendar = cal()
+    policy = DeadlinePolicy(end_of_day=dt.time(18, 0))
+    arrays = CalendarArrays.build(calendar, policy)
+    for n in range(0, 60):
+        day = dt.date(2026, 9, 1) + dt.timedelta(days=n)
+        offset = (day - calendar.first_day).days
+        noon = dt.datetime.combine(day, dt.time(12), POLICY.tz).timestamp()
+        assert int(arrays.day_of(np.array([noon]))[0]) == offset
+        assert arrays.end_of_day[offset] == policy.end_of(day).timestamp()
+        assert arrays.count_through[offset] - arrays.count_through[offset - 1] == int(
+            calendar.is_working_day(day)
+        )
+        third = int(arrays.nth[arrays.count_through[offset] + 2])
+        assert calendar.first_day + dt.timedelta(days=third) == calendar.nth_working_day_after(
+            day, 3
+        )
+
+
+def _random_hall(rng: random.Random, size: int) -> list[Case]:
+    hall = []
+    for number in range(size):
+        accepted = START + dt.timedelta(minutes=rng.randrange(60 * 24 * 50))
+        concluded = result = promised = recorded = None
+        if rng.random() < 0.25:
+            concluded = accepted + dt.timedelta(minutes=rng.randrange(60 * 24 * 30))
+            result = rng.choice([None, *CaseResult])
+        if rng.random() < 0.2:
+            promised = accepted + dt.timedelta(days=rng.randrange(25))
+        if rng.random() < 0.2:
+            recorded = accepted + dt.timedelta(minutes=rng.randrange(3 * 24 * 60))
+        hall.append(
+            Case(
+                id=f"C{number}",
+                item=rng.choice(sorted(ITEMS)),
+                department=rng.choice(["D1", "D2"]),
+                accepted_at=accepted,
+                promised_due_at=promised,
+                concluded_at=concluded,
+                result=result,
+                recorded_at=recorded,
+            )
+        )
+    return hall
+
+
+def test_the_engine_with_preselection_agrees_with_the_rules_on_a_bigger_hall() -> None:
+    """Hundreds of plain cases over two months, judged afresh at many instants."""
+    hall = _random_hall(random.Random(8), 400)
+    snapshot = Snapshot(items=ITEMS, cases={c.id: c for c in hall})
+    for parameters in PARAMETERS:
+        for hours in range(0, 24 * 60, 29):
+            at = START + dt.timedelta(hours=hours, seconds=hours % 7)
+            ctx = RuleContext(calendar=cal(), policy=POLICY, at=at, parameters=parameters)
+            assert Engine().evaluate(snapshot, ctx, None) == evaluate_all(snapshot, ctx), at
