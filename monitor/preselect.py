@@ -103,8 +103,9 @@ class OverduePreselection:
         limits: dict[tuple[str, str | None], tuple[int, int, int, bool]] = {}
         chosen: list[Case] = []
         rows: list[tuple[float, float, int, int, int, bool]] = []
+        steps: list[tuple[int, float, float, int]] = []
         for case, item in cases:
-            if case.steps or case.suspensions:
+            if case.suspensions:
                 continue
             if case.accepted_at > at or (case.recorded_at is not None and case.recorded_at > at):
                 continue  # not in the approval system yet
@@ -119,6 +120,15 @@ class OverduePreselection:
                     item.statutory_limit_days,
                     parameters.due_soon_threshold(case.item, case.department, promised),
                     promised > 0 or parameters.warns_immediate(case.item, case.department),
+                )
+            for step in case.steps:
+                steps.append(
+                    (
+                        len(rows),
+                        step.started_at.timestamp(),
+                        _epoch(step.ended_at),
+                        -1 if step.limit_days is None else step.limit_days,
+                    )
                 )
             chosen.append(case)
             rows.append(
@@ -135,6 +145,8 @@ class OverduePreselection:
             return {}
         table = np.array(rows, dtype=np.float64)
         boundaries = self._boundaries(table, at)
+        if steps:
+            self._steps(np.array(steps, dtype=np.float64), boundaries, at)
         quiet: dict[str, dt.datetime | None] = {}
         tz = self.policy.tz
         for case, boundary in zip(chosen, boundaries.tolist(), strict=True):
@@ -143,9 +155,14 @@ class OverduePreselection:
             until: dt.datetime | None = (
                 None if boundary == _NONE else dt.datetime.fromtimestamp(boundary, tz)
             )
-            concluded = case.concluded_at  # later than the instant (else not chosen)
-            if concluded is not None and (until is None or concluded < until):
-                until = concluded
+            # Events ahead, kept exact (the arrays hold whole seconds): the conclusion
+            # (later than the instant, else not chosen) and the steps' starts and ends.
+            events = [case.concluded_at]
+            for step in case.steps:
+                events += [step.started_at, step.ended_at]
+            for event in events:
+                if event is not None and event > at and (until is None or event < until):
+                    until = event
             quiet[case.id] = until
         return quiet
 
@@ -202,3 +219,30 @@ class OverduePreselection:
             ]
         )
         return np.where(quiet, candidates.min(axis=0), -1)
+
+    def _steps(self, steps: np.ndarray, boundaries: np.ndarray, at: dt.datetime) -> None:
+        """Fold the steps into their cases' boundaries (in place): a step overdue by the
+        instant, or whose due date lies outside the calendar, sends its case to the rules;
+        a limited step's due instant is a boundary (``step_due_at``, no suspension)."""
+        arrays = self.arrays
+        days, total = arrays.days, len(arrays.nth)
+        at_exact = at.timestamp()
+        at_seconds = int(at.replace(microsecond=0).timestamp())
+        row = steps[:, 0].astype(np.int64)
+        started, ended, limit = steps[:, 1], steps[:, 2], steps[:, 3].astype(np.int64)
+        limited = limit >= 0
+        start_day = arrays.day_of(started)
+        in_range = (start_day >= 0) & (start_day < days)
+        start_c = np.clip(start_day, 0, days - 1)
+        index = arrays.count_through[start_c] + limit - 1
+        due_day = np.where(limit == 0, start_c, arrays.nth[np.clip(index, 0, total - 1)])
+        bad = limited & (~in_range | ((limit > 0) & (index >= total)))
+        due = arrays.end_of_day[due_day]
+        ended_by = ~np.isnan(ended) & (ended <= at_exact)
+        until = np.where(ended_by, np.floor(np.nan_to_num(ended)), at_seconds)
+        late = limited & (started <= at_exact) & (until > due)
+        rejected = np.zeros(len(boundaries), dtype=bool)
+        np.logical_or.at(rejected, row, bad | late)
+        ahead = np.where(limited & (due + 1 > at_exact), due + 1, _NONE)
+        np.minimum.at(boundaries, row, ahead)
+        boundaries[rejected] = -1

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from monitor.calendar import WorkingCalendar
 from monitor.deadlines import DeadlinePolicy
 from monitor.engine import Engine, next_boundary
-from monitor.model import Case, CaseResult, Item, Snapshot
+from monitor.model import Case, CaseResult, Item, Snapshot, Step
 from monitor.preselect import CalendarArrays, OverduePreselection
 from rules import evaluate_all
 from rules import overdue as overdue_rules
@@ -46,7 +46,7 @@ minutes = st.integers(min_value=0, max_value=60 * 24 * 50)
 
 @st.composite
 def plain_cases(draw: st.DrawFn, number: int) -> Case:
-    """Cases without steps or suspensions (what pre-selection considers), around holidays."""
+    """Cases without suspensions (what pre-selection considers), around holidays."""
     accepted = START + dt.timedelta(minutes=draw(minutes))
     concluded, result = None, None
     if draw(st.integers(0, 3)) == 0:
@@ -58,6 +58,17 @@ def plain_cases(draw: st.DrawFn, number: int) -> Case:
     recorded = None
     if draw(st.integers(0, 4)) == 0:
         recorded = accepted + dt.timedelta(minutes=draw(st.integers(0, 3 * 24 * 60)))
+    steps = []
+    for seq in range(draw(st.integers(0, 2))):
+        started = accepted + dt.timedelta(minutes=draw(minutes) // 4)
+        ended = None
+        if draw(st.booleans()):
+            ended = started + dt.timedelta(minutes=draw(minutes) // 4, microseconds=250_000)
+        limit = draw(st.sampled_from([None, 0, 1, 3]))
+        if limit is not None and draw(st.integers(0, 3)) == 0:  # ended about its due second
+            due = POLICY.end_of(cal().nth_working_day_after(POLICY.local_date(started), limit))
+            ended = due + draw(st.sampled_from(AROUND))
+        steps.append(Step(seq=seq, started_at=started, ended_at=ended, limit_days=limit))
     return Case(
         id=f"C{number}",
         item=draw(st.sampled_from(sorted(ITEMS))),
@@ -67,10 +78,26 @@ def plain_cases(draw: st.DrawFn, number: int) -> Case:
         concluded_at=concluded,
         result=result,
         recorded_at=recorded,
+        steps=tuple(steps),
     )
 
 
-def _instant(draw: st.DrawFn) -> dt.datetime:
+AROUND = [dt.timedelta(0), dt.timedelta(microseconds=999_999), dt.timedelta(seconds=1)]
+
+
+def _instant(draw: st.DrawFn, hall: list[Case], parameters: RuleParameters) -> dt.datetime:
+    """A random instant, or one around the boundary some case has at a random instant."""
+    if draw(st.booleans()):
+        case = draw(st.sampled_from(hall))
+        before = _random_instant(draw)
+        ctx = RuleContext(calendar=cal(), policy=POLICY, at=before, parameters=parameters)
+        boundary = next_boundary(case, ITEMS[case.item], ctx, False)
+        if boundary is not None:
+            return boundary - draw(st.sampled_from(AROUND))
+    return _random_instant(draw)
+
+
+def _random_instant(draw: st.DrawFn) -> dt.datetime:
     special = [eod(2026, 9, 30), eod(2026, 9, 30) + dt.timedelta(seconds=1), t(2026, 10, 8)]
     return draw(
         st.one_of(
@@ -87,7 +114,7 @@ def test_a_quiet_case_has_no_overdue_finding_until_its_boundary(
     data: st.DataObject, size: int, parameters: RuleParameters
 ) -> None:
     hall = [data.draw(plain_cases(n)) for n in range(size)]
-    at = _instant(data.draw)
+    at = _instant(data.draw, hall, parameters)
     ctx = RuleContext(calendar=cal(), policy=POLICY, at=at, parameters=parameters)
     quiet = OverduePreselection(cal(), POLICY).quiet(((c, ITEMS[c.item]) for c in hall), ctx)
     for case in hall:
@@ -165,6 +192,14 @@ def _random_hall(rng: random.Random, size: int) -> list[Case]:
             promised = accepted + dt.timedelta(days=rng.randrange(25))
         if rng.random() < 0.2:
             recorded = accepted + dt.timedelta(minutes=rng.randrange(3 * 24 * 60))
+        steps = []
+        for seq in range(rng.choice([0, 0, 1, 2])):
+            started = accepted + dt.timedelta(minutes=rng.randrange(60 * 24 * 8))
+            ended = None
+            if rng.random() < 0.5:
+                ended = started + dt.timedelta(minutes=rng.randrange(60 * 24 * 8))
+            limit = rng.choice([None, 0, 1, 3])
+            steps.append(Step(seq=seq, started_at=started, ended_at=ended, limit_days=limit))
         hall.append(
             Case(
                 id=f"C{number}",
@@ -175,6 +210,7 @@ def _random_hall(rng: random.Random, size: int) -> list[Case]:
                 concluded_at=concluded,
                 result=result,
                 recorded_at=recorded,
+                steps=tuple(steps),
             )
         )
     return hall
