@@ -39,7 +39,7 @@ from typing import Generic, TypeVar
 from monitor.calendar import CalendarRangeError, WorkingCalendar
 from monitor.deadlines import case_deadlines, step_due_at
 from monitor.model import Case, Finding, Item, Payment, Snapshot
-from monitor.preselect import OverduePreselection
+from monitor.preselect import OverduePreselection, fees_quiet
 from rules import evaluation as evaluation_rules
 from rules import fees as fee_rules
 from rules import offsystem as offsystem_rules
@@ -234,13 +234,17 @@ def judge_overdue(case: Case, item: Item, ctx: RuleContext) -> Verdict:
 def judge_fees(
     case: Case, item: Item, payments: tuple[Payment, ...], monitored: bool, ctx: RuleContext
 ) -> Verdict:
-    """The fee findings of one case, from the payments that match it by reference or id."""
+    """The fee findings of one case, from the payments that match it by reference or id.
+
+    A case of a plain shape that provably has none (:func:`monitor.preselect.fees_quiet`)
+    is not shown to the rules.
+    """
     at = ctx.at
     findings: tuple[Finding, ...] = ()
-    if case_known(case, at):
+    grace = fee_rules.fee_grace_due(case, ctx)
+    if case_known(case, at) and not fees_quiet(case, item, payments, monitored, grace, ctx):
         index = fee_rules.PaymentIndex.build({p.id: p for p in payments}, at, monitored)
         findings = tuple(fee_rules.case_fee_findings(case, item, index, ctx))
-    grace = fee_rules.fee_grace_due(case, ctx)
     candidates = [_known_from(case), case.concluded_at, None if grace is None else grace + SECOND]
     return Verdict(
         inputs=(case, item, *payments),

@@ -35,8 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from monitor.calendar import WorkingCalendar
-from monitor.deadlines import DeadlinePolicy
-from monitor.model import Case, Item
+from monitor.deadlines import DeadlinePolicy, clock_stopped_at
+from monitor.model import Case, Item, Payment
+from rules.common import past
 from rules.context import RuleContext
 
 _NONE = np.iinfo(np.int64).max  # "no such instant" in an int64 column of epoch seconds
@@ -246,3 +247,58 @@ class OverduePreselection:
         ahead = np.where(limited & (due + 1 > at_exact), due + 1, _NONE)
         np.minimum.at(boundaries, row, ahead)
         boundaries[rejected] = -1
+
+
+def fees_quiet(
+    case: Case,
+    item: Item,
+    payments: tuple[Payment, ...],
+    monitored: bool,
+    grace: dt.datetime | None,
+    ctx: RuleContext,
+) -> bool:
+    """Whether :func:`rules.fees.case_fee_findings` provably finds nothing for a known case.
+
+    Two plain shapes only, everything else goes to the rules: no payment refers to the
+    case at all, and its fee due is the item's standard (or below it where that is not
+    reported, or zero for a free item) and not yet owed or not watched; or every payment
+    referring to it is a deposit made by the instant under the case's own reference into
+    a designated account, and together they pay exactly the standard fee.
+    ``payments`` are the ones matching the case by reference or case id, ``grace`` is
+    :func:`rules.fees.fee_grace_due`.
+    """
+    at, fees = ctx.at, ctx.parameters.fees
+    free = item.fee_standard_fen == 0 or (
+        item.fee_abolished_on is not None
+        and item.fee_abolished_on <= ctx.policy.local_date(case.accepted_at)
+    )
+    standard = 0 if free else item.fee_standard_fen
+    ended = (
+        clock_stopped_at(case, at) is not None
+        and case.result is not None
+        and case.result.stops_clock_without_decision
+    )
+    if not payments:
+        owed = case.fee_due_fen != 0 and monitored and not ended
+        if owed and grace is not None and past(at, grace):
+            return False  # fee.not_in_designated_account: no deposit after the grace
+        if free:
+            return case.fee_due_fen == 0
+        return case.fee_due_fen == standard or (
+            case.fee_due_fen < standard
+            and (ended or not fees.flags_below_standard(case.item, case.department))
+        )
+    reference = case.payment_reference
+    return (
+        not free
+        and bool(reference)
+        and case.fee_due_fen == standard
+        and sum(p.amount_fen for p in payments) == standard
+        and all(
+            p.is_deposit
+            and p.paid_at <= at
+            and p.reference == reference
+            and fees.is_designated(p.account, case.center)
+            for p in payments
+        )
+    )

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from monitor.calendar import WorkingCalendar
 from monitor.deadlines import DeadlinePolicy
 from monitor.engine import Engine, next_boundary
-from monitor.model import Case, CaseResult, Item, Snapshot, Step
-from monitor.preselect import CalendarArrays, OverduePreselection
+from monitor.model import Case, CaseResult, Item, Payment, Snapshot, Step
+from monitor.preselect import CalendarArrays, OverduePreselection, fees_quiet
 from rules import evaluate_all
+from rules import fees as fee_rules
 from rules import overdue as overdue_rules
 from rules.common import case_known
 from rules.context import RuleContext
@@ -225,3 +226,116 @@ def test_the_engine_with_preselection_agrees_with_the_rules_on_a_bigger_hall() -
             at = START + dt.timedelta(hours=hours, seconds=hours % 7)
             ctx = RuleContext(calendar=cal(), policy=POLICY, at=at, parameters=parameters)
             assert Engine().evaluate(snapshot, ctx, None) == evaluate_all(snapshot, ctx), at
+
+
+FEE_ITEMS = {
+    "F80": Item(code="F80", statutory_limit_days=5, promised_limit_days=3, fee_standard_fen=8000),
+    "F0": Item(code="F0", statutory_limit_days=5, promised_limit_days=3),
+    "FX": Item(
+        code="FX",
+        statutory_limit_days=5,
+        promised_limit_days=3,
+        fee_standard_fen=5000,
+        fee_abolished_on=dt.date(2026, 9, 10),
+    ),
+}
+FEE_PARAMETERS = [
+    RuleParameters.model_validate({"fees": {"designated_accounts": {"HZ": ["A1"]}}}),
+    RuleParameters.model_validate(
+        {"fees": {"payable_at": "conclusion", "flag_below_standard": False}}
+    ),
+]
+
+
+@st.composite
+def fee_cases(draw: st.DrawFn) -> tuple[Case, tuple[Payment, ...]]:
+    """A case and the payments referring to it, mostly of the plain shapes and near misses."""
+    accepted = START + dt.timedelta(minutes=draw(minutes) // 3)
+    concluded, result = None, None
+    if draw(st.booleans()):
+        concluded = accepted + dt.timedelta(minutes=draw(minutes) // 3)
+        result = draw(st.sampled_from([None, *CaseResult]))
+    case = Case(
+        id="C1",
+        item=draw(st.sampled_from(sorted(FEE_ITEMS))),
+        center=draw(st.sampled_from([None, "HZ"])),
+        department="D1",
+        accepted_at=accepted,
+        concluded_at=concluded,
+        result=result,
+        fee_due_fen=draw(st.sampled_from([0, 5000, 8000])),
+        payment_reference=draw(st.sampled_from([None, "R1", "R1"])),
+    )
+    standard = FEE_ITEMS[case.item].fee_standard_fen
+    if draw(st.booleans()):
+        case = case.model_copy(update={"fee_due_fen": standard, "payment_reference": "R1"})
+    payments = []
+    if draw(st.booleans()):  # the fee paid as it should be (at some time)
+        paid = accepted + dt.timedelta(minutes=draw(minutes) // 3)
+        payments.append(
+            Payment(id="PX", account="A1", amount_fen=standard, paid_at=paid, reference="R1")
+        )
+    for number in range(draw(st.integers(0, 2))):
+        payments.append(
+            Payment(
+                id=f"P{number}",
+                account=draw(st.sampled_from(["A1", "A1", "B9"])),
+                amount_fen=draw(st.sampled_from([8000, 8000, 4000, -4000, 5000])),
+                paid_at=accepted + dt.timedelta(minutes=draw(minutes) // 3),
+                reference=draw(st.sampled_from(["R1", "R1", None, "R2"])),
+                case_id=draw(st.sampled_from([None, "C1"])),
+            )
+        )
+    return case, tuple(payments)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    drawn=fee_cases(),
+    data=st.data(),
+    parameters=st.sampled_from(FEE_PARAMETERS),
+    monitored=st.booleans(),
+)
+def test_a_quiet_fee_case_has_no_fee_finding(
+    drawn: tuple[Case, tuple[Payment, ...]],
+    data: st.DataObject,
+    parameters: RuleParameters,
+    monitored: bool,
+) -> None:
+    case, payments = drawn
+    item = FEE_ITEMS[case.item]
+    moments = [case.accepted_at, *(p.paid_at for p in payments)]
+    at = data.draw(st.sampled_from(moments)) + dt.timedelta(minutes=data.draw(minutes) // 4)
+    ctx = RuleContext(calendar=cal(), policy=POLICY, at=at, parameters=parameters)
+    grace = fee_rules.fee_grace_due(case, ctx)
+    if case_known(case, at) and fees_quiet(case, item, payments, monitored, grace, ctx):
+        index = fee_rules.PaymentIndex.build({p.id: p for p in payments}, at, monitored)
+        assert list(fee_rules.case_fee_findings(case, item, index, ctx)) == []
+
+
+def test_only_deposits_made_by_the_instant_make_a_fee_case_quiet() -> None:
+    parameters = FEE_PARAMETERS[0]
+    case = Case(
+        id="C1",
+        item="F80",
+        center="HZ",
+        accepted_at=t(2026, 9, 1, 9),
+        fee_due_fen=8000,
+        payment_reference="R1",
+    )
+    paid = Payment(id="P1", account="A1", amount_fen=8000, paid_at=t(2026, 9, 9, 9), reference="R1")
+    wrong = paid.model_copy(update={"account": "B9"})
+    for at, payments, quiet in [
+        (t(2026, 9, 9, 10), (paid,), True),
+        (t(2026, 9, 8, 10), (paid,), False),  # past the grace, the deposit not made yet
+        (t(2026, 9, 2, 10), (paid,), False),  # not made yet: the rules decide
+        (t(2026, 9, 2, 10), (), True),  # within the grace
+        (t(2026, 9, 9, 10), (wrong,), False),
+        (t(2026, 9, 9, 10), (paid, paid.model_copy(update={"id": "P2"})), False),
+    ]:
+        ctx = RuleContext(calendar=cal(), policy=POLICY, at=at, parameters=parameters)
+        grace = fee_rules.fee_grace_due(case, ctx)
+        assert fees_quiet(case, FEE_ITEMS["F80"], payments, True, grace, ctx) is quiet, at
+        index = fee_rules.PaymentIndex.build({p.id: p for p in payments}, at, True)
+        found = list(fee_rules.case_fee_findings(case, FEE_ITEMS["F80"], index, ctx))
+        assert not (quiet and found)
