@@ -150,20 +150,22 @@ class OverduePreselection:
             self._steps(np.array(steps, dtype=np.float64), boundaries, at)
         quiet: dict[str, dt.datetime | None] = {}
         tz = self.policy.tz
+        instants: dict[int, dt.datetime] = {}  # few distinct boundaries: ends of days, …
         for case, boundary in zip(chosen, boundaries.tolist(), strict=True):
             if boundary < 0:
                 continue
-            until: dt.datetime | None = (
-                None if boundary == _NONE else dt.datetime.fromtimestamp(boundary, tz)
-            )
-            # Events ahead, kept exact (the arrays hold whole seconds): the conclusion
-            # (later than the instant, else not chosen) and the steps' starts and ends.
-            events = [case.concluded_at]
-            for step in case.steps:
-                events += [step.started_at, step.ended_at]
-            for event in events:
-                if event is not None and event > at and (until is None or event < until):
-                    until = event
+            until = instants.get(boundary)
+            if until is None and boundary != _NONE:
+                until = instants[boundary] = dt.datetime.fromtimestamp(boundary, tz)
+            if case.concluded_at is not None or case.steps:
+                # Events ahead, kept exact (the arrays hold whole seconds): the conclusion
+                # (later than the instant, else not chosen) and the steps' starts and ends.
+                events = [case.concluded_at]
+                for step in case.steps:
+                    events += [step.started_at, step.ended_at]
+                for event in events:
+                    if event is not None and event > at and (until is None or event < until):
+                        until = event
             quiet[case.id] = until
         return quiet
 
