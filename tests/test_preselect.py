@@ -268,14 +268,15 @@ def fee_cases(draw: st.DrawFn) -> tuple[Case, tuple[Payment, ...]]:
     )
     standard = FEE_ITEMS[case.item].fee_standard_fen
     if draw(st.booleans()):
-        case = case.model_copy(update={"fee_due_fen": standard, "payment_reference": "R1"})
+        due = draw(st.sampled_from([standard, standard + 4000, max(0, standard - 4000)]))
+        case = case.model_copy(update={"fee_due_fen": due, "payment_reference": "R1"})
     payments = []
     if draw(st.booleans()):  # the fee paid as it should be (at some time)
         paid = accepted + dt.timedelta(minutes=draw(minutes) // 3)
         payments.append(
             Payment(id="PX", account="A1", amount_fen=standard, paid_at=paid, reference="R1")
         )
-    for number in range(draw(st.integers(0, 2))):
+    for number in range(draw(st.sampled_from([0, 0, 1, 2]))):
         payments.append(
             Payment(
                 id=f"P{number}",
@@ -325,12 +326,17 @@ def test_only_deposits_made_by_the_instant_make_a_fee_case_quiet() -> None:
     )
     paid = Payment(id="P1", account="A1", amount_fen=8000, paid_at=t(2026, 9, 9, 9), reference="R1")
     wrong = paid.model_copy(update={"account": "B9"})
+    halves = tuple(
+        Payment(id=f"H{n}", account="A1", amount_fen=4000, paid_at=paid.paid_at, case_id="C1")
+        for n in (1, 2)
+    )
     for at, payments, quiet in [
         (t(2026, 9, 9, 10), (paid,), True),
         (t(2026, 9, 8, 10), (paid,), False),  # past the grace, the deposit not made yet
         (t(2026, 9, 2, 10), (paid,), False),  # not made yet: the rules decide
         (t(2026, 9, 2, 10), (), True),  # within the grace
         (t(2026, 9, 9, 10), (wrong,), False),
+        (t(2026, 9, 9, 10), halves, False),  # linked by case id only: neither pays exactly
         (t(2026, 9, 9, 10), (paid, paid.model_copy(update={"id": "P2"})), False),
     ]:
         ctx = RuleContext(calendar=cal(), policy=POLICY, at=at, parameters=parameters)
