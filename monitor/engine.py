@@ -323,17 +323,30 @@ class _Links:
         return versions
 
     def payments_of(self, case: Case) -> tuple[Payment, ...]:
-        found = dict(self.payments_by_case.get(case.id, {}))
-        if case.payment_reference:
-            found.update(self.payments_by_reference.get(case.payment_reference, {}))
+        by_case = self.payments_by_case.get(case.id)
+        by_reference = (
+            self.payments_by_reference.get(case.payment_reference)
+            if case.payment_reference
+            else None
+        )
+        if not by_reference:
+            if not by_case:
+                return ()
+            found = by_case
+        elif not by_case:
+            found = by_reference
+        else:
+            found = {**by_case, **by_reference}
         return tuple(found[k] for k in sorted(found))
 
     def cases_of(self, payment: Payment) -> tuple[Case, ...]:
-        ids = (
-            set(self.cases_by_reference.get(payment.reference, ())) if payment.reference else set()
+        by_reference: set[str] | tuple[()] = (
+            self.cases_by_reference.get(payment.reference, ()) if payment.reference else ()
         )
-        if payment.case_id and payment.case_id in self.cases:
-            ids.add(payment.case_id)
+        linked = payment.case_id if payment.case_id and payment.case_id in self.cases else None
+        ids: Iterable[str] = by_reference
+        if linked is not None and linked not in by_reference:
+            ids = {*by_reference, linked}
         return tuple(self.cases[i] for i in sorted(ids))
 
 
