@@ -21,6 +21,10 @@ Inside that interval the rules would say the same again, except ``seconds_late``
 ticks with the clock and is brought up to the instant here. An earlier instant (``scan
 --at`` into the past), a new calendar or new parameters judge everything again, so SLA
 state is still recomputed deterministically from the case history (DESIGN.md §5).
+When many cases must be judged (a fresh start: every case), most of them are quiet: the
+overdue and fee rules would find nothing. :mod:`monitor.preselect` proves that for cases of
+plain shapes — over arrays for the overdue family — and gives them an empty verdict with
+the same boundary, so that the rules only see the others; it never decides a finding.
 Queue tickets are matched per cluster of days (:class:`TicketClusters`); backfilled cases
 and double acceptances are judged over the few cases that can show them
 (:class:`FewCases`); ratings are judged as they are. ``tests/test_engine.py`` holds the
