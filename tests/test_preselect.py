@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -345,3 +346,35 @@ def test_only_deposits_made_by_the_instant_make_a_fee_case_quiet() -> None:
         index = fee_rules.PaymentIndex.build({p.id: p for p in payments}, at, True)
         found = list(fee_rules.case_fee_findings(case, FEE_ITEMS["F80"], index, ctx))
         assert not (quiet and found)
+
+
+def test_pre_selection_counts_local_days_across_a_daylight_saving_change() -> None:
+    """Europe/Berlin leaves summer time on 2026-10-25: days of 25 hours, still one day each."""
+    policy = DeadlinePolicy(tz=ZoneInfo("Europe/Berlin"), end_of_day=dt.time(18, 0))
+    hall = _random_hall(random.Random(25), 300)
+    shift = dt.timedelta(days=45)
+    hall = [
+        c.model_copy(
+            update={
+                "accepted_at": c.accepted_at + shift,
+                "concluded_at": None if c.concluded_at is None else c.concluded_at + shift,
+                "promised_due_at": None if c.promised_due_at is None else c.promised_due_at + shift,
+                "recorded_at": None if c.recorded_at is None else c.recorded_at + shift,
+                "steps": tuple(
+                    s.model_copy(
+                        update={
+                            "started_at": s.started_at + shift,
+                            "ended_at": None if s.ended_at is None else s.ended_at + shift,
+                        }
+                    )
+                    for s in c.steps
+                ),
+            }
+        )
+        for c in hall
+    ]
+    snapshot = Snapshot(items=ITEMS, cases={c.id: c for c in hall})
+    for hours in range(0, 24 * 40, 23):
+        at = START + shift + dt.timedelta(hours=hours, seconds=hours % 5)
+        ctx = RuleContext(calendar=cal(), policy=policy, at=at, parameters=PARAMETERS[0])
+        assert Engine().evaluate(snapshot, ctx, None) == evaluate_all(snapshot, ctx), at
