@@ -21,6 +21,7 @@ look-ups, not a million walks through the calendar. A date outside the range rai
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import json
@@ -232,3 +233,16 @@ class WorkingCalendar:
                 f"{n} working days after {day} is beyond the calendar range ending {self.last_day}"
             )
         return dt.date.fromordinal(self._base + self._nth[index])
+
+    def first_day_within(self, day: dt.date, n: int) -> dt.date:
+        """The earliest date from which at most ``n`` working days remain up to ``day``.
+
+        That is the first date ``d`` with ``working_days_between(d - 1, day) <= n`` when
+        walking back from ``day`` (a yellow card's first day); the calendar's first day
+        when the walk would leave the range. One binary search over the running counts.
+        """
+        if n < 0:
+            raise ValueError(f"n must not be negative, got {n}")
+        target = self._count_through[self._offset(day)] - n
+        offset = bisect.bisect_left(self._count_through, target)
+        return dt.date.fromordinal(self._base + offset)

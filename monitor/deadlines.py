@@ -117,6 +117,12 @@ def clock_stopped_at(case: Case, at: dt.datetime) -> dt.datetime | None:
     return None
 
 
+# The last answer of case_deadlines and what it was asked: the rules and the engine ask
+# the same question back to back (a case's cards, then its next boundary). Records are
+# frozen, so the same objects at the same instant give the same deadlines.
+_last: tuple[Case, Item, WorkingCalendar, DeadlinePolicy, dt.datetime, CaseDeadlines] | None = None
+
+
 def case_deadlines(
     case: Case,
     item: Item,
@@ -125,6 +131,29 @@ def case_deadlines(
     at: dt.datetime,
 ) -> CaseDeadlines:
     """Promised and statutory deadlines of ``case`` as of ``at``."""
+    global _last
+    last = _last
+    if (
+        last is not None
+        and last[0] is case
+        and last[1] is item
+        and last[2] is calendar
+        and last[3] is policy
+        and last[4] == at
+    ):
+        return last[5]
+    deadlines = _case_deadlines(case, item, calendar, policy, at)
+    _last = (case, item, calendar, policy, at, deadlines)
+    return deadlines
+
+
+def _case_deadlines(
+    case: Case,
+    item: Item,
+    calendar: WorkingCalendar,
+    policy: DeadlinePolicy,
+    at: dt.datetime,
+) -> CaseDeadlines:
     stopped = clock_stopped_at(case, at)
     horizon = stopped or at
     extension = suspension_working_days(case.suspensions, calendar, policy, horizon)

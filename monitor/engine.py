@@ -21,6 +21,10 @@ Inside that interval the rules would say the same again, except ``seconds_late``
 ticks with the clock and is brought up to the instant here. An earlier instant (``scan
 --at`` into the past), a new calendar or new parameters judge everything again, so SLA
 state is still recomputed deterministically from the case history (DESIGN.md §5).
+When many cases must be judged (a fresh start: every case), most of them are quiet: the
+overdue and fee rules would find nothing. :mod:`monitor.preselect` proves that for cases of
+plain shapes — over arrays for the overdue family — and gives them an empty verdict with
+the same boundary, so that the rules only see the others; it never decides a finding.
 Queue tickets are matched per cluster of days (:class:`TicketClusters`); backfilled cases
 and double acceptances are judged over the few cases that can show them
 (:class:`FewCases`); ratings are judged as they are. ``tests/test_engine.py`` holds the
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,6 +44,7 @@ from typing import Generic, TypeVar
 from monitor.calendar import CalendarRangeError, WorkingCalendar
 from monitor.deadlines import case_deadlines, step_due_at
 from monitor.model import Case, Finding, Item, Payment, Snapshot
+from monitor.preselect import OverduePreselection, fees_quiet
 from rules import evaluation as evaluation_rules
 from rules import fees as fee_rules
 from rules import offsystem as offsystem_rules
@@ -174,13 +180,10 @@ def _known_from(case: Case) -> dt.datetime:
 
 def _yellow_from(promise: dt.date, threshold: int, calendar: WorkingCalendar) -> dt.date:
     """The first day whose remaining working days up to ``promise`` are at most ``threshold``."""
-    day = promise
     try:
-        while calendar.working_days_between(day - dt.timedelta(days=1), promise) <= threshold:
-            day -= dt.timedelta(days=1)
+        return calendar.first_day_within(promise, threshold)
     except CalendarRangeError:
         return calendar.first_day
-    return day
 
 
 def next_boundary(
@@ -236,13 +239,17 @@ def judge_overdue(case: Case, item: Item, ctx: RuleContext) -> Verdict:
 def judge_fees(
     case: Case, item: Item, payments: tuple[Payment, ...], monitored: bool, ctx: RuleContext
 ) -> Verdict:
-    """The fee findings of one case, from the payments that match it by reference or id."""
+    """The fee findings of one case, from the payments that match it by reference or id.
+
+    A case of a plain shape that provably has none (:func:`monitor.preselect.fees_quiet`)
+    is not shown to the rules.
+    """
     at = ctx.at
     findings: tuple[Finding, ...] = ()
-    if case_known(case, at):
+    grace = fee_rules.fee_grace_due(case, ctx)
+    if case_known(case, at) and not fees_quiet(case, item, payments, monitored, grace, ctx):
         index = fee_rules.PaymentIndex.build({p.id: p for p in payments}, at, monitored)
         findings = tuple(fee_rules.case_fee_findings(case, item, index, ctx))
-    grace = fee_rules.fee_grace_due(case, ctx)
     candidates = [_known_from(case), case.concluded_at, None if grace is None else grace + SECOND]
     return Verdict(
         inputs=(case, item, *payments),
@@ -321,17 +328,30 @@ class _Links:
         return versions
 
     def payments_of(self, case: Case) -> tuple[Payment, ...]:
-        found = dict(self.payments_by_case.get(case.id, {}))
-        if case.payment_reference:
-            found.update(self.payments_by_reference.get(case.payment_reference, {}))
+        by_case = self.payments_by_case.get(case.id)
+        by_reference = (
+            self.payments_by_reference.get(case.payment_reference)
+            if case.payment_reference
+            else None
+        )
+        if not by_reference:
+            if not by_case:
+                return ()
+            found = by_case
+        elif not by_case:
+            found = by_reference
+        else:
+            found = {**by_case, **by_reference}
         return tuple(found[k] for k in sorted(found))
 
     def cases_of(self, payment: Payment) -> tuple[Case, ...]:
-        ids = (
-            set(self.cases_by_reference.get(payment.reference, ())) if payment.reference else set()
+        by_reference: set[str] | tuple[()] = (
+            self.cases_by_reference.get(payment.reference, ()) if payment.reference else ()
         )
-        if payment.case_id and payment.case_id in self.cases:
-            ids.add(payment.case_id)
+        linked = payment.case_id if payment.case_id and payment.case_id in self.cases else None
+        ids: Iterable[str] = by_reference
+        if linked is not None and linked not in by_reference:
+            ids = {*by_reference, linked}
         return tuple(self.cases[i] for i in sorted(ids))
 
 
@@ -710,6 +730,7 @@ class Engine:
 
     def __init__(self) -> None:
         self._context: tuple[object, ...] | None = None
+        self._preselection: tuple[tuple[object, ...], OverduePreselection] | None = None
         self._at: dt.datetime | None = None
         self._forget()
 
@@ -728,7 +749,22 @@ class Engine:
 
         ``changes`` says what changed since the previous call; None means unknown (every
         subject is judged again).
+
+        The cyclic garbage collector is paused meanwhile: judging allocates a great many
+        short-lived objects and makes no reference cycles, and every collection it would
+        trigger walks the hall's millions of records again (a third of a full evaluation).
         """
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._evaluate(snapshot, ctx, changes)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _evaluate(
+        self, snapshot: Snapshot, ctx: RuleContext, changes: Changes | None
+    ) -> list[Finding]:
         monitored = snapshot.watches("payments")
         context = (ctx.calendar, ctx.policy, ctx.parameters, monitored)
         fresh = (
@@ -749,9 +785,8 @@ class Engine:
             cases, payments = set(changes.cases), set(changes.payments)
             tickets = set(changes.tickets)
         self._context, self._at = context, ctx.at
-        cases_for_fees, deposits = self._relink(snapshot, cases, payments)
-        for case_id in cases | self.overdue.expired(ctx.at):
-            self._overdue(case_id, snapshot, ctx)
+        cases_for_fees, deposits = self._relink(snapshot, cases, payments, fresh)
+        self._overdue_all(cases | self.overdue.expired(ctx.at), snapshot, ctx)
         for case_id in cases_for_fees | self.fees.expired(ctx.at):
             self._fees(case_id, snapshot, ctx, monitored)
         for payment_id in deposits | self.deposits.expired(ctx.at):
@@ -769,11 +804,21 @@ class Engine:
         return sorted(findings, key=lambda f: (f.rule, f.subject_kind, f.subject_id))
 
     def _relink(
-        self, snapshot: Snapshot, cases: set[str], payments: set[str]
+        self, snapshot: Snapshot, cases: set[str], payments: set[str], fresh: bool = False
     ) -> tuple[set[str], set[str]]:
-        """Update the links; the cases whose fees and the deposits whose match may change."""
+        """Update the links; the cases whose fees and the deposits whose match may change.
+
+        ``fresh``: the links start empty and every case and payment is judged anyway, so
+        nothing needs to be looked up while linking.
+        """
         links = self._links
         fee_cases, deposits = set(cases), set(payments)
+        if fresh:
+            for payment_id in payments:
+                links.set_payment(payment_id, snapshot.payments.get(payment_id))
+            for case_id in cases:
+                links.set_case(case_id, snapshot.cases.get(case_id))
+            return fee_cases, deposits
         for payment_id in payments:
             for payment in links.set_payment(payment_id, snapshot.payments.get(payment_id)):
                 fee_cases.update(c.id for c in links.cases_of(payment))
@@ -782,13 +827,31 @@ class Engine:
                 deposits.update(p.id for p in links.payments_of(case))
         return fee_cases, deposits
 
-    def _overdue(self, case_id: str, snapshot: Snapshot, ctx: RuleContext) -> None:
-        case = snapshot.cases.get(case_id)
-        item = None if case is None else snapshot.items.get(case.item)
-        if case is None or item is None:
-            self.overdue.drop(case_id)
-        elif not self.overdue.still_valid(case_id, (case, item), ctx.at):
-            self.overdue.store(case_id, judge_overdue(case, item, ctx))
+    def _overdue_all(self, case_ids: set[str], snapshot: Snapshot, ctx: RuleContext) -> None:
+        """Judge the overdue family of these cases again: the quiet ones without the rules
+        (:mod:`monitor.preselect`), the others by the rules."""
+        pending: list[tuple[Case, Item]] = []
+        for case_id in case_ids:
+            case = snapshot.cases.get(case_id)
+            item = None if case is None else snapshot.items.get(case.item)
+            if case is None or item is None:
+                self.overdue.drop(case_id)
+            elif not self.overdue.still_valid(case_id, (case, item), ctx.at):
+                pending.append((case, item))
+        if not pending:
+            return
+        key = (ctx.calendar, ctx.policy)
+        if self._preselection is None or self._preselection[0] != key:
+            self._preselection = (key, OverduePreselection(ctx.calendar, ctx.policy))
+        quiet = self._preselection[1].quiet(pending, ctx)
+        for case, item in pending:
+            if case.id in quiet:
+                verdict = Verdict(
+                    inputs=(case, item), findings=(), since=ctx.at, until=quiet[case.id]
+                )
+            else:
+                verdict = judge_overdue(case, item, ctx)
+            self.overdue.store(case.id, verdict)
 
     def _fees(self, case_id: str, snapshot: Snapshot, ctx: RuleContext, monitored: bool) -> None:
         case = snapshot.cases.get(case_id)

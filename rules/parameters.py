@@ -182,24 +182,32 @@ class FeeParameters(_Strict):
         self._owner = {a: next(iter(c)) for a, c in owners.items() if len(c) == 1}
         self._configured = any(self._by_center.values())
 
+    def _private(self) -> dict[str, Any]:
+        """The private attributes, read directly: pydantic's attribute access to them costs
+        microseconds, and the fee rules ask for every case of the hall."""
+        return self.__pydantic_private__  # type: ignore[return-value]
+
     @property
     def accounts_configured(self) -> bool:
-        return self._configured
+        return bool(self._private()["_configured"])
 
     def is_designated(self, account: str, center: str | None) -> bool:
         """Whether ``account`` is a designated account of ``center`` (of any, when unknown)."""
-        if not self.accounts_configured:
+        private = self._private()
+        if not private["_configured"]:
             return True
+        by_center: dict[str, frozenset[str]] = private["_by_center"]
         account = normalise_account(account)
-        if account in self._by_center.get(ALL_CENTERS, frozenset()):
+        if account in by_center.get(ALL_CENTERS, frozenset()):
             return True
         if center is None:
-            return any(account in accounts for accounts in self._by_center.values())
-        return account in self._by_center.get(center, frozenset())
+            return any(account in accounts for accounts in by_center.values())
+        return account in by_center.get(center, frozenset())
 
     def center_of_account(self, account: str) -> str | None:
         """The one center whose designated list holds ``account``, if exactly one does."""
-        return self._owner.get(normalise_account(account))
+        owner: dict[str, str] = self._private()["_owner"]
+        return owner.get(normalise_account(account))
 
     def grace(self, item: str | None, department: str | None) -> int:
         return int(_resolve(self, "grace_working_days", item, department))
@@ -253,6 +261,8 @@ class RuleParameters(_Strict):
     evaluation: EvaluationParameters = Field(default_factory=EvaluationParameters)
 
     def _levels(self, item: str, department: str | None) -> list[OverdueOverride]:
+        if not self.overrides.items and not self.overrides.departments:
+            return []
         levels = [self.overrides.items.get(item)]
         if department is not None:
             levels.append(self.overrides.departments.get(department))

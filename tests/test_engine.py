@@ -41,6 +41,9 @@ ITEMS = {
         fee_standard_fen=5000,
         fee_abolished_on=dt.date(2026, 9, 20),
     ),
+    # Long enough to be quiet for weeks (what the engine's pre-selection takes), across
+    # the Mid-Autumn and National Day holidays and their make-up Sunday and Saturday.
+    "I20": Item(code="I20", statutory_limit_days=30, promised_limit_days=20, fee_standard_fen=8000),
 }
 ACCOUNTS = {
     "fees": {"designated_accounts": {"HZ": ["A1"]}},
@@ -54,6 +57,20 @@ PARAMETERS = [
             "due_soon_days": 4,
             "overrides": {"items": {"I0": {"warn_immediate": True}}},
             "offsystem": {**ACCOUNTS["offsystem"], "backfill_hours": 2},
+        }
+    ),
+    RuleParameters.model_validate(
+        {
+            **ACCOUNTS,
+            "overrides": {
+                "items": {"I20": {"due_soon_ratio": 0.5}, "I3": {"due_soon_days": 0}},
+                "departments": {"D2": {"due_soon_days": 2, "warn_immediate": True}},
+            },
+            "fees": {
+                **ACCOUNTS["fees"],
+                "payable_at": "conclusion",
+                "flag_below_standard": False,
+            },
         }
     ),
 ]
