@@ -840,17 +840,24 @@ class StateStore:
             t.c.accepted_at < end,
             or_(t.c.concluded_at.is_(None), t.c.concluded_at >= start, t.c.accepted_at >= start),
         )
-        wanted = t.c.case_id.in_(touching)
+        wanted: Any = touching
         if rules:
             flagged = select(f.c.case_id).where(
                 f.c.rule.in_(sorted(rules)),
                 f.c.case_id.is_not(None),
                 f.c.fingerprint.in_(self._findings_open_in(start, end, opening)),
             )
-            wanted = or_(wanted, t.c.case_id.in_(flagged))
+            # One IN over the union, not IN … OR IN …: PostgreSQL plans the latter as a
+            # subplan run again for every row once the ids outgrow work_mem (quadratic at
+            # a million cases); the union is a single hash semi-join.
+            wanted = union(touching, flagged)
+        # Not streamed: a server-side cursor makes PostgreSQL plan for the first rows
+        # (cursor_tuple_fraction), which turns the semi-join back into a per-row subplan.
         with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=5000).execute(
-                select(*(t.c[name] for name in _SLA_FIELDS)).where(wanted).order_by(t.c.id)
+            result = conn.execute(
+                select(*(t.c[name] for name in _SLA_FIELDS))
+                .where(t.c.case_id.in_(wanted))
+                .order_by(t.c.id)
             )
             for row in result:
                 yield CaseSla(*row)  # the table's columns are CaseSla's fields, in order
