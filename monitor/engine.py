@@ -382,6 +382,131 @@ class _Cluster:
     since: dt.datetime
     until: dt.datetime | None
     parts: dict[frozenset[str], _Part] = field(default_factory=dict)  # by ticket ids
+    split: _Split | None = None  # how its tickets and cases were split into parts
+
+
+Scope = offsystem_rules.Scope
+
+
+def _search_scopes(s: offsystem_rules.TicketSearch) -> list[Scope]:
+    """The scopes a ticket searches (see :func:`_parts`)."""
+    scopes: list[Scope] = [("any", *s.place), ("keyless", *s.place)]
+    if s.applicant_place is not None:
+        scopes.append(s.applicant_place)
+    return scopes
+
+
+class _Split:
+    """:func:`_parts` of a cluster, kept up to date as tickets and cases are added.
+
+    The union-find over the scopes the tickets search, joined by each ticket's scopes
+    and by each case's scopes among them, is the same whatever order tickets and cases
+    come in; so a ticket or case added is joined in where it belongs, and only a ticket
+    or case that changed or went (which may split a part) builds the split afresh. A
+    cluster is mostly matched again because tickets finished or cases were accepted:
+    additions only.
+    """
+
+    def __init__(self) -> None:
+        self.parent: dict[Scope, Scope] = {}
+        self.searches: dict[str, offsystem_rules.TicketSearch] = {}  # by ticket id
+        self.keys: dict[str, tuple[object, ...]] = {}  # each case's match key, by id
+        self.cases_in: dict[Scope, list[str]] = {}  # case ids by each of their scopes
+        self.placed: dict[str, Scope] = {}  # case id -> a scope of it some ticket searches
+
+    def _find(self, scope: Scope) -> Scope:
+        parent = self.parent
+        root = scope
+        while parent[root] != root:
+            root = parent[root]
+        while parent[scope] != root:
+            parent[scope], scope = root, parent[scope]
+        return root
+
+    def _join(self, a: Scope, b: Scope) -> None:
+        root_a, root_b = self._find(a), self._find(b)
+        if root_a != root_b:
+            self.parent[root_b] = root_a
+
+    def add_search(self, s: offsystem_rules.TicketSearch) -> None:
+        self.searches[s.ticket.id] = s
+        scopes = _search_scopes(s)
+        for scope in scopes:
+            if scope in self.parent:
+                continue
+            self.parent[scope] = scope
+            for case_id in self.cases_in.get(scope, ()):
+                placed = self.placed.get(case_id)
+                if placed is None:
+                    self.placed[case_id] = scope
+                else:
+                    self._join(placed, scope)
+        for scope in scopes[1:]:
+            self._join(scopes[0], scope)
+
+    def add_case(self, case: Case, key: tuple[object, ...]) -> None:
+        self.keys[case.id] = key
+        first: Scope | None = None
+        for scope in offsystem_rules._case_scopes(case):  # the rule's own scopes
+            self.cases_in.setdefault(scope, []).append(case.id)
+            if scope in self.parent:
+                if first is None:
+                    first = scope
+                    self.placed[case.id] = scope
+                else:
+                    self._join(first, scope)
+
+    def extend(
+        self,
+        searches: list[offsystem_rules.TicketSearch],
+        cases: list[Case],
+        keys: dict[str, tuple[object, ...]],
+    ) -> bool:
+        """Add what is new; False (and unchanged) if anything changed or went."""
+        known = self.searches
+        current = {s.ticket.id: s for s in searches}
+        if any(current.get(i) is not s for i, s in known.items()):
+            return False
+        mine = self.keys
+        if len(cases) < len(mine) or any(keys.get(i) is not k for i, k in mine.items()):
+            return False
+        ids = {c.id for c in cases}
+        if any(i not in ids for i in mine):
+            return False
+        for case in cases:
+            if case.id not in mine:
+                self.add_case(case, keys[case.id])
+        for s in searches:
+            if s.ticket.id not in known:
+                self.add_search(s)
+        return True
+
+    def parts(
+        self, snapshot: Snapshot
+    ) -> list[tuple[list[offsystem_rules.TicketSearch], list[Case]]]:
+        """The parts now (as :func:`_parts` gives them), with the cases' current versions."""
+        find = self._find
+        grouped: dict[Scope, tuple[list[offsystem_rules.TicketSearch], list[Case]]] = {}
+        for s in self.searches.values():
+            grouped.setdefault(find(("any", *s.place)), ([], []))[0].append(s)
+        cases = snapshot.cases
+        for case_id, scope in self.placed.items():
+            grouped[find(scope)][1].append(cases[case_id])
+        return list(grouped.values())
+
+
+def _split(
+    searches: list[offsystem_rules.TicketSearch],
+    cases: list[Case],
+    keys: dict[str, tuple[object, ...]],
+) -> _Split:
+    """A split built afresh (cases first: each ticket's scopes then place them)."""
+    split = _Split()
+    for case in cases:
+        split.add_case(case, keys[case.id])
+    for s in searches:
+        split.add_search(s)
+    return split
 
 
 def _match_key(case: Case) -> tuple[object, ...]:
@@ -442,8 +567,8 @@ class TicketClusters:
             key = None if case is None else _match_key(case)
             old = self.case_keys.pop(case_id, None)
             if old == key:
-                if key is not None:
-                    self.case_keys[case_id] = key
+                if old is not None:
+                    self.case_keys[case_id] = old  # the same object: see _Split.extend
                 continue
             if old is not None:
                 day = local(old[0])
@@ -521,7 +646,10 @@ class TicketClusters:
         cases = [snapshot.cases[i] for d in case_days for i in self.case_days.get(d, ())]
         old_parts = {} if previous is None else previous.parts
         parts: dict[frozenset[str], _Part] = {}
-        for part_searches, part_cases in _parts(searches, cases):
+        split = None if previous is None else previous.split
+        if split is None or not split.extend(searches, cases, self.case_keys):
+            split = _split(searches, cases, self.case_keys)
+        for part_searches, part_cases in split.parts(snapshot):
             ids = frozenset(s.ticket.id for s in part_searches)
             part = old_parts.get(ids)
             if part is None or not _same_part(part, part_searches, part_cases, at):
@@ -542,6 +670,7 @@ class TicketClusters:
                 ],
             ),
             parts,
+            split,
         )
 
     def _match_part(
