@@ -681,7 +681,9 @@ class TicketClusters:
         ctx: RuleContext,
     ) -> _Part:
         at = ctx.at
-        unmatched = offsystem_rules.unmatched_tickets([s.ticket for s in searches], cases, ctx)
+        # The searches were made at FAR: ticket_search at ``at`` gives the same for these
+        # tickets (finished by ``at``, as _match takes them), so they are not made again.
+        unmatched = offsystem_rules.unmatched_searches(searches, cases, ctx)
         return _past_due(
             _Part(
                 {s.ticket.id: s.ticket for s in searches},
