@@ -121,8 +121,14 @@ class Verdicts(Generic[_K]):
         self.by_subject.pop(key, None)
         self.active.discard(key)
 
-    def findings(self, at: dt.datetime) -> list[Finding]:
+    def findings(self, at: dt.datetime, current: bool = True) -> list[Finding]:
+        """The findings of every subject; ``current``: ticking ones brought to ``at``
+        (else as judged: see :meth:`Engine.evaluate`)."""
         found: list[Finding] = []
+        if not current:
+            for key in self.active:
+                found.extend(self.by_subject[key].findings)
+            return found
         for key in self.active:
             found.extend(_brought_to(self.by_subject[key], at))
         return found
@@ -136,6 +142,17 @@ def _first_after(at: dt.datetime, candidates: Iterable[dt.datetime | None]) -> d
 def _midnight_after(at: dt.datetime, ctx: RuleContext) -> dt.datetime:
     tomorrow = ctx.policy.local_date(at) + dt.timedelta(days=1)
     return dt.datetime.combine(tomorrow, dt.time(0), tzinfo=ctx.policy.tz)
+
+
+def brought_to(finding: Finding, at: dt.datetime) -> Finding:
+    """The finding as judged at ``at``, when only the clock moved since it was judged:
+    a ticking ``seconds_late`` (see :func:`ticks`) counted up to ``at``."""
+    if finding.due_at is None or not ticks(finding):
+        return finding
+    late = int((at - finding.due_at).total_seconds())
+    if finding.evidence.get("seconds_late") == late:
+        return finding
+    return finding.model_copy(update={"evidence": finding.evidence | {"seconds_late": late}})
 
 
 def _brought_to(verdict: Verdict, at: dt.datetime) -> Iterable[Finding]:
@@ -874,12 +891,22 @@ class Engine:
         self._links = _Links()
 
     def evaluate(
-        self, snapshot: Snapshot, ctx: RuleContext, changes: Changes | None
+        self,
+        snapshot: Snapshot,
+        ctx: RuleContext,
+        changes: Changes | None,
+        current: bool = True,
     ) -> list[Finding]:
         """Every family's findings at ``ctx.at``, sorted as :func:`rules.evaluate_all` sorts.
 
         ``changes`` says what changed since the previous call; None means unknown (every
         subject is judged again).
+
+        ``current`` False: a finding whose subject was not judged again is given as it
+        was judged — the very object of the previous call — with a ticking
+        ``seconds_late`` not brought to ``ctx.at``; :func:`brought_to` brings it. Every
+        other part is as judged at ``ctx.at``. It saves a copy of every open overdue
+        finding per call, for a caller (the ledger) that needs few of them current.
 
         The cyclic garbage collector is paused meanwhile: judging allocates a great many
         short-lived objects and makes no reference cycles, and every collection it would
@@ -888,13 +915,13 @@ class Engine:
         paused = gc.isenabled()
         gc.disable()
         try:
-            return self._evaluate(snapshot, ctx, changes)
+            return self._evaluate(snapshot, ctx, changes, current)
         finally:
             if paused:
                 gc.enable()
 
     def _evaluate(
-        self, snapshot: Snapshot, ctx: RuleContext, changes: Changes | None
+        self, snapshot: Snapshot, ctx: RuleContext, changes: Changes | None, current: bool
     ) -> list[Finding]:
         monitored = snapshot.watches("payments")
         context = (ctx.calendar, ctx.policy, ctx.parameters, monitored)
@@ -925,7 +952,7 @@ class Engine:
         self.tickets.update(snapshot, tickets, cases, ctx)
         self.few.update(snapshot, cases, ctx)
         findings = [
-            *self.overdue.findings(ctx.at),
+            *self.overdue.findings(ctx.at, current),
             *self.fees.findings(ctx.at),
             *self.deposits.findings(ctx.at),
             *self.tickets.findings(snapshot, ctx),
