@@ -382,7 +382,7 @@ class _Part:
     """Tickets and cases of a cluster that compete only with each other, and their verdict."""
 
     tickets: dict[str, object]  # by id: the ticket objects it was matched with
-    cases: dict[str, object]
+    cases: dict[str, object]  # by id: the cases' match keys (_match_key) it was matched with
     unmatched: tuple[offsystem_rules.TicketSearch, ...]  # the matching: valid until rematch
     rematch: dt.datetime | None  # a case in it becomes known (typed in): matched again
     findings: tuple[Finding, ...]  # the unmatched tickets past their deadline
@@ -669,7 +669,7 @@ class TicketClusters:
         for part_searches, part_cases in split.parts(snapshot):
             ids = frozenset(s.ticket.id for s in part_searches)
             part = old_parts.get(ids)
-            if part is None or not _same_part(part, part_searches, part_cases, at):
+            if part is None or not _same_part(part, part_searches, part_cases, self.case_keys, at):
                 part = self._match_part(part_searches, part_cases, snapshot, ctx)
             elif part.until is not None and at >= part.until:
                 part = _past_due(part, snapshot, ctx)
@@ -704,7 +704,7 @@ class TicketClusters:
         return _past_due(
             _Part(
                 {s.ticket.id: s.ticket for s in searches},
-                {c.id: c for c in cases},
+                {c.id: self.case_keys[c.id] for c in cases},
                 tuple(unmatched),
                 _first_after(at, [_known_from(c) for c in cases]),
                 (),
@@ -737,17 +737,20 @@ def _same_part(
     part: _Part,
     searches: list[offsystem_rules.TicketSearch],
     cases: list[Case],
+    keys: dict[str, tuple[object, ...]],
     at: dt.datetime,
 ) -> bool:
-    """Whether a part's matching still holds: the very same tickets and cases, and no
-    case in it typed in since (its deadlines passing change only its findings)."""
+    """Whether a part's matching still holds: the very same tickets, cases with the very
+    same match keys (a case concluded or otherwise changed in what matching does not
+    read keeps the part's matching: :func:`_match_key` is all it reads of a case), and
+    no case in it typed in since (its deadlines passing change only its findings)."""
     if at < part.since or (part.rematch is not None and at >= part.rematch):
         return False
     if len(cases) != len(part.cases):
         return False
     tickets, known = part.tickets, part.cases
     return all(tickets.get(s.ticket.id) is s.ticket for s in searches) and all(
-        known.get(c.id) is c for c in cases
+        known.get(c.id) is keys[c.id] for c in cases
     )
 
 

@@ -296,3 +296,51 @@ def test_a_finishing_ticket_and_a_new_case_extend_the_split() -> None:
     (cluster,) = clusters.clusters.values()
     assert cluster.split is not split
     _assert_splits_as_built_afresh(clusters, snapshot)
+
+
+def test_a_case_changed_in_what_matching_does_not_read_keeps_its_part() -> None:
+    """C1 covers T1; C1 is concluded (a new version, the same match key) and T2 finishes
+    at another department: W1's part keeps its matching (the very part object), and the
+    findings are still the rule's."""
+    day = t(2026, 9, 1, 9)
+    queue = {
+        "T1": Ticket(
+            id="T1",
+            window="W1",
+            department="D1",
+            issued_at=day,
+            called_at=day,
+            finished_at=day + dt.timedelta(minutes=10),
+            status=TicketStatus.SERVED,
+        ),
+        "T2": Ticket(
+            id="T2",
+            window="W3",
+            department="D2",
+            issued_at=day,
+            called_at=day,
+            finished_at=day + dt.timedelta(minutes=10),
+            status=TicketStatus.SERVED,
+        ),
+    }
+    case = Case(
+        id="C1", item="I1", window="W1", department="D1", accepted_at=day + dt.timedelta(minutes=5)
+    )
+    clusters = TicketClusters()
+    ctx = _ctx(day + dt.timedelta(hours=2))
+    snapshot = Snapshot(items=ITEMS, tickets=queue, cases={"C1": case})
+    clusters.update(snapshot, queue, ["C1"], ctx)
+    assert [f.subject_id for f in clusters.findings(snapshot, ctx)] == ["T2"]
+    (before,) = clusters.clusters.values()
+    concluded = case.model_copy(update={"concluded_at": day + dt.timedelta(hours=1)})
+    queue["T2"] = queue["T2"].model_copy(update={"finished_at": day + dt.timedelta(minutes=20)})
+    ctx = _ctx(day + dt.timedelta(hours=3))
+    snapshot = Snapshot(items=ITEMS, tickets=queue, cases={"C1": concluded})
+    clusters.update(snapshot, ["T2"], ["C1"], ctx)
+    assert _sorted(clusters.findings(snapshot, ctx)) == _sorted(
+        list(tickets_without_case(snapshot, ctx))
+    )
+    (after,) = clusters.clusters.values()
+    assert after is not before
+    assert after.parts[frozenset({"T1"})] is before.parts[frozenset({"T1"})]
+    assert after.parts[frozenset({"T2"})] is not before.parts[frozenset({"T2"})]
