@@ -480,22 +480,35 @@ class _Split:
         keys: dict[str, tuple[object, ...]],
     ) -> bool:
         """Add what is new; False (and unchanged) if anything changed or went."""
-        known = self.searches
-        current = {s.ticket.id: s for s in searches}
-        if any(current.get(i) is not s for i, s in known.items()):
-            return False
-        mine = self.keys
-        if len(cases) < len(mine) or any(keys.get(i) is not k for i, k in mine.items()):
-            return False
-        ids = {c.id for c in cases}
-        if any(i not in ids for i in mine):
-            return False
-        for case in cases:
-            if case.id not in mine:
-                self.add_case(case, keys[case.id])
+        known, mine = self.searches, self.keys
+        new_searches: list[offsystem_rules.TicketSearch] = []
+        kept = 0
         for s in searches:
-            if s.ticket.id not in known:
-                self.add_search(s)
+            old = known.get(s.ticket.id)
+            if old is None:
+                new_searches.append(s)
+            elif old is not s:
+                return False
+            else:
+                kept += 1
+        if kept != len(known):  # one went
+            return False
+        new_cases: list[Case] = []
+        kept = 0
+        for case in cases:
+            key = mine.get(case.id)
+            if key is None:
+                new_cases.append(case)
+            elif key is not keys[case.id]:
+                return False
+            else:
+                kept += 1
+        if kept != len(mine):
+            return False
+        for case in new_cases:
+            self.add_case(case, keys[case.id])
+        for s in new_searches:
+            self.add_search(s)
         return True
 
     def parts(
