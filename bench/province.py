@@ -434,7 +434,7 @@ def measure(run: Run, profile: bool, generator: str) -> None:
 
             _timed(run, "full evaluation", full)
             steady_at = AT + dt.timedelta(minutes=1, seconds=30)
-            _timed(run, "steady evaluation (no change)", lambda: daemon.evaluate(steady_at))
+            _timed(run, "steady evaluation (no change)", lambda: daemon.run_evaluation(steady_at))
             scrape_s, scrape_bytes = scrape(server.port)
             run.timings["/metrics scrape"] = scrape_s
             print(f"  {'/metrics scrape':<28} {scrape_s:8.3f} s ({scrape_bytes} bytes)")
@@ -446,7 +446,8 @@ def measure(run: Run, profile: bool, generator: str) -> None:
             def cycle() -> None:
                 for name in daemon.sources:
                     daemon.poll(name)
-                daemon.evaluate(clock_at)  # publishes (renders) the hall's figures
+                # As the daemon's evaluation job runs it; publishes (renders) the figures.
+                daemon.run_evaluation(clock_at)
                 daemon.metrics.exposition(PROMETHEUS_ACCEPT)
 
             _timed(run, "incremental cycle", cycle)
@@ -464,7 +465,7 @@ def measure(run: Run, profile: bool, generator: str) -> None:
                 def second_cycle() -> None:
                     for name in daemon.sources:
                         daemon.poll(name)
-                    daemon.evaluate(again_at)
+                    daemon.run_evaluation(again_at)
                     daemon.metrics.exposition(PROMETHEUS_ACCEPT)
 
                 _profiled(run, "incremental cycle", second_cycle)

@@ -51,7 +51,7 @@ from exporters.metrics import DaemonMetrics, SourceHealth
 from monitor.clock import Clock
 from monitor.config import Config
 from monitor.deadlines import DeadlinePolicy
-from monitor.engine import Changes, Engine
+from monitor.engine import Changes, Engine, brought_to
 from monitor.figures import FigureBook
 from monitor.leader import LeaderLock
 from monitor.ledger import SUBJECT_ENTITIES, Memory, dependencies, reconcile
@@ -400,7 +400,15 @@ class Daemon:
         return owner.last_success is not None and owner.last_success != first_seen
 
     def evaluate(self, at: dt.datetime | None = None) -> list[Finding]:
-        """Evaluate every rule now (or at ``at``) and reconcile the ledger."""
+        """Evaluate every rule now (or at ``at``) and reconcile the ledger; the findings."""
+        at = at or self.clock.now()
+        return [brought_to(f, at) for f in self.run_evaluation(at)]
+
+    def run_evaluation(self, at: dt.datetime | None = None) -> list[Finding]:
+        """:meth:`evaluate` as the evaluation job runs it: the findings as the engine keeps
+        them (``Engine.evaluate`` with ``current`` False: a ticking ``seconds_late`` of a
+        case not judged again is as of when it was; the ledger gets them brought to
+        ``at``). Saves copying every open overdue finding at every evaluation."""
         started = time.perf_counter()
         at = at or self.clock.now()
         with self._lock:
@@ -431,6 +439,7 @@ class Daemon:
                     tickets=frozenset(changed.get("tickets", ())),
                     items=bool(changed.get("items")),
                 ),
+                current=False,
             )
             # Given back once this evaluation is stored: a failure forgets it.
             memory, self._memory = self._memory, Memory()
@@ -443,6 +452,7 @@ class Daemon:
                 lookup=self.store.ledger_entries,
                 memory=memory,
                 changed=changed,
+                refresh=lambda f: brought_to(f, at),
             )
             if self.pusher is None:  # no Alertmanager: an end has nowhere to go
                 for fingerprint, entry in changes.entries.items():
@@ -606,7 +616,7 @@ class Daemon:
 
     def _run_evaluate(self) -> None:
         with self._job("evaluate"):
-            self.evaluate()
+            self.run_evaluation()
 
     def _run_alerts(self) -> None:
         with self._job("alerts"):

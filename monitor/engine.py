@@ -121,8 +121,14 @@ class Verdicts(Generic[_K]):
         self.by_subject.pop(key, None)
         self.active.discard(key)
 
-    def findings(self, at: dt.datetime) -> list[Finding]:
+    def findings(self, at: dt.datetime, current: bool = True) -> list[Finding]:
+        """The findings of every subject; ``current``: ticking ones brought to ``at``
+        (else as judged: see :meth:`Engine.evaluate`)."""
         found: list[Finding] = []
+        if not current:
+            for key in self.active:
+                found.extend(self.by_subject[key].findings)
+            return found
         for key in self.active:
             found.extend(_brought_to(self.by_subject[key], at))
         return found
@@ -136,6 +142,17 @@ def _first_after(at: dt.datetime, candidates: Iterable[dt.datetime | None]) -> d
 def _midnight_after(at: dt.datetime, ctx: RuleContext) -> dt.datetime:
     tomorrow = ctx.policy.local_date(at) + dt.timedelta(days=1)
     return dt.datetime.combine(tomorrow, dt.time(0), tzinfo=ctx.policy.tz)
+
+
+def brought_to(finding: Finding, at: dt.datetime) -> Finding:
+    """The finding as judged at ``at``, when only the clock moved since it was judged:
+    a ticking ``seconds_late`` (see :func:`ticks`) counted up to ``at``."""
+    if finding.due_at is None or not ticks(finding):
+        return finding
+    late = int((at - finding.due_at).total_seconds())
+    if finding.evidence.get("seconds_late") == late:
+        return finding
+    return finding.model_copy(update={"evidence": finding.evidence | {"seconds_late": late}})
 
 
 def _brought_to(verdict: Verdict, at: dt.datetime) -> Iterable[Finding]:
@@ -365,7 +382,7 @@ class _Part:
     """Tickets and cases of a cluster that compete only with each other, and their verdict."""
 
     tickets: dict[str, object]  # by id: the ticket objects it was matched with
-    cases: dict[str, object]
+    cases: dict[str, object]  # by id: the cases' match keys (_match_key) it was matched with
     unmatched: tuple[offsystem_rules.TicketSearch, ...]  # the matching: valid until rematch
     rematch: dt.datetime | None  # a case in it becomes known (typed in): matched again
     findings: tuple[Finding, ...]  # the unmatched tickets past their deadline
@@ -382,6 +399,144 @@ class _Cluster:
     since: dt.datetime
     until: dt.datetime | None
     parts: dict[frozenset[str], _Part] = field(default_factory=dict)  # by ticket ids
+    split: _Split | None = None  # how its tickets and cases were split into parts
+
+
+Scope = offsystem_rules.Scope
+
+
+def _search_scopes(s: offsystem_rules.TicketSearch) -> list[Scope]:
+    """The scopes a ticket searches (see :func:`_parts`)."""
+    scopes: list[Scope] = [("any", *s.place), ("keyless", *s.place)]
+    if s.applicant_place is not None:
+        scopes.append(s.applicant_place)
+    return scopes
+
+
+class _Split:
+    """:func:`_parts` of a cluster, kept up to date as tickets and cases are added.
+
+    The union-find over the scopes the tickets search, joined by each ticket's scopes
+    and by each case's scopes among them, is the same whatever order tickets and cases
+    come in; so a ticket or case added is joined in where it belongs, and only a ticket
+    or case that changed or went (which may split a part) builds the split afresh. A
+    cluster is mostly matched again because tickets finished or cases were accepted:
+    additions only.
+    """
+
+    def __init__(self) -> None:
+        self.parent: dict[Scope, Scope] = {}
+        self.searches: dict[str, offsystem_rules.TicketSearch] = {}  # by ticket id
+        self.keys: dict[str, tuple[object, ...]] = {}  # each case's match key, by id
+        self.cases_in: dict[Scope, list[str]] = {}  # case ids by each of their scopes
+        self.placed: dict[str, Scope] = {}  # case id -> a scope of it some ticket searches
+
+    def _find(self, scope: Scope) -> Scope:
+        parent = self.parent
+        root = scope
+        while parent[root] != root:
+            root = parent[root]
+        while parent[scope] != root:
+            parent[scope], scope = root, parent[scope]
+        return root
+
+    def _join(self, a: Scope, b: Scope) -> None:
+        root_a, root_b = self._find(a), self._find(b)
+        if root_a != root_b:
+            self.parent[root_b] = root_a
+
+    def add_search(self, s: offsystem_rules.TicketSearch) -> None:
+        self.searches[s.ticket.id] = s
+        scopes = _search_scopes(s)
+        for scope in scopes:
+            if scope in self.parent:
+                continue
+            self.parent[scope] = scope
+            for case_id in self.cases_in.get(scope, ()):
+                placed = self.placed.get(case_id)
+                if placed is None:
+                    self.placed[case_id] = scope
+                else:
+                    self._join(placed, scope)
+        for scope in scopes[1:]:
+            self._join(scopes[0], scope)
+
+    def add_case(self, case: Case, key: tuple[object, ...]) -> None:
+        self.keys[case.id] = key
+        first: Scope | None = None
+        for scope in offsystem_rules._case_scopes(case):  # the rule's own scopes
+            self.cases_in.setdefault(scope, []).append(case.id)
+            if scope in self.parent:
+                if first is None:
+                    first = scope
+                    self.placed[case.id] = scope
+                else:
+                    self._join(first, scope)
+
+    def extend(
+        self,
+        searches: list[offsystem_rules.TicketSearch],
+        cases: list[Case],
+        keys: dict[str, tuple[object, ...]],
+    ) -> bool:
+        """Add what is new; False (and unchanged) if anything changed or went."""
+        known, mine = self.searches, self.keys
+        new_searches: list[offsystem_rules.TicketSearch] = []
+        kept = 0
+        for s in searches:
+            old = known.get(s.ticket.id)
+            if old is None:
+                new_searches.append(s)
+            elif old is not s:
+                return False
+            else:
+                kept += 1
+        if kept != len(known):  # one went
+            return False
+        new_cases: list[Case] = []
+        kept = 0
+        for case in cases:
+            key = mine.get(case.id)
+            if key is None:
+                new_cases.append(case)
+            elif key is not keys[case.id]:
+                return False
+            else:
+                kept += 1
+        if kept != len(mine):
+            return False
+        for case in new_cases:
+            self.add_case(case, keys[case.id])
+        for s in new_searches:
+            self.add_search(s)
+        return True
+
+    def parts(
+        self, snapshot: Snapshot
+    ) -> list[tuple[list[offsystem_rules.TicketSearch], list[Case]]]:
+        """The parts now (as :func:`_parts` gives them), with the cases' current versions."""
+        find = self._find
+        grouped: dict[Scope, tuple[list[offsystem_rules.TicketSearch], list[Case]]] = {}
+        for s in self.searches.values():
+            grouped.setdefault(find(("any", *s.place)), ([], []))[0].append(s)
+        cases = snapshot.cases
+        for case_id, scope in self.placed.items():
+            grouped[find(scope)][1].append(cases[case_id])
+        return list(grouped.values())
+
+
+def _split(
+    searches: list[offsystem_rules.TicketSearch],
+    cases: list[Case],
+    keys: dict[str, tuple[object, ...]],
+) -> _Split:
+    """A split built afresh (cases first: each ticket's scopes then place them)."""
+    split = _Split()
+    for case in cases:
+        split.add_case(case, keys[case.id])
+    for s in searches:
+        split.add_search(s)
+    return split
 
 
 def _match_key(case: Case) -> tuple[object, ...]:
@@ -442,8 +597,8 @@ class TicketClusters:
             key = None if case is None else _match_key(case)
             old = self.case_keys.pop(case_id, None)
             if old == key:
-                if key is not None:
-                    self.case_keys[case_id] = key
+                if old is not None:
+                    self.case_keys[case_id] = old  # the same object: see _Split.extend
                 continue
             if old is not None:
                 day = local(old[0])
@@ -521,10 +676,13 @@ class TicketClusters:
         cases = [snapshot.cases[i] for d in case_days for i in self.case_days.get(d, ())]
         old_parts = {} if previous is None else previous.parts
         parts: dict[frozenset[str], _Part] = {}
-        for part_searches, part_cases in _parts(searches, cases):
+        split = None if previous is None else previous.split
+        if split is None or not split.extend(searches, cases, self.case_keys):
+            split = _split(searches, cases, self.case_keys)
+        for part_searches, part_cases in split.parts(snapshot):
             ids = frozenset(s.ticket.id for s in part_searches)
             part = old_parts.get(ids)
-            if part is None or not _same_part(part, part_searches, part_cases, at):
+            if part is None or not _same_part(part, part_searches, part_cases, self.case_keys, at):
                 part = self._match_part(part_searches, part_cases, snapshot, ctx)
             elif part.until is not None and at >= part.until:
                 part = _past_due(part, snapshot, ctx)
@@ -542,6 +700,7 @@ class TicketClusters:
                 ],
             ),
             parts,
+            split,
         )
 
     def _match_part(
@@ -552,11 +711,13 @@ class TicketClusters:
         ctx: RuleContext,
     ) -> _Part:
         at = ctx.at
-        unmatched = offsystem_rules.unmatched_tickets([s.ticket for s in searches], cases, ctx)
+        # The searches were made at FAR: ticket_search at ``at`` gives the same for these
+        # tickets (finished by ``at``, as _match takes them), so they are not made again.
+        unmatched = offsystem_rules.unmatched_searches(searches, cases, ctx)
         return _past_due(
             _Part(
                 {s.ticket.id: s.ticket for s in searches},
-                {c.id: c for c in cases},
+                {c.id: self.case_keys[c.id] for c in cases},
                 tuple(unmatched),
                 _first_after(at, [_known_from(c) for c in cases]),
                 (),
@@ -589,17 +750,20 @@ def _same_part(
     part: _Part,
     searches: list[offsystem_rules.TicketSearch],
     cases: list[Case],
+    keys: dict[str, tuple[object, ...]],
     at: dt.datetime,
 ) -> bool:
-    """Whether a part's matching still holds: the very same tickets and cases, and no
-    case in it typed in since (its deadlines passing change only its findings)."""
+    """Whether a part's matching still holds: the very same tickets, cases with the very
+    same match keys (a case concluded or otherwise changed in what matching does not
+    read keeps the part's matching: :func:`_match_key` is all it reads of a case), and
+    no case in it typed in since (its deadlines passing change only its findings)."""
     if at < part.since or (part.rematch is not None and at >= part.rematch):
         return False
     if len(cases) != len(part.cases):
         return False
     tickets, known = part.tickets, part.cases
     return all(tickets.get(s.ticket.id) is s.ticket for s in searches) and all(
-        known.get(c.id) is c for c in cases
+        known.get(c.id) is keys[c.id] for c in cases
     )
 
 
@@ -743,12 +907,22 @@ class Engine:
         self._links = _Links()
 
     def evaluate(
-        self, snapshot: Snapshot, ctx: RuleContext, changes: Changes | None
+        self,
+        snapshot: Snapshot,
+        ctx: RuleContext,
+        changes: Changes | None,
+        current: bool = True,
     ) -> list[Finding]:
         """Every family's findings at ``ctx.at``, sorted as :func:`rules.evaluate_all` sorts.
 
         ``changes`` says what changed since the previous call; None means unknown (every
         subject is judged again).
+
+        ``current`` False: a finding whose subject was not judged again is given as it
+        was judged — the very object of the previous call — with a ticking
+        ``seconds_late`` not brought to ``ctx.at``; :func:`brought_to` brings it. Every
+        other part is as judged at ``ctx.at``. It saves a copy of every open overdue
+        finding per call, for a caller (the ledger) that needs few of them current.
 
         The cyclic garbage collector is paused meanwhile: judging allocates a great many
         short-lived objects and makes no reference cycles, and every collection it would
@@ -757,13 +931,13 @@ class Engine:
         paused = gc.isenabled()
         gc.disable()
         try:
-            return self._evaluate(snapshot, ctx, changes)
+            return self._evaluate(snapshot, ctx, changes, current)
         finally:
             if paused:
                 gc.enable()
 
     def _evaluate(
-        self, snapshot: Snapshot, ctx: RuleContext, changes: Changes | None
+        self, snapshot: Snapshot, ctx: RuleContext, changes: Changes | None, current: bool
     ) -> list[Finding]:
         monitored = snapshot.watches("payments")
         context = (ctx.calendar, ctx.policy, ctx.parameters, monitored)
@@ -794,7 +968,7 @@ class Engine:
         self.tickets.update(snapshot, tickets, cases, ctx)
         self.few.update(snapshot, cases, ctx)
         findings = [
-            *self.overdue.findings(ctx.at),
+            *self.overdue.findings(ctx.at, current),
             *self.fees.findings(ctx.at),
             *self.deposits.findings(ctx.at),
             *self.tickets.findings(snapshot, ctx),

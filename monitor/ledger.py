@@ -158,6 +158,7 @@ def reconcile(
     lookup: Callable[[list[str]], Mapping[str, LedgerEntry]] = lambda _fingerprints: {},
     memory: Memory | None = None,
     changed: Mapping[str, Collection[str]] | None = None,
+    refresh: Callable[[Finding], Finding] | None = None,
 ) -> LedgerChanges:
     """What changes in the ledger given this evaluation's findings.
 
@@ -171,7 +172,14 @@ def reconcile(
     a finding that did not change since is not compared again (see :class:`Memory`); the
     answer is the same as without it. The memory's ``pending`` is set for
     :meth:`Memory.commit`.
+
+    ``refresh``: the findings may carry evidence that ticks by itself (``seconds_late``)
+    as of an earlier instant (:meth:`monitor.engine.Engine.evaluate` with ``current``
+    False); ``refresh`` brings a finding to ``at`` (:func:`monitor.engine.brought_to`)
+    and is asked only for those written into an entry. The memory keeps them as given,
+    so that an unchanged verdict's finding is the very object next time.
     """
+    bring: Callable[[Finding], Finding] = refresh or (lambda f: f)
     changes = LedgerChanges()
     current = {f.fingerprint: f for f in findings}
     frozen_unsettled = frozenset(unsettled)
@@ -212,7 +220,7 @@ def reconcile(
         ):
             # Reconciled from this very finding last time (and written if it differed).
             if entry.last_seen <= last_seen_due and not sources & unsettled:
-                changes.touch(dataclasses.replace(entry, finding=finding, last_seen=at))
+                changes.touch(dataclasses.replace(entry, finding=bring(finding), last_seen=at))
             continue
         held = bool(sources & unsettled)
         if entry is not None and entry.state == OPEN:
@@ -220,18 +228,20 @@ def reconcile(
                 continue
             if not _same(entry.finding, finding) or entry.sources != sources:
                 changes.touch(
-                    dataclasses.replace(entry, finding=finding, sources=sources, last_seen=at)
+                    dataclasses.replace(
+                        entry, finding=bring(finding), sources=sources, last_seen=at
+                    )
                 )
             elif entry.last_seen <= last_seen_due:
                 # Written anyway: take the ticking evidence (seconds_late) along with it.
-                changes.touch(dataclasses.replace(entry, finding=finding, last_seen=at))
+                changes.touch(dataclasses.replace(entry, finding=bring(finding), last_seen=at))
             continue
         if held:
             continue  # never raised from data that may be stale
         previous_entry = entry or earlier.get(fingerprint)
         if previous_entry is None:
             opened = LedgerEntry(
-                finding=finding,
+                finding=bring(finding),
                 state=OPEN,
                 first_seen=at,
                 last_seen=at,
@@ -242,7 +252,7 @@ def reconcile(
         else:
             reopened = dataclasses.replace(
                 previous_entry,
-                finding=finding,
+                finding=bring(finding),
                 state=OPEN,
                 last_seen=at,
                 resolved_at=None,

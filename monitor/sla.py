@@ -117,7 +117,8 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).isoformat()
     if isinstance(value, tuple):
-        return tuple(_canonical(v) for v in value)
+        # Plain values (most of the facts) as they are, without a call each.
+        return tuple([_canonical(v) if isinstance(v, dt.datetime | tuple) else v for v in value])
     return value
 
 

@@ -188,12 +188,20 @@ def unmatched_tickets(
         search = ticket_search(ticket, ctx, consultation)
         if search is not None:
             searches.append(search)
-    if not searches:
+    return unmatched_searches(searches, cases, ctx)
+
+
+def unmatched_searches(
+    searches: Iterable[TicketSearch], cases: Iterable[Case], ctx: RuleContext
+) -> list[TicketSearch]:
+    """:func:`unmatched_tickets` given the tickets' searches (:func:`ticket_search` at
+    ``ctx``: served tickets finished by then that expect a case)."""
+    ordered = sorted(searches, key=lambda s: (s.due_at, s.start, s.ticket.id))
+    if not ordered:
         return []
-    searches.sort(key=lambda s: (s.due_at, s.start, s.ticket.id))
 
     needed: set[Scope] = set()
-    for s in searches:
+    for s in ordered:
         needed.add(("any", *s.place))
         needed.add(("keyless", *s.place))
         if s.applicant_place is not None:
@@ -213,7 +221,7 @@ def unmatched_tickets(
         return None if found is None else found.take(s.start, s.due_at, used)
 
     remaining: list[TicketSearch] = []
-    for s in searches:
+    for s in ordered:
         if s.applicant_place is None or take(s.applicant_place, s) is None:
             remaining.append(s)
     unmatched: list[TicketSearch] = []

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.engine import Changes, Engine, next_boundary, ticks
+from monitor.engine import Changes, Engine, brought_to, next_boundary, ticks
 from monitor.model import (
     Case,
     CaseResult,
@@ -219,11 +219,21 @@ def test_the_engine_agrees_with_the_rules_as_time_moves_and_records_change(
     assembler = Assembler(cal(), POLICY)
     assembler.update(records)
     engine = Engine()
+    as_judged = Engine()  # current=False: brought_to each finding gives the same
+    kept: dict[str, object] = {}
     changes: Changes | None = None
     for at in _instants(data.draw):
         snapshot = snapshot_of(records, assembler.cases, frozenset({"cases", "payments"}))
         ctx = _ctx(at, parameters)
-        assert engine.evaluate(snapshot, ctx, changes) == _reference(snapshot, ctx), at
+        expected = _reference(snapshot, ctx)
+        assert engine.evaluate(snapshot, ctx, changes) == expected, at
+        found = as_judged.evaluate(snapshot, ctx, changes, current=False)
+        assert [brought_to(f, at) for f in found] == expected, at
+        # A finding given as judged earlier is the very object given last time.
+        for f in found:
+            if brought_to(f, at) is not f:
+                assert kept.get(f.fingerprint) is f, at
+        kept = {f.fingerprint: f for f in found}
         # Before the next evaluation: a case changes (e.g. concluded) or goes, a payment
         # arrives, changes or goes.
         changed_cases: set[str] = set()

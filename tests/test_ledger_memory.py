@@ -78,8 +78,11 @@ def test_reconciling_with_memory_equals_reconciling_everything(seed: int) -> Non
         return dependencies(finding, owner, sources_of)
 
     world: dict[tuple[int, int], Finding] = {}
+    judged: dict[tuple[int, int], Finding] = {}  # as judged: not ticked since
     plain: dict[str, LedgerEntry] = {}
     remembered: dict[str, LedgerEntry] = {}
+    as_judged: dict[str, LedgerEntry] = {}  # given the findings as judged, and refresh
+    judged_memory = Memory()
     resolved: dict[str, LedgerEntry] = {}  # what a store lookup finds (both sides agree)
     memory = Memory()
     unsettled: set[str] = set()
@@ -90,9 +93,10 @@ def test_reconciling_with_memory_equals_reconciling_everything(seed: int) -> Non
             key = (rng.randrange(len(RULES)), rng.randrange(12))
             roll = rng.random()
             if roll < 0.4:
-                world[key] = _finding(rng, *key)
+                world[key] = judged[key] = _finding(rng, *key)
             elif roll < 0.6:
                 world.pop(key, None)
+                judged.pop(key, None)
             elif key in world and world[key].case_id is not None:
                 # The case's record delivered again (perhaps by another source).
                 case_id = world[key].case_id or ""
@@ -128,17 +132,34 @@ def test_reconciling_with_memory_equals_reconciling_everything(seed: int) -> Non
         )
         assert got.entries == expected.entries
         assert got.events == expected.events
+        current = {f.fingerprint: f for f in findings}
+        stale = reconcile(
+            as_judged,
+            list(judged.values()),
+            depends_on,
+            set(unsettled),
+            at,
+            lookup=lookup,
+            memory=judged_memory,
+            changed=changed,
+            refresh=lambda f, current=current: current[f.fingerprint],
+        )
+        assert stale.entries == expected.entries
+        assert stale.events == expected.events
         if rng.random() < 0.1:
             # The write failed: nothing is applied, and the daemon starts a new memory.
             memory = Memory()
+            judged_memory = Memory()
             continue
         _apply(plain, expected)
         _apply(remembered, got)
+        _apply(as_judged, stale)
         memory.commit()
+        judged_memory.commit()
         for entry in expected.entries.values():
             if entry.state != OPEN:
                 resolved[entry.fingerprint] = dataclasses.replace(entry, alert_ended=True)
-        assert plain == remembered
+        assert plain == remembered == as_judged
 
 
 def test_memory_skips_unchanged_findings() -> None:

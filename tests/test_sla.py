@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +13,7 @@ from hypothesis import strategies as st
 
 from monitor.calendar import WorkingCalendar
 from monitor.model import Case, CaseResult, Item, ItemKind, Snapshot, Suspension
-from monitor.sla import SlaRecorder, judge
+from monitor.sla import SlaRecorder, facts_digest, judge
 from monitor.store import COPY_UPSERT_ROWS, StateStore
 from tests.hall_time import POLICY, cal, eod, t
 from tests.services import postgres_database
@@ -202,3 +204,34 @@ def test_many_rows_are_appended_in_bulk_and_read_back() -> None:
             assert set(store.latest_sla()) == {c.id for c in cases}
         finally:
             store.close()
+
+
+def _plain_canonical(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, tuple):
+        return tuple(_plain_canonical(v) for v in value)
+    return value
+
+
+_instants = st.datetimes(
+    min_value=dt.datetime(2020, 1, 1),
+    max_value=dt.datetime(2030, 1, 1),
+    timezones=st.sampled_from([dt.UTC, POLICY.tz]),
+)
+_plain = st.one_of(st.none(), st.integers(), st.text(max_size=5), st.booleans(), _instants)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    facts=st.recursive(
+        st.tuples(_plain, _plain),
+        lambda inner: st.lists(st.one_of(_plain, inner), max_size=5).map(tuple),
+        max_leaves=20,
+    )
+)
+def test_facts_digest_is_the_plain_canonical_digest(facts: tuple[Any, ...]) -> None:
+    """The digest is stored with every SLA row: its faster canonical form must give the
+    very same text as the plain recursive one."""
+    plain = hashlib.blake2b(repr(_plain_canonical(facts)).encode(), digest_size=16).hexdigest()
+    assert facts_digest(facts) == plain

@@ -14,7 +14,7 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.engine import TicketClusters
+from monitor.engine import TicketClusters, _parts, _split
 from monitor.model import Case, Item, Snapshot, Ticket, TicketStatus
 from rules.context import RuleContext
 from rules.offsystem import tickets_without_case
@@ -82,6 +82,28 @@ def _sorted(findings: list) -> list:
     return sorted(findings, key=lambda f: f.subject_id)
 
 
+def _shape(parts: list) -> set:
+    return {
+        (frozenset(s.ticket.id for s in searches), frozenset(c.id for c in cases))
+        for searches, cases in parts
+    }
+
+
+def _assert_splits_as_built_afresh(clusters: TicketClusters, snapshot: Snapshot) -> None:
+    """Each cluster's split, however it was kept up to date, is the plain :func:`_parts`
+    of its tickets and cases (and the same split built afresh), with current cases."""
+    for cluster in clusters.clusters.values():
+        split = cluster.split
+        if split is None:
+            continue
+        searches = list(split.searches.values())
+        cases = [snapshot.cases[i] for i in split.keys]
+        parts = split.parts(snapshot)
+        assert _shape(parts) == _shape(_parts(searches, cases))
+        assert _shape(parts) == _shape(_split(searches, cases, split.keys).parts(snapshot))
+        assert all(snapshot.cases[c.id] is c for _, members in parts for c in members)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), size=st.integers(0, 14), served=st.integers(0, 16))
 def test_clusters_and_parts_match_as_the_rule_does(
@@ -99,6 +121,7 @@ def test_clusters_and_parts_match_as_the_rule_does(
         clusters.update(snapshot, changed_tickets, changed_cases, ctx)
         expected = list(tickets_without_case(snapshot, ctx))
         assert _sorted(clusters.findings(snapshot, ctx)) == _sorted(expected), at
+        _assert_splits_as_built_afresh(clusters, snapshot)
         changed_cases, changed_tickets = set(), set()
         for _ in range(data.draw(st.integers(0, 3))):
             number = data.draw(st.integers(0, size))
@@ -199,3 +222,125 @@ def test_a_case_typed_in_late_rematches_its_part_and_deadlines_only_refind() -> 
         assert found == list(tickets_without_case(snapshot, ctx))
         seen.append([f.subject_id for f in found])
     assert seen == [[], ["T1"], []]
+
+
+def test_a_finishing_ticket_and_a_new_case_extend_the_split() -> None:
+    """A ticket finishing later and a case accepted later are added to the cluster's
+    split (the same object, kept up to date); a ticket that changes builds it afresh.
+    Either way the parts are the plain split's."""
+    day = t(2026, 9, 1, 9)
+
+    def ticket(number: int, window: str, key: str | None, finished: int) -> Ticket:
+        return Ticket(
+            id=f"T{number}",
+            window=window,
+            department=DEPARTMENT_OF[window],
+            applicant_key=key,
+            issued_at=day,
+            called_at=day,
+            finished_at=day + dt.timedelta(minutes=finished),
+            status=TicketStatus.SERVED,
+        )
+
+    queue = {
+        "T1": ticket(1, "W1", "K1", 10),
+        "T2": ticket(2, "W3", None, 10),
+        "T3": ticket(3, "W4", "K2", 50),  # finishes later, at a window of its own
+    }
+    hall = {
+        "C1": Case(id="C1", item="I1", window="W1", department="D1", accepted_at=day),
+        "C2": Case(
+            id="C2",
+            item="I1",
+            window="W4",
+            department="D3",
+            applicant_key="K2",
+            accepted_at=day + dt.timedelta(minutes=5),
+        ),
+    }
+    clusters = TicketClusters()
+    ctx = _ctx(day + dt.timedelta(minutes=30))
+    snapshot = Snapshot(items=ITEMS, tickets=dict(queue), cases=dict(hall))
+    clusters.update(snapshot, queue, hall, ctx)
+    assert _sorted(clusters.findings(snapshot, ctx)) == _sorted(
+        list(tickets_without_case(snapshot, ctx))
+    )
+    (cluster,) = clusters.clusters.values()
+    split = cluster.split
+    assert split is not None and set(split.searches) == {"T1", "T2"}
+    # T3 finishes; a case is accepted at W3 (joins T2's part): both only added.
+    hall["C3"] = Case(
+        id="C3",
+        item="I1",
+        window="W3",
+        department="D2",
+        accepted_at=day + dt.timedelta(minutes=35),
+    )
+    ctx = _ctx(day + dt.timedelta(minutes=60))
+    snapshot = Snapshot(items=ITEMS, tickets=dict(queue), cases=dict(hall))
+    clusters.update(snapshot, (), ["C3"], ctx)
+    assert _sorted(clusters.findings(snapshot, ctx)) == _sorted(
+        list(tickets_without_case(snapshot, ctx))
+    )
+    (cluster,) = clusters.clusters.values()
+    assert cluster.split is split and set(split.searches) == {"T1", "T2", "T3"}
+    _assert_splits_as_built_afresh(clusters, snapshot)
+    # T1 changes (another window): the split is built afresh.
+    queue["T1"] = ticket(1, "W3", "K1", 10)
+    ctx = _ctx(day + dt.timedelta(minutes=70))
+    snapshot = Snapshot(items=ITEMS, tickets=dict(queue), cases=dict(hall))
+    clusters.update(snapshot, ["T1"], (), ctx)
+    assert _sorted(clusters.findings(snapshot, ctx)) == _sorted(
+        list(tickets_without_case(snapshot, ctx))
+    )
+    (cluster,) = clusters.clusters.values()
+    assert cluster.split is not split
+    _assert_splits_as_built_afresh(clusters, snapshot)
+
+
+def test_a_case_changed_in_what_matching_does_not_read_keeps_its_part() -> None:
+    """C1 covers T1; C1 is concluded (a new version, the same match key) and T2 finishes
+    at another department: W1's part keeps its matching (the very part object), and the
+    findings are still the rule's."""
+    day = t(2026, 9, 1, 9)
+    queue = {
+        "T1": Ticket(
+            id="T1",
+            window="W1",
+            department="D1",
+            issued_at=day,
+            called_at=day,
+            finished_at=day + dt.timedelta(minutes=10),
+            status=TicketStatus.SERVED,
+        ),
+        "T2": Ticket(
+            id="T2",
+            window="W3",
+            department="D2",
+            issued_at=day,
+            called_at=day,
+            finished_at=day + dt.timedelta(minutes=10),
+            status=TicketStatus.SERVED,
+        ),
+    }
+    case = Case(
+        id="C1", item="I1", window="W1", department="D1", accepted_at=day + dt.timedelta(minutes=5)
+    )
+    clusters = TicketClusters()
+    ctx = _ctx(day + dt.timedelta(hours=2))
+    snapshot = Snapshot(items=ITEMS, tickets=queue, cases={"C1": case})
+    clusters.update(snapshot, queue, ["C1"], ctx)
+    assert [f.subject_id for f in clusters.findings(snapshot, ctx)] == ["T2"]
+    (before,) = clusters.clusters.values()
+    concluded = case.model_copy(update={"concluded_at": day + dt.timedelta(hours=1)})
+    queue["T2"] = queue["T2"].model_copy(update={"finished_at": day + dt.timedelta(minutes=20)})
+    ctx = _ctx(day + dt.timedelta(hours=3))
+    snapshot = Snapshot(items=ITEMS, tickets=queue, cases={"C1": concluded})
+    clusters.update(snapshot, ["T2"], ["C1"], ctx)
+    assert _sorted(clusters.findings(snapshot, ctx)) == _sorted(
+        list(tickets_without_case(snapshot, ctx))
+    )
+    (after,) = clusters.clusters.values()
+    assert after is not before
+    assert after.parts[frozenset({"T1"})] is before.parts[frozenset({"T1"})]
+    assert after.parts[frozenset({"T2"})] is not before.parts[frozenset({"T2"})]

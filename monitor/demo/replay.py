@@ -50,7 +50,7 @@ def replay(
                 raise SourceError(f"source {name} could not be polled: {state.last_error}")
         instants = replay_instants(daemon, first, until)
         for done, instant in enumerate(instants, 1):
-            daemon.evaluate(instant)
+            daemon.run_evaluation(instant)
             if progress is not None:
                 progress(done, len(instants), instant)
         return len(instants)
