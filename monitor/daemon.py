@@ -309,8 +309,18 @@ class Daemon:
             full=since is None,
         )
         with self._lock:
-            for key, _, digest, record in upserts:
-                self._remember(name, entity, key, digest, record)
+            if upserts:
+                # _remember for each record, with its lookups taken once per batch.
+                add = self.records.add
+                changed = self._changed.setdefault(entity, set())
+                keys = self._keys.setdefault((name, entity), set())
+                owners, digests = self._owners, self._digests
+                for key, _, digest, record in upserts:
+                    add(entity, record)
+                    changed.add(key)
+                    owners[(entity, key)] = name
+                    digests[(name, entity, key)] = digest
+                    keys.add(key)
             for key in deletes:
                 self._forget(name, entity, key)
             self._watermarks[(name, entity)] = watermark

@@ -546,21 +546,29 @@ class StateStore:
                     )
                 )
             if upserts:
-                self._upsert(
-                    conn,
-                    entities_table,
-                    [
-                        {
-                            "source": source,
-                            "entity": entity,
-                            "key": key,
-                            "payload": payload,
-                            "stored_at": at,
-                        }
-                        for key, payload in upserts
-                    ],
-                    ("source", "entity", "key"),
-                )
+                rows = [
+                    {
+                        "source": source,
+                        "entity": entity,
+                        "key": key,
+                        "payload": payload,
+                        "stored_at": at,
+                    }
+                    for key, payload in upserts
+                ]
+                if (
+                    self.backend == "postgresql"
+                    and len(rows) >= COPY_UPSERT_ROWS
+                    and not self._holds(conn, source, entity)
+                ):
+                    # Nothing of this source's entity is stored (its first poll): no row
+                    # can conflict, so the rows are copied straight in, without the
+                    # temporary table and the INSERT … ON CONFLICT of an upsert. A key
+                    # repeated within the rows keeps its last version, as there.
+                    unique = list({row["key"]: row for row in rows}.values())
+                    self._copy_rows(conn, self._target(entities_table), entities_table, unique)
+                else:
+                    self._upsert(conn, entities_table, rows, ("source", "entity", "key"))
             mark: dict[str, Any] = {"source": source, "entity": entity, "watermark": watermark}
             if full:
                 mark["full_poll_at"] = at
@@ -592,6 +600,16 @@ class StateStore:
                     ],
                     ("source", "digest"),
                 )
+
+    @staticmethod
+    def _holds(conn: Connection, source: str, entity: str) -> bool:
+        """Whether the store holds any record of the source's entity."""
+        found = conn.execute(
+            select(entities_table.c.key)
+            .where(entities_table.c.source == source, entities_table.c.entity == entity)
+            .limit(1)
+        ).first()
+        return found is not None
 
     def _upsert(
         self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...]

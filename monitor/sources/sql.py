@@ -15,6 +15,7 @@ reached (:class:`SourceUnavailable`) or the SQL itself is wrong (:class:`SourceQ
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -227,9 +228,7 @@ class _Unchanged:
         updated: dt.datetime | None,
         watermark: dt.datetime | None,
     ) -> None:
-        from monitor.store import record_key  # the store imports the sources' base
-
-        key = record_key(entity, record)
+        key = _record_key()(entity, record)
         self._key(key)
         if updated is None:
             return
@@ -246,6 +245,19 @@ class _Unchanged:
         horizon = watermark - self.overlap
         repeated = self.repeated
         return {v: h for v, h in self.seen.items() if h[1] >= horizon and h[0] not in repeated}
+
+
+def _record_key() -> Callable[[str, Any], str]:
+    """monitor.store.record_key, imported on first use (the store imports the sources' base)."""
+    global _RECORD_KEY
+    if _RECORD_KEY is None:
+        from monitor.store import record_key
+
+        _RECORD_KEY = record_key
+    return _RECORD_KEY
+
+
+_RECORD_KEY: Callable[[str, Any], str] | None = None
 
 
 def _describe(exc: SQLAlchemyError) -> str:
