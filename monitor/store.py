@@ -272,7 +272,8 @@ def encode_record(entity: str, record: Any) -> str:
         return json.dumps(
             {"case_id": case_id, "record": child.model_dump(mode="json")}, ensure_ascii=False
         )
-    return str(record.model_dump_json())
+    # record.model_dump_json() without its keyword handling: the same JSON.
+    return str(record.__pydantic_serializer__.to_json(record).decode())
 
 
 def decode_record(entity: str, payload: str) -> Any:

@@ -208,6 +208,13 @@ def _payloads(*records: tuple[str, Any]) -> list[tuple[str, str]]:
     return [(record_key(entity, r), encode_record(entity, r)) for entity, r in records]
 
 
+def test_encoding_is_the_models_json() -> None:
+    """encode_record calls the serializer directly: the same text as model_dump_json."""
+    for entity, record, _key in ROUND_TRIPS:
+        if not isinstance(record, tuple):
+            assert encode_record(entity, record) == record.model_dump_json()
+
+
 def test_every_entity_kind_survives_the_store(store: StateStore) -> None:
     for entity, record, _key in ROUND_TRIPS:
         store.apply_poll("approval", entity, _payloads((entity, record)), [], None, [], T0, False)

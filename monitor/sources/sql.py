@@ -151,7 +151,7 @@ class SqlSource:
                 for row in result:
                     batch.rows += 1
                     values = tuple(row)
-                    if rows.skip(values, batch):
+                    if rows.known and rows.skip(values, batch):
                         continue
                     before = len(batch.records)
                     updated = self._rows.map(
@@ -232,6 +232,8 @@ class _Unchanged:
         self._key(key)
         if updated is None:
             return
+        if watermark is not None and updated < watermark - self.overlap:
+            return  # already outside the overlap: kept() would never keep it
         self.seen[values] = (key, updated)
         if len(self.seen) >= self._prune_at and watermark is not None:
             horizon = watermark - self.overlap
