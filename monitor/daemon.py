@@ -268,6 +268,22 @@ class Daemon:
             return True
 
     def _poll_entity(self, name: str, source: Source, entity: str, full: bool) -> int:
+        """Poll one entity of a source: map, store and hold its changed records.
+
+        The cyclic garbage collector is paused meanwhile (as the engine pauses it while
+        judging): a first poll maps hundreds of thousands of records that form no
+        cycles, and each full collection their allocations trigger walks all of them
+        again. A big batch is settled (collected young, frozen) once it is held.
+        """
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._poll_entity_paused(name, source, entity, full)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _poll_entity_paused(self, name: str, source: Source, entity: str, full: bool) -> int:
         since = None if full else source.next_since(self._watermarks.get((name, entity)))
         batch = source.poll(entity, since)
         upserts: list[tuple[str, str, bytes, Any]] = []
