@@ -547,28 +547,27 @@ class StateStore:
                     )
                 )
             if upserts:
-                rows = [
-                    {
-                        "source": source,
-                        "entity": entity,
-                        "key": key,
-                        "payload": payload,
-                        "stored_at": at,
-                    }
-                    for key, payload in upserts
-                ]
                 if (
                     self.backend == "postgresql"
-                    and len(rows) >= COPY_UPSERT_ROWS
+                    and len(upserts) >= COPY_UPSERT_ROWS
                     and not self._holds(conn, source, entity)
                 ):
                     # Nothing of this source's entity is stored (its first poll): no row
                     # can conflict, so the rows are copied straight in, without the
                     # temporary table and the INSERT … ON CONFLICT of an upsert. A key
                     # repeated within the rows keeps its last version, as there.
-                    unique = list({row["key"]: row for row in rows}.values())
-                    self._copy_rows(conn, self._target(entities_table), entities_table, unique)
+                    self._copy_entities(conn, source, entity, dict(upserts), at)
                 else:
+                    rows = [
+                        {
+                            "source": source,
+                            "entity": entity,
+                            "key": key,
+                            "payload": payload,
+                            "stored_at": at,
+                        }
+                        for key, payload in upserts
+                    ]
                     self._upsert(conn, entities_table, rows, ("source", "entity", "key"))
             mark: dict[str, Any] = {"source": source, "entity": entity, "watermark": watermark}
             if full:
@@ -611,6 +610,21 @@ class StateStore:
             .limit(1)
         ).first()
         return found is not None
+
+    def _copy_entities(
+        self, conn: Connection, source: str, entity: str, payloads: dict[str, str], at: dt.datetime
+    ) -> None:
+        """COPY records (key -> payload) of a source's entity into the entities table, in
+        the caller's transaction; none of their keys may be stored yet."""
+        stored_at = UtcDateTime().process_bind_param(at, None)
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        columns = '"source", "entity", "key", "payload", "stored_at"'
+        target = self._target(entities_table)
+        with driver.cursor().copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
+            write = copy.write_row
+            for key, payload in payloads.items():
+                write((source, entity, key, payload, stored_at))
 
     def _upsert(
         self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...]
