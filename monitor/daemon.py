@@ -268,6 +268,22 @@ class Daemon:
             return True
 
     def _poll_entity(self, name: str, source: Source, entity: str, full: bool) -> int:
+        """Poll one entity of a source: map, store and hold its changed records.
+
+        The cyclic garbage collector is paused meanwhile (as the engine pauses it while
+        judging): a first poll maps hundreds of thousands of records that form no
+        cycles, and each full collection their allocations trigger walks all of them
+        again. A big batch is settled (collected young, frozen) once it is held.
+        """
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._poll_entity_paused(name, source, entity, full)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _poll_entity_paused(self, name: str, source: Source, entity: str, full: bool) -> int:
         since = None if full else source.next_since(self._watermarks.get((name, entity)))
         batch = source.poll(entity, since)
         upserts: list[tuple[str, str, bytes, Any]] = []
@@ -309,8 +325,18 @@ class Daemon:
             full=since is None,
         )
         with self._lock:
-            for key, _, digest, record in upserts:
-                self._remember(name, entity, key, digest, record)
+            if upserts:
+                # _remember for each record, with its lookups taken once per batch.
+                add = self.records.add
+                changed = self._changed.setdefault(entity, set())
+                keys = self._keys.setdefault((name, entity), set())
+                owners, digests = self._owners, self._digests
+                for key, _, digest, record in upserts:
+                    add(entity, record)
+                    changed.add(key)
+                    owners[(entity, key)] = name
+                    digests[(name, entity, key)] = digest
+                    keys.add(key)
             for key in deletes:
                 self._forget(name, entity, key)
             self._watermarks[(name, entity)] = watermark

@@ -272,7 +272,8 @@ def encode_record(entity: str, record: Any) -> str:
         return json.dumps(
             {"case_id": case_id, "record": child.model_dump(mode="json")}, ensure_ascii=False
         )
-    return str(record.model_dump_json())
+    # record.model_dump_json() without its keyword handling: the same JSON.
+    return str(record.__pydantic_serializer__.to_json(record).decode())
 
 
 def decode_record(entity: str, payload: str) -> Any:
@@ -546,10 +547,18 @@ class StateStore:
                     )
                 )
             if upserts:
-                self._upsert(
-                    conn,
-                    entities_table,
-                    [
+                if (
+                    self.backend == "postgresql"
+                    and len(upserts) >= COPY_UPSERT_ROWS
+                    and not self._holds(conn, source, entity)
+                ):
+                    # Nothing of this source's entity is stored (its first poll): no row
+                    # can conflict, so the rows are copied straight in, without the
+                    # temporary table and the INSERT … ON CONFLICT of an upsert. A key
+                    # repeated within the rows keeps its last version, as there.
+                    self._copy_entities(conn, source, entity, dict(upserts), at)
+                else:
+                    rows = [
                         {
                             "source": source,
                             "entity": entity,
@@ -558,9 +567,8 @@ class StateStore:
                             "stored_at": at,
                         }
                         for key, payload in upserts
-                    ],
-                    ("source", "entity", "key"),
-                )
+                    ]
+                    self._upsert(conn, entities_table, rows, ("source", "entity", "key"))
             mark: dict[str, Any] = {"source": source, "entity": entity, "watermark": watermark}
             if full:
                 mark["full_poll_at"] = at
@@ -592,6 +600,31 @@ class StateStore:
                     ],
                     ("source", "digest"),
                 )
+
+    @staticmethod
+    def _holds(conn: Connection, source: str, entity: str) -> bool:
+        """Whether the store holds any record of the source's entity."""
+        found = conn.execute(
+            select(entities_table.c.key)
+            .where(entities_table.c.source == source, entities_table.c.entity == entity)
+            .limit(1)
+        ).first()
+        return found is not None
+
+    def _copy_entities(
+        self, conn: Connection, source: str, entity: str, payloads: dict[str, str], at: dt.datetime
+    ) -> None:
+        """COPY records (key -> payload) of a source's entity into the entities table, in
+        the caller's transaction; none of their keys may be stored yet."""
+        stored_at = UtcDateTime().process_bind_param(at, None)
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        columns = '"source", "entity", "key", "payload", "stored_at"'
+        target = self._target(entities_table)
+        with driver.cursor().copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
+            write = copy.write_row
+            for key, payload in payloads.items():
+                write((source, entity, key, payload, stored_at))
 
     def _upsert(
         self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...]

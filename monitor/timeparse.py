@@ -30,6 +30,13 @@ def parse_time(value: object, tz: ZoneInfo) -> dt.datetime | None:
     """``value`` as an aware datetime in ``tz`` (when naive); None for NULL or empty text."""
     if value is None:
         return None
+    if type(value) is dt.datetime:  # what most drivers return: the commonest case first
+        return value if value.utcoffset() is not None else value.replace(tzinfo=tz)
+    if type(value) is str:
+        text = value.strip()
+        if len(text) == 14 and text.isdigit() and text.isascii():  # the pinyin schemas' shape
+            return _compact14(text, tz)
+        return _parse_text(text, tz)
     if isinstance(value, dt.datetime):
         return value if value.utcoffset() is not None else value.replace(tzinfo=tz)
     if isinstance(value, dt.date):
@@ -46,7 +53,27 @@ def parse_time(value: object, tz: ZoneInfo) -> dt.datetime | None:
         value = value.decode("ascii", errors="replace")
     if not isinstance(value, str):
         raise TimeParseError(f"cannot read a {type(value).__name__} as a time")
-    text = value.strip()
+    return _parse_text(value.strip(), tz)
+
+
+def _compact14(text: str, tz: ZoneInfo) -> dt.datetime:
+    """``YYYYMMDDhhmmss`` (14 ASCII digits) in ``tz``."""
+    try:
+        return dt.datetime(
+            int(text[:4]),
+            int(text[4:6]),
+            int(text[6:8]),
+            int(text[8:10]),
+            int(text[10:12]),
+            int(text[12:]),
+            tzinfo=tz,
+        )
+    except ValueError as exc:
+        raise TimeParseError(f"invalid date in {text!r}: {exc}") from None
+
+
+def _parse_text(text: str, tz: ZoneInfo) -> dt.datetime | None:
+    """A stripped text value as an aware datetime; None when empty."""
     if not text:
         return None
     if len(text) == 19 and text[4] == "-" and text[7] == "-" and text[10] in " T":
@@ -59,18 +86,7 @@ def parse_time(value: object, tz: ZoneInfo) -> dt.datetime | None:
         else:
             return parsed.replace(tzinfo=tz)
     if len(text) == 14 and text.isascii() and text.isdigit():  # the pinyin schemas' shape
-        try:
-            return dt.datetime(
-                int(text[:4]),
-                int(text[4:6]),
-                int(text[6:8]),
-                int(text[8:10]),
-                int(text[10:12]),
-                int(text[12:]),
-                tzinfo=tz,
-            )
-        except ValueError as exc:
-            raise TimeParseError(f"invalid date in {text!r}: {exc}") from None
+        return _compact14(text, tz)
     compact = _COMPACT.match(text)
     if compact:
         parts = [int(p) if p else 0 for p in compact.groups()]

@@ -208,6 +208,13 @@ def _payloads(*records: tuple[str, Any]) -> list[tuple[str, str]]:
     return [(record_key(entity, r), encode_record(entity, r)) for entity, r in records]
 
 
+def test_encoding_is_the_models_json() -> None:
+    """encode_record calls the serializer directly: the same text as model_dump_json."""
+    for entity, record, _key in ROUND_TRIPS:
+        if not isinstance(record, tuple):
+            assert encode_record(entity, record) == record.model_dump_json()
+
+
 def test_every_entity_kind_survives_the_store(store: StateStore) -> None:
     for entity, record, _key in ROUND_TRIPS:
         store.apply_poll("approval", entity, _payloads((entity, record)), [], None, [], T0, False)
@@ -586,6 +593,31 @@ def test_a_bulk_poll_upserts_like_single_rows(store: StateStore) -> None:
     expected = {("queue", "tickets", t.id): t for t in [again, *served[1:], tickets[-1]]}
     assert _records(store) == expected
     assert store.watermarks() == {("queue", "tickets"): later}
+
+
+def test_a_first_bulk_poll_copies_straight_in_like_an_upsert(store: StateStore) -> None:
+    """A first poll of a source's entity (nothing of it stored: PostgreSQL copies the
+    rows straight into the table) stores what an upsert would: a key repeated within
+    the poll keeps its last version, another source's rows of the entity stay, and the
+    next poll of the same source updates its rows."""
+    count = COPY_UPSERT_ROWS + 5
+    other = Ticket(id="T1", issued_at=T0, number="B001")
+    store.apply_poll("kiosk", "tickets", _payloads(("tickets", other)), [], T0, [], T0, True)
+    tickets = [Ticket(id=f"T{n}", issued_at=T0 + dt.timedelta(seconds=n)) for n in range(count)]
+    again = Ticket(id="T3", issued_at=T0, number="A003")  # T3 twice: the last one wins
+    first = _payloads(*(("tickets", t) for t in tickets), ("tickets", again))
+    store.apply_poll("queue", "tickets", first, [], T0, [], T0, True)
+    expected = {("queue", "tickets", t.id): t for t in tickets}
+    expected[("queue", "tickets", "T3")] = again
+    expected[("kiosk", "tickets", "T1")] = other
+    assert _records(store) == expected
+    served = [t.model_copy(update={"status": TicketStatus.SERVED}) for t in tickets]
+    later = T0 + dt.timedelta(minutes=1)
+    store.apply_poll(
+        "queue", "tickets", _payloads(*(("tickets", t) for t in served)), [], later, [], later, True
+    )
+    expected.update({("queue", "tickets", t.id): t for t in served})
+    assert _records(store) == expected
 
 
 def test_a_bulk_ledger_save_round_trips_times_and_flags(store: StateStore) -> None:

@@ -94,7 +94,7 @@ def _text(row: Mapping[str, Any], field: str, ctx: RowContext) -> str | None:
     value = row.get(field)
     if value is None:
         return None
-    text = str(value).strip()
+    text = (value if type(value) is str else str(value)).strip()
     if not text:
         return None
     mapping = ctx.value_maps.get(field)
@@ -128,11 +128,21 @@ def _parsed(
 
 
 def _time(row: Mapping[str, Any], field: str, ctx: RowContext) -> dt.datetime | None:
-    return _parsed(parse_time, row, field, ctx)
+    # _parsed(parse_time, ...) written out: called several times for every row.
+    try:
+        return parse_time(row.get(field), ctx.tz)
+    except TimeParseError as exc:
+        raise RowError("bad_time", f"{field}: {exc}") from None
 
 
 def _required_time(row: Mapping[str, Any], field: str, ctx: RowContext) -> dt.datetime:
-    return _present(_time(row, field, ctx), field)
+    try:
+        value = parse_time(row.get(field), ctx.tz)
+    except TimeParseError as exc:
+        raise RowError("bad_time", f"{field}: {exc}") from None
+    if value is None:
+        raise RowError("missing_field", f"{field} is missing")
+    return value
 
 
 def _date(row: Mapping[str, Any], field: str, ctx: RowContext) -> dt.date | None:
@@ -200,13 +210,18 @@ def _flag(row: Mapping[str, Any], field: str, ctx: RowContext) -> bool | None:
 
 def _identity(row: Mapping[str, Any], fields: tuple[str, ...], ctx: RowContext) -> str | None:
     """Keyed hash of the first identity field present; the raw value goes no further."""
-    value = next((row[f] for f in fields if row.get(f) is not None and str(row[f]).strip()), None)
-    return ctx.hasher.key_for(value)
+    for field in fields:
+        value = row.get(field)
+        if value is not None and str(value).strip():
+            return ctx.hasher.key_for(value)
+    return None
 
 
 def _build(model: type[BaseModel], fields: dict[str, Any]) -> Any:
     try:
-        return model.model_validate({k: v for k, v in fields.items() if v is not None})
+        return model.__pydantic_validator__.validate_python(
+            {k: v for k, v in fields.items() if v is not None}
+        )
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"]) or model.__name__

@@ -15,6 +15,7 @@ reached (:class:`SourceUnavailable`) or the SQL itself is wrong (:class:`SourceQ
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -150,7 +151,7 @@ class SqlSource:
                 for row in result:
                     batch.rows += 1
                     values = tuple(row)
-                    if rows.skip(values, batch):
+                    if rows.known and rows.skip(values, batch):
                         continue
                     before = len(batch.records)
                     updated = self._rows.map(
@@ -227,12 +228,12 @@ class _Unchanged:
         updated: dt.datetime | None,
         watermark: dt.datetime | None,
     ) -> None:
-        from monitor.store import record_key  # the store imports the sources' base
-
-        key = record_key(entity, record)
+        key = _record_key()(entity, record)
         self._key(key)
         if updated is None:
             return
+        if watermark is not None and updated < watermark - self.overlap:
+            return  # already outside the overlap: kept() would never keep it
         self.seen[values] = (key, updated)
         if len(self.seen) >= self._prune_at and watermark is not None:
             horizon = watermark - self.overlap
@@ -246,6 +247,19 @@ class _Unchanged:
         horizon = watermark - self.overlap
         repeated = self.repeated
         return {v: h for v, h in self.seen.items() if h[1] >= horizon and h[0] not in repeated}
+
+
+def _record_key() -> Callable[[str, Any], str]:
+    """monitor.store.record_key, imported on first use (the store imports the sources' base)."""
+    global _RECORD_KEY
+    if _RECORD_KEY is None:
+        from monitor.store import record_key
+
+        _RECORD_KEY = record_key
+    return _RECORD_KEY
+
+
+_RECORD_KEY: Callable[[str, Any], str] | None = None
 
 
 def _describe(exc: SQLAlchemyError) -> str:
