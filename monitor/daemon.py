@@ -49,6 +49,7 @@ from exporters.alertmanager import AlertContext, AlertmanagerPusher, render_aler
 from exporters.http import EndpointSecurity, MetricsServer
 from exporters.metrics import DaemonMetrics, SourceHealth
 from monitor.clock import Clock
+from monitor.collector import collector_paused
 from monitor.config import Config
 from monitor.deadlines import DeadlinePolicy
 from monitor.engine import Changes, Engine, brought_to
@@ -275,13 +276,8 @@ class Daemon:
         cycles, and each full collection their allocations trigger walks all of them
         again. A big batch is settled (collected young, frozen) once it is held.
         """
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with collector_paused():
             return self._poll_entity_paused(name, source, entity, full)
-        finally:
-            if enabled:
-                gc.enable()
 
     def _poll_entity_paused(self, name: str, source: Source, entity: str, full: bool) -> int:
         since = None if full else source.next_since(self._watermarks.get((name, entity)))

@@ -35,13 +35,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import gc
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from monitor.calendar import CalendarRangeError, WorkingCalendar
+from monitor.collector import collector_paused
 from monitor.deadlines import case_deadlines, step_due_at
 from monitor.model import Case, Finding, Item, Payment, Snapshot
 from monitor.preselect import OverduePreselection, fees_quiet
@@ -928,13 +928,8 @@ class Engine:
         short-lived objects and makes no reference cycles, and every collection it would
         trigger walks the hall's millions of records again (a third of a full evaluation).
         """
-        paused = gc.isenabled()
-        gc.disable()
-        try:
+        with collector_paused():
             return self._evaluate(snapshot, ctx, changes, current)
-        finally:
-            if paused:
-                gc.enable()
 
     def _evaluate(
         self, snapshot: Snapshot, ctx: RuleContext, changes: Changes | None, current: bool

@@ -9,7 +9,6 @@ under the daemon they are only logged.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from exporters.report import write_report
+from monitor.collector import collector_paused
 from monitor.config import Config
 from monitor.deadlines import DeadlinePolicy
 from monitor.monthly import build_report, load_inputs, month_period, previous_month
@@ -54,7 +54,7 @@ def generate(
     period = month_period(month, policy, now)
     previous = month_period(previous_month(month), policy, now)
     written: list[Path] = []
-    with without_cycle_collection():
+    with collector_paused():
         store = StateStore(config.state.url, config.state.schema_name)
         try:
             store.open()
@@ -72,24 +72,6 @@ def generate(
             )
     log.info("report_written", month=month, files=[str(p) for p in written])
     return written
-
-
-@contextmanager
-def without_cycle_collection() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector (if it runs) for the duration.
-
-    A province's month is hundreds of thousands of rows read into small objects that
-    form no cycles; the collector would scan all of them again and again as they pile
-    up (a fifth of the report's time). Reference counting still frees everything; the
-    collector is left as it was found (on, unless its owner turned it off).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @contextmanager

@@ -9,7 +9,6 @@ there are and where (the XLSX, which holds every row).
 from __future__ import annotations
 
 import dataclasses
-import gc
 from pathlib import Path
 
 import openpyxl
@@ -17,7 +16,6 @@ import openpyxl
 from exporters.report import write_report
 from exporters.report.tables import SHOWN_ROWS
 from monitor.monthly import MonthReport, PlaceRow, RedCase, build_report, month_period
-from monitor.report import without_cycle_collection
 from tests.hall_time import POLICY, t
 from tests.test_monthly import NOW, inputs
 
@@ -54,25 +52,3 @@ def test_the_printed_bulletin_cuts_long_lists_and_the_workbook_keeps_them(
     windows = [r for r in workbook["窗口排名"].iter_rows(min_row=3, values_only=True)]
     assert [r[2] for r in windows] == [f"W{n:04d}" for n in range(1, WINDOWS + 1)]
     assert len(list(workbook["红牌办件"].iter_rows(min_row=3))) == RED_CASES
-
-
-def test_the_cycle_collector_is_left_as_it_was_found() -> None:
-    """Paused while a report is made (it holds a month of rows), then as before: on if
-    it was on, off if the process had turned it off — even when the report fails."""
-    assert gc.isenabled()
-    with without_cycle_collection():
-        assert not gc.isenabled()
-    assert gc.isenabled()
-    try:
-        with without_cycle_collection():
-            raise RuntimeError("the store went away")
-    except RuntimeError:
-        pass
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with without_cycle_collection():
-            pass
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
