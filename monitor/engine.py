@@ -406,7 +406,8 @@ Scope = offsystem_rules.Scope
 
 
 def _search_scopes(s: offsystem_rules.TicketSearch) -> list[Scope]:
-    """The scopes a ticket searches (see :func:`_parts`)."""
+    """The scopes a ticket searches: its applicant's, then its window's (or department's)
+    for keyed or for any tickets."""
     scopes: list[Scope] = [("any", *s.place), ("keyless", *s.place)]
     if s.applicant_place is not None:
         scopes.append(s.applicant_place)
@@ -414,7 +415,14 @@ def _search_scopes(s: offsystem_rules.TicketSearch) -> list[Scope]:
 
 
 class _Split:
-    """:func:`_parts` of a cluster, kept up to date as tickets and cases are added.
+    """A cluster's tickets and cases split where they cannot compete for a case, kept up
+    to date as tickets and cases are added.
+
+    A case sits in scopes of its window and department (``rules.offsystem._case_scopes``).
+    Scopes joined by a ticket that searches both or by a case that sits in both are one
+    part; :func:`rules.offsystem.unmatched_tickets` over each part gives, together, what
+    it gives over all of them (its greedy order is the same within a part, and a part
+    never takes another's case). Cases in no scope a ticket searches cover nothing.
 
     The union-find over the scopes the tickets search, joined by each ticket's scopes
     and by each case's scopes among them, is the same whatever order tickets and cases
@@ -514,7 +522,7 @@ class _Split:
     def parts(
         self, snapshot: Snapshot
     ) -> list[tuple[list[offsystem_rules.TicketSearch], list[Case]]]:
-        """The parts now (as :func:`_parts` gives them), with the cases' current versions."""
+        """The parts now, with the cases' current versions."""
         find = self._find
         grouped: dict[Scope, tuple[list[offsystem_rules.TicketSearch], list[Case]]] = {}
         for s in self.searches.values():
@@ -555,7 +563,7 @@ class TicketClusters:
     within its span. A cluster is matched again only when one of its tickets or cases
     changed, a ticket in it finishes, a case in it is typed in, or a deadline in it
     passes — in practice, today's. Even then only its parts that changed are matched
-    again: tickets and cases that share no scope (see :func:`_parts`) never compete.
+    again: tickets and cases that share no scope never compete.
     """
 
     def __init__(self) -> None:
@@ -765,61 +773,6 @@ def _same_part(
     return all(tickets.get(s.ticket.id) is s.ticket for s in searches) and all(
         known.get(c.id) is keys[c.id] for c in cases
     )
-
-
-def _parts(
-    searches: list[offsystem_rules.TicketSearch], cases: list[Case]
-) -> list[tuple[list[offsystem_rules.TicketSearch], list[Case]]]:
-    """Tickets and cases split where they cannot compete for a case.
-
-    A ticket searches its applicant's scope, then its window's (or department's) scope
-    for keyed or for any tickets; a case sits in scopes of its window and department
-    (see ``rules.offsystem._case_scopes``). Scopes joined by a ticket that searches both
-    or by a case that sits in both are one part; :func:`rules.offsystem.unmatched_tickets`
-    over each part gives, together, what it gives over all of them (its greedy order is
-    the same within a part, and a part never takes another's case). Cases in no scope a
-    ticket searches are left out: they cover nothing.
-    """
-    parent: dict[tuple[str, ...], tuple[str, ...]] = {}
-
-    def find(scope: tuple[str, ...]) -> tuple[str, ...]:
-        root = scope
-        while parent[root] != root:
-            root = parent[root]
-        while parent[scope] != root:
-            parent[scope], scope = root, parent[scope]
-        return root
-
-    def join(a: tuple[str, ...], b: tuple[str, ...]) -> None:
-        root_a, root_b = find(a), find(b)
-        if root_a != root_b:
-            parent[root_b] = root_a
-
-    for s in searches:
-        scopes = [("any", *s.place), ("keyless", *s.place)]
-        if s.applicant_place is not None:
-            scopes.append(s.applicant_place)
-        for scope in scopes:
-            parent.setdefault(scope, scope)
-        for scope in scopes[1:]:
-            join(scopes[0], scope)
-    placed: list[tuple[Case, tuple[str, ...]]] = []
-    for case in cases:
-        first: tuple[str, ...] | None = None
-        for scope in offsystem_rules._case_scopes(case):  # the rule's own scopes
-            if scope in parent:
-                if first is None:
-                    first = scope
-                else:
-                    join(first, scope)
-        if first is not None:
-            placed.append((case, first))
-    grouped: dict[tuple[str, ...], tuple[list[offsystem_rules.TicketSearch], list[Case]]] = {}
-    for s in searches:
-        grouped.setdefault(find(("any", *s.place)), ([], []))[0].append(s)
-    for case, scope in placed:
-        grouped[find(scope)][1].append(case)
-    return list(grouped.values())
 
 
 # --- backfilled cases and double acceptances (judged over the few cases that can show them)

@@ -14,8 +14,9 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.engine import TicketClusters, _parts, _split
+from monitor.engine import TicketClusters, _split
 from monitor.model import Case, Item, Snapshot, Ticket, TicketStatus
+from rules import offsystem
 from rules.context import RuleContext
 from rules.offsystem import tickets_without_case
 from rules.parameters import RuleParameters
@@ -102,6 +103,62 @@ def _assert_splits_as_built_afresh(clusters: TicketClusters, snapshot: Snapshot)
         assert _shape(parts) == _shape(_parts(searches, cases))
         assert _shape(parts) == _shape(_split(searches, cases, split.keys).parts(snapshot))
         assert all(snapshot.cases[c.id] is c for _, members in parts for c in members)
+
+
+def _parts(
+    searches: list[offsystem.TicketSearch], cases: list[Case]
+) -> list[tuple[list[offsystem.TicketSearch], list[Case]]]:
+    """The plain definition of the split :class:`monitor.engine._Split` keeps up to date:
+    tickets and cases split where they cannot compete for a case.
+
+    A ticket searches its applicant's scope, then its window's (or department's) scope
+    for keyed or for any tickets; a case sits in scopes of its window and department
+    (see ``rules.offsystem._case_scopes``). Scopes joined by a ticket that searches both
+    or by a case that sits in both are one part; :func:`rules.offsystem.unmatched_tickets`
+    over each part gives, together, what it gives over all of them (its greedy order is
+    the same within a part, and a part never takes another's case). Cases in no scope a
+    ticket searches are left out: they cover nothing.
+    """
+    parent: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def find(scope: tuple[str, ...]) -> tuple[str, ...]:
+        root = scope
+        while parent[root] != root:
+            root = parent[root]
+        while parent[scope] != root:
+            parent[scope], scope = root, parent[scope]
+        return root
+
+    def join(a: tuple[str, ...], b: tuple[str, ...]) -> None:
+        root_a, root_b = find(a), find(b)
+        if root_a != root_b:
+            parent[root_b] = root_a
+
+    for s in searches:
+        scopes = [("any", *s.place), ("keyless", *s.place)]
+        if s.applicant_place is not None:
+            scopes.append(s.applicant_place)
+        for scope in scopes:
+            parent.setdefault(scope, scope)
+        for scope in scopes[1:]:
+            join(scopes[0], scope)
+    placed: list[tuple[Case, tuple[str, ...]]] = []
+    for case in cases:
+        first: tuple[str, ...] | None = None
+        for scope in offsystem._case_scopes(case):  # the rule's own scopes
+            if scope in parent:
+                if first is None:
+                    first = scope
+                else:
+                    join(first, scope)
+        if first is not None:
+            placed.append((case, first))
+    grouped: dict[tuple[str, ...], tuple[list[offsystem.TicketSearch], list[Case]]] = {}
+    for s in searches:
+        grouped.setdefault(find(("any", *s.place)), ([], []))[0].append(s)
+    for case, scope in placed:
+        grouped[find(scope)][1].append(case)
+    return list(grouped.values())
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
