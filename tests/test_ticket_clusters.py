@@ -79,6 +79,23 @@ def tickets(draw: st.DrawFn, number: int) -> Ticket:
     )
 
 
+def _served(
+    number: int, window: str, day: dt.datetime, key: str | None = None, finished: int = 10
+) -> Ticket:
+    """Ticket T<number>, issued and called at ``day``, served at ``window`` (its
+    department's) and finished ``finished`` minutes later."""
+    return Ticket(
+        id=f"T{number}",
+        window=window,
+        department=DEPARTMENT_OF[window],
+        applicant_key=key,
+        issued_at=day,
+        called_at=day,
+        finished_at=day + dt.timedelta(minutes=finished),
+        status=TicketStatus.SERVED,
+    )
+
+
 def _sorted(findings: list) -> list:
     return sorted(findings, key=lambda f: f.subject_id)
 
@@ -201,24 +218,8 @@ def test_a_change_at_one_window_leaves_the_other_departments_matched() -> None:
     again, not W3's (its verdict object is kept)."""
     day = t(2026, 9, 1, 9)
     queue = {
-        "T1": Ticket(
-            id="T1",
-            window="W1",
-            department="D1",
-            issued_at=day,
-            called_at=day,
-            finished_at=day + dt.timedelta(minutes=10),
-            status=TicketStatus.SERVED,
-        ),
-        "T2": Ticket(
-            id="T2",
-            window="W3",
-            department="D2",
-            issued_at=day,
-            called_at=day,
-            finished_at=day + dt.timedelta(minutes=10),
-            status=TicketStatus.SERVED,
-        ),
+        "T1": _served(1, "W1", day),
+        "T2": _served(2, "W3", day),
     }
     at = day + dt.timedelta(hours=3)
     ctx = _ctx(at)
@@ -252,15 +253,7 @@ def test_a_case_typed_in_late_rematches_its_part_and_deadlines_only_refind() -> 
     11:00. Before 10:10 nothing is reported; then T1 is (its deadline passed, the same
     matching); from 11:00 C1 exists and covers it (the part is matched again)."""
     day = t(2026, 9, 1, 9)
-    ticket = Ticket(
-        id="T1",
-        window="W1",
-        department="D1",
-        issued_at=day,
-        called_at=day,
-        finished_at=day + dt.timedelta(minutes=10),
-        status=TicketStatus.SERVED,
-    )
+    ticket = _served(1, "W1", day)
     case = Case(
         id="C1",
         item="I1",
@@ -287,22 +280,10 @@ def test_a_finishing_ticket_and_a_new_case_extend_the_split() -> None:
     Either way the parts are the plain split's."""
     day = t(2026, 9, 1, 9)
 
-    def ticket(number: int, window: str, key: str | None, finished: int) -> Ticket:
-        return Ticket(
-            id=f"T{number}",
-            window=window,
-            department=DEPARTMENT_OF[window],
-            applicant_key=key,
-            issued_at=day,
-            called_at=day,
-            finished_at=day + dt.timedelta(minutes=finished),
-            status=TicketStatus.SERVED,
-        )
-
     queue = {
-        "T1": ticket(1, "W1", "K1", 10),
-        "T2": ticket(2, "W3", None, 10),
-        "T3": ticket(3, "W4", "K2", 50),  # finishes later, at a window of its own
+        "T1": _served(1, "W1", day, "K1"),
+        "T2": _served(2, "W3", day),
+        "T3": _served(3, "W4", day, "K2", finished=50),  # finishes later, at a window of its own
     }
     hall = {
         "C1": Case(id="C1", item="I1", window="W1", department="D1", accepted_at=day),
@@ -343,7 +324,7 @@ def test_a_finishing_ticket_and_a_new_case_extend_the_split() -> None:
     assert cluster.split is split and set(split.searches) == {"T1", "T2", "T3"}
     _assert_splits_as_built_afresh(clusters, snapshot)
     # T1 changes (another window): the split is built afresh.
-    queue["T1"] = ticket(1, "W3", "K1", 10)
+    queue["T1"] = _served(1, "W3", day, "K1")
     ctx = _ctx(day + dt.timedelta(minutes=70))
     snapshot = Snapshot(items=ITEMS, tickets=dict(queue), cases=dict(hall))
     clusters.update(snapshot, ["T1"], (), ctx)
@@ -361,24 +342,8 @@ def test_a_case_changed_in_what_matching_does_not_read_keeps_its_part() -> None:
     findings are still the rule's."""
     day = t(2026, 9, 1, 9)
     queue = {
-        "T1": Ticket(
-            id="T1",
-            window="W1",
-            department="D1",
-            issued_at=day,
-            called_at=day,
-            finished_at=day + dt.timedelta(minutes=10),
-            status=TicketStatus.SERVED,
-        ),
-        "T2": Ticket(
-            id="T2",
-            window="W3",
-            department="D2",
-            issued_at=day,
-            called_at=day,
-            finished_at=day + dt.timedelta(minutes=10),
-            status=TicketStatus.SERVED,
-        ),
+        "T1": _served(1, "W1", day),
+        "T2": _served(2, "W3", day),
     }
     case = Case(
         id="C1", item="I1", window="W1", department="D1", accepted_at=day + dt.timedelta(minutes=5)
