@@ -295,40 +295,6 @@ def concluded_by(row: CaseSla, end: dt.datetime) -> dt.datetime | None:
     return row.concluded_at if row.concluded_at is not None and row.concluded_at < end else None
 
 
-def month_figures(
-    cases: Iterable[CaseSla],
-    ratings: Iterable[Evaluation],
-    period: Period,
-    policy: DeadlinePolicy,
-) -> MonthFigures:
-    """The KPIs' counts over the cases (already chosen for the period) and ratings given."""
-    month = MonthFigures()
-    for row in cases:
-        concluded = concluded_by(row, period.end)
-        if period.contains(row.accepted_at):
-            on_site = (
-                row.decided
-                and concluded is not None
-                and policy.local_date(concluded) == policy.local_date(row.accepted_at)
-            )
-            month.add_accepted(
-                concluded=concluded is not None,
-                immediate=row.item_kind == "immediate",
-                on_site=on_site,
-            )
-        if row.decided and period.contains(concluded):
-            month.add_decided(
-                on_time=bool(row.on_time),
-                statutory_days=row.statutory_limit_days,
-                promised_days=row.promised_limit_days,
-                used_days=row.used_working_days,
-            )
-    for rating in ratings:
-        if period.contains(rating.rated_at):
-            month.add_rating(rating.level)
-    return month
-
-
 def figures_by(
     cases: Iterable[CaseSla],
     ratings: Iterable[Evaluation],
@@ -336,9 +302,9 @@ def figures_by(
     policy: DeadlinePolicy,
     groupings: Sequence[Callable[[str | None, str | None], Hashable]],
 ) -> list[dict[Hashable, MonthFigures]]:
-    """:func:`month_figures` of every group of several groupings at once, in one pass
-    over the cases and ratings: each grouping maps a (department, window) to its group.
-    A group with nothing counted in the period is absent."""
+    """The KPIs' counts of every group of several groupings at once, in one pass over the
+    cases (already chosen for the period) and ratings: each grouping maps a (department,
+    window) to its group. A group with nothing counted in the period is absent."""
     tables: list[defaultdict[Hashable, MonthFigures]] = [
         defaultdict(MonthFigures) for _ in groupings
     ]
@@ -541,9 +507,10 @@ def build_report(
     whole, by_department, by_window = figures_by(
         cases.values(), ratings, period, policy, (_whole, _department, _window)
     )
+    (before,) = figures_by(earlier.values(), ratings, previous, policy, (_whole,))
     kpis = _kpis(
         whole.get(None, MonthFigures()) if has_cases else None,
-        month_figures(earlier.values(), ratings, previous, policy) if has_earlier else None,
+        before.get(None, MonthFigures()) if has_earlier else None,
     )
 
     spans = open_intervals(inputs.events)

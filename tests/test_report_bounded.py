@@ -12,16 +12,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import random
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
+from monitor.deadlines import DeadlinePolicy
+from monitor.kpis import MonthFigures
 from monitor.model import Evaluation, Finding, Severity
 from monitor.monthly import (
     FEE_RULES,
     OVERDUE_RULES,
     DayPoint,
     MonthReport,
+    Period,
     PlaceRow,
     ReportInputs,
     _active,
@@ -33,7 +37,6 @@ from monitor.monthly import (
     cases_at,
     concluded_by,
     load_inputs,
-    month_figures,
     month_period,
     open_intervals,
     previous_month,
@@ -50,6 +53,41 @@ YELLOW = ("case.due_soon", "offsystem.backfilled_case")
 RULES = (*OVERDUE_RULES, *FEE_RULES, *YELLOW)
 TEMPLATE = judge(case(), ITEM, cal(), POLICY, t(2026, 10, 9, 17))
 FIRST = t(2026, 6, 20)  # the first instant a random store knows of
+
+
+def month_figures(
+    cases: Iterable[CaseSla],
+    ratings: Iterable[Evaluation],
+    period: Period,
+    policy: DeadlinePolicy,
+) -> MonthFigures:
+    """The plain definition :func:`monitor.monthly.figures_by` is held to: the KPIs'
+    counts over the cases (already chosen for the period) and ratings given."""
+    month = MonthFigures()
+    for row in cases:
+        concluded = concluded_by(row, period.end)
+        if period.contains(row.accepted_at):
+            on_site = (
+                row.decided
+                and concluded is not None
+                and policy.local_date(concluded) == policy.local_date(row.accepted_at)
+            )
+            month.add_accepted(
+                concluded=concluded is not None,
+                immediate=row.item_kind == "immediate",
+                on_site=on_site,
+            )
+        if row.decided and period.contains(concluded):
+            month.add_decided(
+                on_time=bool(row.on_time),
+                statutory_days=row.statutory_limit_days,
+                promised_days=row.promised_limit_days,
+                used_days=row.used_working_days,
+            )
+    for rating in ratings:
+        if period.contains(rating.rated_at):
+            month.add_rating(rating.level)
+    return month
 
 
 def instant(rng: random.Random, after: dt.datetime, days: float = 40) -> dt.datetime:
