@@ -183,7 +183,8 @@ class Daemon:
         for source, entity, key, payload in self.store.load_payloads():
             # The stored payload is what a poll encoded: its digest is taken as it is,
             # not from a re-encoding of the decoded record.
-            self._remember(source, entity, key, _digest(payload), decode_record(entity, payload))
+            held = (key, _digest(payload), decode_record(entity, payload))
+            self._remember(source, entity, (held,))
             loaded[entity] += 1
         self._watermarks = self.store.watermarks()
         self._ledger = self.store.load_ledger()
@@ -217,12 +218,19 @@ class Daemon:
 
     # --- polling -------------------------------------------------------------------------
 
-    def _remember(self, source: str, entity: str, key: str, digest: bytes, record: Any) -> None:
-        self.records.add(entity, record)
-        self._changed.setdefault(entity, set()).add(key)
-        self._owners[(entity, key)] = source
-        self._digests[(source, entity, key)] = digest
-        self._keys.setdefault((source, entity), set()).add(key)
+    def _remember(self, source: str, entity: str, held: Iterable[tuple[str, bytes, Any]]) -> None:
+        """Hold records of one source's entity: (key, digest, record) each. The lookups
+        are taken once for all of them (a first poll holds hundreds of thousands)."""
+        add = self.records.add
+        changed = self._changed.setdefault(entity, set())
+        keys = self._keys.setdefault((source, entity), set())
+        owners, digests = self._owners, self._digests
+        for key, digest, record in held:
+            add(entity, record)
+            changed.add(key)
+            owners[(entity, key)] = source
+            digests[(source, entity, key)] = digest
+            keys.add(key)
 
     def _forget(self, source: str, entity: str, key: str) -> None:
         self._digests.pop((source, entity, key), None)
@@ -322,17 +330,7 @@ class Daemon:
         )
         with self._lock:
             if upserts:
-                # _remember for each record, with its lookups taken once per batch.
-                add = self.records.add
-                changed = self._changed.setdefault(entity, set())
-                keys = self._keys.setdefault((name, entity), set())
-                owners, digests = self._owners, self._digests
-                for key, _, digest, record in upserts:
-                    add(entity, record)
-                    changed.add(key)
-                    owners[(entity, key)] = name
-                    digests[(name, entity, key)] = digest
-                    keys.add(key)
+                self._remember(name, entity, ((k, d, r) for k, _, d, r in upserts))
             for key in deletes:
                 self._forget(name, entity, key)
             self._watermarks[(name, entity)] = watermark
