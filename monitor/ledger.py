@@ -128,8 +128,9 @@ class Memory:
     and what they depended on; ``unsettled`` the sources then unsettled. A finding that is
     the very object it was last time, with the same unsettled sources and none of its
     records delivered again, reconciles as it did then: only its ``last_seen`` may be due.
-    The owner of the memory replaces it with :meth:`Memory.after` once the changes are
-    stored (a failed write keeps the old one, so nothing is skipped that was not applied).
+    :func:`reconcile` leaves what it saw in ``pending``; the owner calls :meth:`commit`
+    once the changes are stored (after a failed write it drops the memory, so nothing is
+    skipped that was not applied).
     """
 
     findings: dict[str, Finding] = field(default_factory=dict)
@@ -183,10 +184,10 @@ def reconcile(
     changes = LedgerChanges()
     current = {f.fingerprint: f for f in findings}
     frozen_unsettled = frozenset(unsettled)
-    remembered = memory is not None and changed is not None
-    same_unsettled = remembered and memory is not None and memory.unsettled == frozen_unsettled
-    previous = memory.findings if remembered and memory is not None else {}
-    previous_sources = memory.sources if remembered and memory is not None else {}
+    remembered = memory if changed is not None else None  # unknown changes: skip nothing
+    same_unsettled = remembered is not None and remembered.unsettled == frozen_unsettled
+    previous = remembered.findings if remembered is not None else {}
+    previous_sources = remembered.sources if remembered is not None else {}
     touched_nothing = changed is not None and not any(changed.values())
 
     dependencies_of: dict[str, frozenset[str]] = {}
