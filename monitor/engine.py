@@ -405,15 +405,6 @@ class _Cluster:
 Scope = offsystem_rules.Scope
 
 
-def _search_scopes(s: offsystem_rules.TicketSearch) -> list[Scope]:
-    """The scopes a ticket searches: its applicant's, then its window's (or department's)
-    for keyed or for any tickets."""
-    scopes: list[Scope] = [("any", *s.place), ("keyless", *s.place)]
-    if s.applicant_place is not None:
-        scopes.append(s.applicant_place)
-    return scopes
-
-
 class _Split:
     """A cluster's tickets and cases split where they cannot compete for a case, kept up
     to date as tickets and cases are added.
@@ -455,7 +446,7 @@ class _Split:
 
     def add_search(self, s: offsystem_rules.TicketSearch) -> None:
         self.searches[s.ticket.id] = s
-        scopes = _search_scopes(s)
+        scopes = offsystem_rules.search_scopes(s)
         for scope in scopes:
             if scope in self.parent:
                 continue

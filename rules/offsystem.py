@@ -149,6 +149,15 @@ def ticket_search(
     )
 
 
+def search_scopes(s: TicketSearch) -> list[Scope]:
+    """Every scope a ticket's search may take its case from: its place's scopes for
+    tickets without a key and for keyed ones, then its applicant's own (if keyed)."""
+    scopes: list[Scope] = [("any", *s.place), ("keyless", *s.place)]
+    if s.applicant_place is not None:
+        scopes.append(s.applicant_place)
+    return scopes
+
+
 def _case_scopes(case: Case) -> Iterator[Scope]:
     """Every scope in which a case can cover a ticket.
 
@@ -202,10 +211,7 @@ def unmatched_searches(
 
     needed: set[Scope] = set()
     for s in ordered:
-        needed.add(("any", *s.place))
-        needed.add(("keyless", *s.place))
-        if s.applicant_place is not None:
-            needed.add(s.applicant_place)
+        needed.update(search_scopes(s))
     grouped: dict[Scope, list[Case]] = defaultdict(list)
     for case in cases:
         if not case_known(case, ctx.at):
