@@ -36,7 +36,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -298,12 +298,17 @@ def judge_deposit(payment: Payment, cases: tuple[Case, ...], ctx: RuleContext) -
 
 
 class _Links:
-    """Which payments and cases refer to each other: by reference (缴款单号) or case id."""
+    """Which payments and cases refer to each other: by reference (缴款单号) or case id.
+
+    A reference or case id is nearly always carried by one payment and one case: the
+    payments and case ids under each are small tuples (replaced when one comes or
+    goes), not a dict or set each.
+    """
 
     def __init__(self) -> None:
-        self.payments_by_reference: dict[str, dict[str, Payment]] = {}
-        self.payments_by_case: dict[str, dict[str, Payment]] = {}
-        self.cases_by_reference: dict[str, set[str]] = {}
+        self.payments_by_reference: dict[str, tuple[Payment, ...]] = {}
+        self.payments_by_case: dict[str, tuple[Payment, ...]] = {}
+        self.cases_by_reference: dict[str, tuple[str, ...]] = {}
         self.payments: dict[str, Payment] = {}
         self.cases: dict[str, Case] = {}
 
@@ -313,21 +318,13 @@ class _Links:
         old = self.payments.pop(payment_id, None)
         if old is not None:
             versions.append(old)
-            for table, key in (
-                (self.payments_by_reference, old.reference),
-                (self.payments_by_case, old.case_id),
-            ):
-                if key:
-                    table.get(key, {}).pop(payment_id, None)
+            _unlink(self.payments_by_reference, old.reference, lambda p: p.id == payment_id)
+            _unlink(self.payments_by_case, old.case_id, lambda p: p.id == payment_id)
         if payment is not None:
             versions.append(payment)
             self.payments[payment_id] = payment
-            for table, key in (
-                (self.payments_by_reference, payment.reference),
-                (self.payments_by_case, payment.case_id),
-            ):
-                if key:
-                    table.setdefault(key, {})[payment_id] = payment
+            _link(self.payments_by_reference, payment.reference, payment)
+            _link(self.payments_by_case, payment.case_id, payment)
         return versions
 
     def set_case(self, case_id: str, case: Case | None) -> list[Case]:
@@ -335,41 +332,59 @@ class _Links:
         old = self.cases.pop(case_id, None)
         if old is not None:
             versions.append(old)
-            if old.payment_reference:
-                self.cases_by_reference.get(old.payment_reference, set()).discard(case_id)
+            _unlink(self.cases_by_reference, old.payment_reference, lambda i: i == case_id)
         if case is not None:
             versions.append(case)
             self.cases[case_id] = case
-            if case.payment_reference:
-                self.cases_by_reference.setdefault(case.payment_reference, set()).add(case_id)
+            _link(self.cases_by_reference, case.payment_reference, case_id)
         return versions
 
     def payments_of(self, case: Case) -> tuple[Payment, ...]:
-        by_case = self.payments_by_case.get(case.id)
+        by_case = self.payments_by_case.get(case.id, ())
         by_reference = (
-            self.payments_by_reference.get(case.payment_reference)
+            self.payments_by_reference.get(case.payment_reference, ())
             if case.payment_reference
-            else None
+            else ()
         )
         if not by_reference:
-            if not by_case:
-                return ()
             found = by_case
         elif not by_case:
             found = by_reference
         else:
-            found = {**by_case, **by_reference}
-        return tuple(found[k] for k in sorted(found))
+            found = tuple({p.id: p for p in (*by_case, *by_reference)}.values())
+        if len(found) < 2:
+            return found
+        return tuple(sorted(found, key=lambda p: p.id))
 
     def cases_of(self, payment: Payment) -> tuple[Case, ...]:
-        by_reference: set[str] | tuple[()] = (
+        by_reference: tuple[str, ...] = (
             self.cases_by_reference.get(payment.reference, ()) if payment.reference else ()
         )
         linked = payment.case_id if payment.case_id and payment.case_id in self.cases else None
         ids: Iterable[str] = by_reference
         if linked is not None and linked not in by_reference:
-            ids = {*by_reference, linked}
+            ids = (*by_reference, linked)
         return tuple(self.cases[i] for i in sorted(ids))
+
+
+_V = TypeVar("_V")
+
+
+def _link(table: dict[str, tuple[_V, ...]], key: str | None, value: _V) -> None:
+    """Add ``value`` under ``key`` (none: nothing); the caller has unlinked its old version."""
+    if key:
+        table[key] = (*table.get(key, ()), value)
+
+
+def _unlink(table: dict[str, tuple[_V, ...]], key: str | None, gone: Callable[[_V], bool]) -> None:
+    """Take what is ``gone`` from under ``key``; the key goes with its last value."""
+    if not key or key not in table:
+        return
+    rest = tuple(v for v in table[key] if not gone(v))
+    if rest:
+        table[key] = rest
+    else:
+        del table[key]
 
 
 # --- queue tickets without a case (matched per cluster of days) ----------------------------
@@ -794,19 +809,28 @@ def may_be_backfilled(case: Case, ctx: RuleContext) -> bool:
 
 class FewCases:
     """The cases two rules need to see: possibly backfilled ones, and applications of one
-    applicant for one item made more than once (``offsystem.double_acceptance``)."""
+    applicant for one item made more than once (``offsystem.double_acceptance``).
+
+    Nearly every group of (applicant, item) holds one case: its members are a tuple (a
+    set would cost four times as much), and each case's group is the one key object.
+    """
 
     def __init__(self) -> None:
         self.backfill: set[str] = set()
-        self.groups: dict[tuple[str, str], set[str]] = {}
+        self.groups: dict[tuple[str, str], tuple[str, ...]] = {}
         self.group_of: dict[str, tuple[str, str]] = {}
 
     def update(self, snapshot: Snapshot, cases: Iterable[str], ctx: RuleContext) -> None:
+        groups = self.groups
         for case_id in cases:
             self.backfill.discard(case_id)
             group = self.group_of.pop(case_id, None)
             if group is not None:
-                self.groups[group].discard(case_id)
+                others = tuple(i for i in groups[group] if i != case_id)
+                if others:
+                    groups[group] = others
+                else:
+                    del groups[group]
             case = snapshot.cases.get(case_id)
             if case is None:
                 continue
@@ -814,8 +838,13 @@ class FewCases:
                 self.backfill.add(case_id)
             if case.applicant_key is not None:
                 group = (case.applicant_key, case.item)
-                self.group_of[case_id] = group
-                self.groups.setdefault(group, set()).add(case_id)
+                members = groups.get(group)
+                if members is None:
+                    groups[group] = (case_id,)
+                    self.group_of[case_id] = group
+                else:
+                    groups[group] = (*members, case_id)
+                    self.group_of[case_id] = self.group_of[members[0]]  # the key object
 
     def findings(self, snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
         repeated = {i for ids in self.groups.values() if len(ids) > 1 for i in ids}

@@ -299,6 +299,10 @@ class FigureBook:
     changes or one of its suspensions starts or ends; a new day (the month window moves)
     or an earlier instant counts every case again. Lateness comes from the open findings
     at every call, as in :func:`compute_figures`, which this must always equal.
+
+    Shares are values, and most cases of a hall share theirs with many others (an open
+    case of a place and item limits): equal shares are kept once (:meth:`_shared`),
+    so a case costs the book a dictionary entry.
     """
 
     def __init__(self, policy: DeadlinePolicy) -> None:
@@ -307,6 +311,7 @@ class FigureBook:
         self._at: dt.datetime | None = None
         self._calendar: WorkingCalendar | None = None
         self._shares: dict[str, CaseShare] = {}
+        self._distinct: dict[CaseShare, CaseShare] = {}  # each share value, once
         self._totals: Counter[tuple[str, ...]] = Counter()
         self._events: list[tuple[dt.datetime, str]] = []  # suspension starts and ends
         self.tally = FindingTally()  # the open findings' part
@@ -323,6 +328,10 @@ class FigureBook:
         for name in _MONTH_FIELDS:
             totals[(name, center)] += sign * getattr(alone, name)
 
+    def _shared(self, share: CaseShare) -> CaseShare:
+        """The one object kept for shares equal to ``share``."""
+        return self._distinct.setdefault(share, share)
+
     def _recount(
         self, case_id: str, snapshot: Snapshot, at: dt.datetime, calendar: WorkingCalendar | None
     ) -> None:
@@ -332,7 +341,9 @@ class FigureBook:
         case = snapshot.cases.get(case_id)
         if case is None:
             return
-        share = case_share(case, snapshot.items.get(case.item), at, self.policy, calendar)
+        share = self._shared(
+            case_share(case, snapshot.items.get(case.item), at, self.policy, calendar)
+        )
         self._shares[case_id] = share
         self._count(share, +1)
         for suspension in case.suspensions:
@@ -362,6 +373,7 @@ class FigureBook:
             or calendar is not self._calendar
         ):
             self._shares, self._totals, self._events = {}, Counter(), []
+            self._distinct = {}
             due = set(snapshot.cases)
         else:
             due = set(changed_cases) | (set(self._shares) - set(snapshot.cases))
