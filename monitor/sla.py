@@ -185,20 +185,46 @@ def _suspended(case: Case, at: dt.datetime) -> bool:
     )
 
 
+def _digest_bytes(facts: str) -> bytes:
+    """A facts digest (:func:`facts_digest`) as its bytes; anything else as it is encoded,
+    which no digest equals either."""
+    try:
+        return bytes.fromhex(facts)
+    except ValueError:
+        return facts.encode()
+
+
+class _Kept(NamedTuple):
+    """What the recorder keeps of a case's last row: a :class:`Known` in less memory,
+    with the quick in-process hash of the facts once they were seen to give its digest."""
+
+    digest: bytes  # Known.facts as its 16 bytes (not 32 hexadecimal characters)
+    calendar_version: str
+    open: bool
+    dues: tuple[dt.datetime, dt.datetime, int]  # one object for equal dues (see _kept)
+    quick: int | None  # hash(case_facts(...)) that gave ``digest`` in this process
+
+
 class SlaRecorder:
     """Decides which cases get a new SLA row at an evaluation (see the module docstring).
 
-    In memory per case: the last row's facts digest, calendar version, openness and
-    deadlines, plus a quick in-process hash of the facts so that an unchanged case
-    costs one tuple hash per evaluation.
+    In memory per case (:class:`_Kept`): the last row's facts digest, calendar version,
+    openness and deadlines, plus a quick in-process hash of the facts so that an
+    unchanged case costs one tuple hash per evaluation. Equal deadlines and calendar
+    versions (cases accepted the same day under the same limits) are kept once.
     """
 
     def __init__(self, calendar: WorkingCalendar, policy: DeadlinePolicy) -> None:
         self.calendar = calendar
         self.policy = policy
-        self._known: dict[str, Known] = {}
-        self._quick: dict[str, int] = {}
-        self._pending: dict[str, tuple[Known, int]] = {}
+        self._known: dict[str, _Kept] = {}
+        self._pending: dict[str, _Kept] = {}
+        # Equal dues and calendar versions kept once; emptied when they outgrow the
+        # cases (what they shared stays shared).
+        self._dues: dict[
+            tuple[dt.datetime, dt.datetime, int], tuple[dt.datetime, dt.datetime, int]
+        ] = {}
+        self._versions: dict[str, str] = {}
         # For incremental calls: the last instant, the cases with a suspension running
         # then, and a heap of the next events (acceptance, conclusion, a suspension's
         # start or end) after which a case's facts may differ.
@@ -206,10 +232,33 @@ class SlaRecorder:
         self._running: set[str] = set()
         self._events: list[tuple[dt.datetime, str]] = []
 
+    def _kept(
+        self,
+        facts: str,
+        calendar_version: str,
+        open_: bool,
+        dues: tuple[dt.datetime, dt.datetime, int],
+        quick: int | None,
+    ) -> _Kept:
+        """A row's :class:`_Kept`, its calendar version and dues the objects kept for
+        equal ones."""
+        if len(self._dues) > len(self._known) + 1000:
+            self._dues = {}
+        if len(self._versions) > 100:
+            self._versions = {}
+        return _Kept(
+            _digest_bytes(facts),
+            self._versions.setdefault(calendar_version, calendar_version),
+            open_,
+            self._dues.setdefault(dues, dues),
+            quick,
+        )
+
     def load(self, latest: Mapping[str, Known]) -> None:
         """The last row of every case, as the state store has it."""
-        self._known = dict(latest)
-        self._quick.clear()
+        self._known, self._dues, self._versions = {}, {}, {}
+        for case_id, k in latest.items():
+            self._known[case_id] = self._kept(k.facts, k.calendar_version, k.open, k.dues, None)
 
     def _candidates(
         self, snapshot: Snapshot, at: dt.datetime, changed: Iterable[str] | None
@@ -265,42 +314,39 @@ class SlaRecorder:
                 continue
             facts = case_facts(case, item, at)
             quick = hash(facts)
-            known = self._known.get(case.id)
+            kept = self._known.get(case.id)
             running = facts[9] is None and _suspended(case, at)
             if (
-                known is not None
+                kept is not None
                 and not running
-                and (not known.open or known.calendar_version == version)
+                and (not kept.open or kept.calendar_version == version)
             ):
-                if self._quick.get(case.id) == quick:
+                if kept.quick == quick:
                     continue
                 digest = facts_digest(facts)
-                if known.facts == digest:
-                    self._quick[case.id] = quick
+                if kept.digest == _digest_bytes(digest):
+                    self._known[case.id] = kept._replace(quick=quick)
                     continue
             else:
                 digest = facts_digest(facts)
             row = judge(case, item, self.calendar, self.policy, at, digest)
             same = (
-                known is not None
-                and known.facts == digest
-                and known.calendar_version == version
-                and known.dues == row.dues
+                kept is not None
+                and kept.digest == _digest_bytes(digest)
+                and kept.calendar_version == version
+                and kept.dues == row.dues
             )
             if same:  # a running suspension that has not moved the deadlines today
-                self._quick[case.id] = quick
+                self._known[case.id] = kept._replace(quick=quick)
                 continue
             rows.append(row)
-            self._pending[case.id] = (
-                Known(digest, version, row.concluded_at is None, row.dues),
-                quick,
+            self._pending[case.id] = self._kept(
+                digest, version, row.concluded_at is None, row.dues, quick
             )
         return rows
 
     def commit(self, rows: Iterable[CaseSla]) -> None:
         """The rows of the last :meth:`changes` are in the store: remember them."""
         for row in rows:
-            known, quick = self._pending.pop(row.case_id)
-            self._known[row.case_id] = known
-            self._quick[row.case_id] = quick
+            self._known[row.case_id] = self._pending.pop(row.case_id)
         self._pending = {}

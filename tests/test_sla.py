@@ -106,6 +106,27 @@ def test_a_running_suspension_is_recorded_when_it_moves_the_deadline() -> None:
     assert moved.promised_due_at > first[0].promised_due_at
 
 
+def test_equal_deadlines_are_kept_once_and_a_loaded_digest_still_matches(tmp_path: Path) -> None:
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    store.open()
+    twins = (case(), case(id="C2"))  # the same acceptance and item: the same deadlines
+    recorder = SlaRecorder(cal(), POLICY)
+    rows = recorder.changes(snapshot(*twins), t(2026, 10, 12, 12))
+    store.append_sla(rows)
+    recorder.commit(rows)
+    loaded = SlaRecorder(cal(), POLICY)
+    loaded.load(store.latest_sla())
+    for kept in (recorder._known, loaded._known):
+        assert kept["C1"].dues is kept["C2"].dues
+        assert kept["C1"].digest.hex() == rows[0].facts
+    assert loaded.changes(snapshot(*twins), t(2026, 10, 12, 13)) == []
+    moved = case(id="C2", window="W2")  # its facts changed: a new row, for it alone
+    assert [r.case_id for r in loaded.changes(snapshot(twins[0], moved), t(2026, 10, 12, 14))] == [
+        "C2"
+    ]
+    store.close()
+
+
 def test_a_new_calendar_rejudges_open_cases_only(tmp_path: Path) -> None:
     store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     store.open()
