@@ -68,9 +68,15 @@ class Changes:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """A family's findings for one subject as of ``since``, valid until ``until``."""
+    """A family's findings for one subject as of ``since``, valid until ``until``.
 
-    inputs: tuple[object, ...]  # what it was judged from (compared by identity)
+    Judged from the subject itself and ``inputs`` (compared by identity): for a case its
+    item and payments, for a deposit the cases it could match. A case's item alone is a
+    tuple shared by the item's cases (:meth:`Engine._alone`).
+    """
+
+    subject: object
+    inputs: tuple[object, ...]
     findings: tuple[Finding, ...]
     since: dt.datetime
     until: dt.datetime | None  # None: no boundary ahead
@@ -79,43 +85,76 @@ class Verdict:
 
 @dataclass
 class Verdicts(Generic[_K]):
-    """Verdicts by subject, the subjects that carry findings, and a heap of boundaries."""
+    """Verdicts by subject, the subjects that carry findings, and their boundaries: the
+    subjects by boundary instant, with a heap of those instants.
+
+    Few instants are boundaries (a hall's deadlines end at the same second of a few
+    days): each verdict's ``until`` is made the one object kept for its instant.
+    """
 
     by_subject: dict[_K, Verdict] = field(default_factory=dict)
     active: set[_K] = field(default_factory=set)
-    boundaries: list[tuple[dt.datetime, _K]] = field(default_factory=list)
+    due: dict[dt.datetime, list[_K]] = field(default_factory=dict)
+    instants: dict[dt.datetime, dt.datetime] = field(default_factory=dict)  # due's keys
+    heap: list[dt.datetime] = field(default_factory=list)  # of due's keys
+    waiting: int = 0  # entries in due (some of subjects judged again since)
 
     def expired(self, at: dt.datetime) -> set[_K]:
         """Subjects whose boundary has come (some may have been judged again since)."""
-        due: set[_K] = set()
-        while self.boundaries and self.boundaries[0][0] <= at:
-            due.add(heapq.heappop(self.boundaries)[1])
-        return due
+        found: set[_K] = set()
+        while self.heap and self.heap[0] <= at:
+            instant = heapq.heappop(self.heap)
+            keys = self.due.pop(instant)
+            del self.instants[instant]
+            self.waiting -= len(keys)
+            found.update(keys)
+        return found
 
-    def still_valid(self, key: _K, inputs: tuple[object, ...], at: dt.datetime) -> bool:
+    def still_valid(
+        self, key: _K, subject: object, inputs: tuple[object, ...], at: dt.datetime
+    ) -> bool:
         verdict = self.by_subject.get(key)
         return (
             verdict is not None
+            and verdict.subject is subject
             and len(verdict.inputs) == len(inputs)
             and all(a is b for a, b in zip(verdict.inputs, inputs, strict=True))
             and verdict.since <= at
             and (verdict.until is None or at < verdict.until)
         )
 
+    def instant(self, until: dt.datetime | None) -> dt.datetime | None:
+        """The object kept for ``until``'s instant (``until`` itself if none is)."""
+        return until if until is None else self.instants.get(until, until)
+
+    def _wait(self, key: _K, until: dt.datetime) -> None:
+        keys = self.due.get(until)
+        if keys is None:
+            self.due[until] = [key]
+            self.instants[until] = until
+            heapq.heappush(self.heap, until)
+        else:
+            keys.append(key)
+        self.waiting += 1
+
     def store(self, key: _K, verdict: Verdict) -> None:
+        until = self.instant(verdict.until)
+        if until is not verdict.until:  # an instant already kept: that object
+            v = verdict
+            verdict = Verdict(v.subject, v.inputs, v.findings, v.since, until, v.ticking)
         self.by_subject[key] = verdict
         if verdict.findings:
             self.active.add(key)
         else:
             self.active.discard(key)
         if verdict.until is not None:
-            heapq.heappush(self.boundaries, (verdict.until, key))
-        if len(self.boundaries) > 2 * len(self.by_subject) + 1000:
+            self._wait(key, verdict.until)
+        if self.waiting > 2 * len(self.by_subject) + 1000:
             # Entries of verdicts judged again since: keep the current one per subject.
-            self.boundaries = [
-                (v.until, k) for k, v in self.by_subject.items() if v.until is not None
-            ]
-            heapq.heapify(self.boundaries)
+            self.due, self.instants, self.heap, self.waiting = {}, {}, [], 0
+            for k, v in self.by_subject.items():
+                if v.until is not None:
+                    self._wait(k, v.until)
 
     def drop(self, key: _K) -> None:
         self.by_subject.pop(key, None)
@@ -232,7 +271,11 @@ def next_boundary(
     return _first_after(at, candidates)
 
 
-def judge_overdue(case: Case, item: Item, ctx: RuleContext) -> Verdict:
+def judge_overdue(
+    case: Case, item: Item, ctx: RuleContext, inputs: tuple[object, ...] | None = None
+) -> Verdict:
+    """The overdue family's verdict on a case; ``inputs``: its item alone, if the caller
+    has that tuple."""
     if not case_known(case, ctx.at):  # not in the approval system yet (as the rules skip it)
         findings: tuple[Finding, ...] = ()
     else:
@@ -242,7 +285,8 @@ def judge_overdue(case: Case, item: Item, ctx: RuleContext) -> Verdict:
             *overdue_rules.suspension_cards(case, item, ctx),
         )
     return Verdict(
-        inputs=(case, item),
+        subject=case,
+        inputs=(item,) if inputs is None else inputs,
         findings=findings,
         since=ctx.at,
         until=next_boundary(case, item, ctx, bool(findings)),
@@ -254,9 +298,15 @@ def judge_overdue(case: Case, item: Item, ctx: RuleContext) -> Verdict:
 
 
 def judge_fees(
-    case: Case, item: Item, payments: tuple[Payment, ...], monitored: bool, ctx: RuleContext
+    case: Case,
+    item: Item,
+    payments: tuple[Payment, ...],
+    monitored: bool,
+    ctx: RuleContext,
+    inputs: tuple[object, ...] | None = None,
 ) -> Verdict:
-    """The fee findings of one case, from the payments that match it by reference or id.
+    """The fee findings of one case, from the payments that match it by reference or id
+    (``inputs``: its item and those payments, if the caller has that tuple).
 
     A case of a plain shape that provably has none (:func:`monitor.preselect.fees_quiet`)
     is not shown to the rules.
@@ -269,7 +319,8 @@ def judge_fees(
         findings = tuple(fee_rules.case_fee_findings(case, item, index, ctx))
     candidates = [_known_from(case), case.concluded_at, None if grace is None else grace + SECOND]
     return Verdict(
-        inputs=(case, item, *payments),
+        subject=case,
+        inputs=(item, *payments) if inputs is None else inputs,
         findings=findings,
         since=at,
         until=_first_after(at, [*candidates, *(p.paid_at for p in payments)]),
@@ -290,7 +341,8 @@ def judge_deposit(payment: Payment, cases: tuple[Case, ...], ctx: RuleContext) -
         grace = None
     candidates = [payment.paid_at, None if grace is None else grace + SECOND]
     return Verdict(
-        inputs=(payment, *cases),
+        subject=payment,
+        inputs=cases,
         findings=() if found is None else (found,),
         since=at,
         until=_first_after(at, [*candidates, *(_known_from(c) for c in cases)]),
@@ -878,6 +930,14 @@ class Engine:
         self.tickets = TicketClusters()
         self.few = FewCases()
         self._links = _Links()
+        self._items: dict[str, tuple[Item]] = {}  # each item alone: see _alone
+
+    def _alone(self, item: Item) -> tuple[Item]:
+        """The tuple of ``item`` alone, one per item: the inputs of most case verdicts."""
+        alone = self._items.get(item.code)
+        if alone is None or alone[0] is not item:
+            alone = self._items[item.code] = (item,)
+        return alone
 
     def evaluate(
         self,
@@ -978,7 +1038,7 @@ class Engine:
             item = None if case is None else snapshot.items.get(case.item)
             if case is None or item is None:
                 self.overdue.drop(case_id)
-            elif not self.overdue.still_valid(case_id, (case, item), ctx.at):
+            elif not self.overdue.still_valid(case_id, case, self._alone(item), ctx.at):
                 pending.append((case, item))
         if not pending:
             return
@@ -987,12 +1047,12 @@ class Engine:
             self._preselection = (key, OverduePreselection(ctx.calendar, ctx.policy))
         quiet = self._preselection[1].quiet(pending, ctx)
         for case, item in pending:
+            alone = self._alone(item)
             if case.id in quiet:
-                verdict = Verdict(
-                    inputs=(case, item), findings=(), since=ctx.at, until=quiet[case.id]
-                )
+                until = self.overdue.instant(quiet[case.id])
+                verdict = Verdict(case, alone, findings=(), since=ctx.at, until=until)
             else:
-                verdict = judge_overdue(case, item, ctx)
+                verdict = judge_overdue(case, item, ctx, alone)
             self.overdue.store(case.id, verdict)
 
     def _fees(self, case_id: str, snapshot: Snapshot, ctx: RuleContext, monitored: bool) -> None:
@@ -1002,8 +1062,9 @@ class Engine:
             self.fees.drop(case_id)
             return
         payments = self._links.payments_of(case)
-        if not self.fees.still_valid(case_id, (case, item, *payments), ctx.at):
-            self.fees.store(case_id, judge_fees(case, item, payments, monitored, ctx))
+        inputs = (item, *payments) if payments else self._alone(item)
+        if not self.fees.still_valid(case_id, case, inputs, ctx.at):
+            self.fees.store(case_id, judge_fees(case, item, payments, monitored, ctx, inputs))
 
     def _deposit(self, payment_id: str, ctx: RuleContext) -> None:
         payment = self._links.payments.get(payment_id)
@@ -1011,5 +1072,5 @@ class Engine:
             self.deposits.drop(payment_id)
             return
         cases = self._links.cases_of(payment)
-        if not self.deposits.still_valid(payment_id, (payment, *cases), ctx.at):
+        if not self.deposits.still_valid(payment_id, payment, cases, ctx.at):
             self.deposits.store(payment_id, judge_deposit(payment, cases, ctx))

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.engine import Changes, Engine, brought_to, next_boundary, ticks
+from monitor.engine import Changes, Engine, Verdict, Verdicts, brought_to, next_boundary, ticks
 from monitor.model import (
     Case,
     CaseResult,
@@ -321,6 +321,21 @@ def test_which_findings_tick(rule: str, evidence: dict[str, object], expected: b
         rule=rule, severity="red", subject_kind="case", subject_id="C1", evidence=evidence
     )
     assert ticks(finding) is expected
+
+
+def test_verdicts_keep_one_object_per_boundary_and_come_due_by_it() -> None:
+    verdicts: Verdicts[str] = Verdicts()
+    first, again = t(2026, 10, 1), t(2026, 10, 1)  # one instant, two objects
+    assert first == again and first is not again
+    for key, until in (("a", first), ("b", again), ("c", t(2026, 10, 2)), ("d", None)):
+        verdicts.store(key, Verdict(key, (), (), START, until))
+    assert verdicts.by_subject["b"].until is verdicts.by_subject["a"].until
+    assert verdicts.by_subject["b"].until == again and verdicts.by_subject["d"].until is None
+    verdicts.store("a", Verdict("a", (), (), START, t(2026, 10, 2)))  # judged again
+    assert verdicts.expired(first - dt.timedelta(seconds=1)) == set()
+    assert verdicts.expired(first) == {"a", "b"}  # "a"'s old boundary (judged again since)
+    assert verdicts.expired(t(2026, 10, 3)) == {"a", "c"}
+    assert (verdicts.due, verdicts.instants, verdicts.heap, verdicts.waiting) == ({}, {}, [], 0)
 
 
 def test_a_quiet_case_waits_for_its_yellow_card() -> None:
