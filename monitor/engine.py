@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import heapq
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -863,14 +864,16 @@ class FewCases:
     """The cases two rules need to see: possibly backfilled ones, and applications of one
     applicant for one item made more than once (``offsystem.double_acceptance``).
 
-    Nearly every group of (applicant, item) holds one case: its members are a tuple (a
-    set would cost four times as much), and each case's group is the one key object.
+    Cases are grouped by applicant (the key string the cases carry: no object of its own
+    per case); nearly every applicant has one case, so a group is a tuple of case ids (a
+    set would cost four times as much). The cases of a group with one item twice are
+    the repeated ones.
     """
 
     def __init__(self) -> None:
         self.backfill: set[str] = set()
-        self.groups: dict[tuple[str, str], tuple[str, ...]] = {}
-        self.group_of: dict[str, tuple[str, str]] = {}
+        self.groups: dict[str, tuple[str, ...]] = {}  # case ids by applicant key
+        self.group_of: dict[str, str] = {}  # applicant key by case id
 
     def update(self, snapshot: Snapshot, cases: Iterable[str], ctx: RuleContext) -> None:
         groups = self.groups
@@ -889,17 +892,16 @@ class FewCases:
             if may_be_backfilled(case, ctx):
                 self.backfill.add(case_id)
             if case.applicant_key is not None:
-                group = (case.applicant_key, case.item)
-                members = groups.get(group)
-                if members is None:
-                    groups[group] = (case_id,)
-                    self.group_of[case_id] = group
-                else:
-                    groups[group] = (*members, case_id)
-                    self.group_of[case_id] = self.group_of[members[0]]  # the key object
+                self.group_of[case_id] = case.applicant_key
+                groups[case.applicant_key] = (*groups.get(case.applicant_key, ()), case_id)
 
     def findings(self, snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
-        repeated = {i for ids in self.groups.values() if len(ids) > 1 for i in ids}
+        cases = snapshot.cases
+        repeated: set[str] = set()
+        for ids in self.groups.values():
+            if len(ids) > 1:
+                items = Counter(cases[i].item for i in ids)
+                repeated.update(i for i in ids if items[cases[i].item] > 1)
         return [
             *offsystem_rules.backfilled_cases(_with_cases(snapshot, self.backfill), ctx),
             *offsystem_rules.double_accepted_cases(_with_cases(snapshot, repeated), ctx),
