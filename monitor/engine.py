@@ -128,28 +128,29 @@ class Verdicts(Generic[_K]):
         """The object kept for ``until``'s instant (``until`` itself if none is)."""
         return until if until is None else self.instants.get(until, until)
 
-    def _wait(self, key: _K, until: dt.datetime) -> None:
+    def _wait(self, key: _K, until: dt.datetime) -> dt.datetime:
+        """Make ``key`` wait for ``until``; the object kept for that instant."""
+        self.waiting += 1
         keys = self.due.get(until)
         if keys is None:
             self.due[until] = [key]
             self.instants[until] = until
             heapq.heappush(self.heap, until)
-        else:
-            keys.append(key)
-        self.waiting += 1
+            return until
+        keys.append(key)
+        return self.instants[until]
 
     def store(self, key: _K, verdict: Verdict) -> None:
-        until = self.instant(verdict.until)
-        if until is not verdict.until:  # an instant already kept: that object
-            v = verdict
-            verdict = Verdict(v.subject, v.inputs, v.findings, v.since, until, v.ticking)
+        if verdict.until is not None:
+            until = self._wait(key, verdict.until)
+            if until is not verdict.until:  # an instant already kept: that object
+                v = verdict
+                verdict = Verdict(v.subject, v.inputs, v.findings, v.since, until, v.ticking)
         self.by_subject[key] = verdict
         if verdict.findings:
             self.active.add(key)
         else:
             self.active.discard(key)
-        if verdict.until is not None:
-            self._wait(key, verdict.until)
         if self.waiting > 2 * len(self.by_subject) + 1000:
             # Entries of verdicts judged again since: keep the current one per subject.
             self.due, self.instants, self.heap, self.waiting = {}, {}, [], 0
@@ -1040,7 +1041,7 @@ class Engine:
             item = None if case is None else snapshot.items.get(case.item)
             if case is None or item is None:
                 self.overdue.drop(case_id)
-            elif not self.overdue.still_valid(case_id, case, self._alone(item), ctx.at):
+            elif not self.overdue.still_valid(case_id, case, (item,), ctx.at):
                 pending.append((case, item))
         if not pending:
             return
