@@ -242,7 +242,7 @@ class SlaRecorder:
     ) -> _Kept:
         """A row's :class:`_Kept`, its calendar version and dues the objects kept for
         equal ones."""
-        if len(self._dues) > len(self._known) + 1000:
+        if len(self._dues) > len(self._known) + len(self._pending) + 1000:
             self._dues = {}
         if len(self._versions) > 100:
             self._versions = {}
