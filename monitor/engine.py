@@ -37,7 +37,7 @@ import dataclasses
 import datetime as dt
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -55,6 +55,7 @@ from rules.context import RuleContext
 
 SECOND = dt.timedelta(seconds=1)
 _K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True)
@@ -351,18 +352,57 @@ def judge_deposit(payment: Payment, cases: tuple[Case, ...], ctx: RuleContext) -
     )
 
 
-class _Links:
-    """Which payments and cases refer to each other: by reference (缴款单号) or case id.
-
-    A reference or case id is nearly always carried by one payment and one case: the
-    payments and case ids under each are small tuples (replaced when one comes or
-    goes), not a dict or set each.
-    """
+class _Index(Generic[_V]):
+    """Values by key where a key nearly always has one: a lone value is kept as it is (a
+    dictionary entry, no container), two or more as a tuple (replaced when one comes or
+    goes)."""
 
     def __init__(self) -> None:
-        self.payments_by_reference: dict[str, tuple[Payment, ...]] = {}
-        self.payments_by_case: dict[str, tuple[Payment, ...]] = {}
-        self.cases_by_reference: dict[str, tuple[str, ...]] = {}
+        self.one: dict[str, _V] = {}
+        self.many: dict[str, tuple[_V, ...]] = {}
+
+    def get(self, key: str) -> tuple[_V, ...]:
+        if key in self.one:
+            return (self.one[key],)
+        return self.many.get(key, ())
+
+    def add(self, key: str, value: _V) -> None:
+        if key in self.many:
+            self.many[key] = (*self.many[key], value)
+        elif key in self.one:
+            self.many[key] = (self.one.pop(key), value)
+        else:
+            self.one[key] = value
+
+    def remove(self, key: str, value: _V) -> None:
+        """Take ``value`` (what equals it) from under ``key``."""
+        if key in self.one:
+            if self.one[key] == value:
+                del self.one[key]
+            return
+        values = self.many.get(key)
+        if values is None:
+            return
+        rest = tuple(v for v in values if v != value)
+        if len(rest) > 1:
+            self.many[key] = rest
+        else:
+            del self.many[key]
+            if rest:
+                self.one[key] = rest[0]
+
+    def several(self) -> Iterable[tuple[_V, ...]]:
+        """The values of each key that has more than one."""
+        return self.many.values()
+
+
+class _Links:
+    """Which payments and cases refer to each other: by reference (缴款单号) or case id."""
+
+    def __init__(self) -> None:
+        self.payments_by_reference: _Index[Payment] = _Index()
+        self.payments_by_case: _Index[Payment] = _Index()
+        self.cases_by_reference: _Index[str] = _Index()
         self.payments: dict[str, Payment] = {}
         self.cases: dict[str, Case] = {}
 
@@ -372,13 +412,21 @@ class _Links:
         old = self.payments.pop(payment_id, None)
         if old is not None:
             versions.append(old)
-            _unlink(self.payments_by_reference, old.reference, lambda p: p.id == payment_id)
-            _unlink(self.payments_by_case, old.case_id, lambda p: p.id == payment_id)
+            for index, key in (
+                (self.payments_by_reference, old.reference),
+                (self.payments_by_case, old.case_id),
+            ):
+                if key:
+                    index.remove(key, old)
         if payment is not None:
             versions.append(payment)
             self.payments[payment_id] = payment
-            _link(self.payments_by_reference, payment.reference, payment)
-            _link(self.payments_by_case, payment.case_id, payment)
+            for index, key in (
+                (self.payments_by_reference, payment.reference),
+                (self.payments_by_case, payment.case_id),
+            ):
+                if key:
+                    index.add(key, payment)
         return versions
 
     def set_case(self, case_id: str, case: Case | None) -> list[Case]:
@@ -386,19 +434,19 @@ class _Links:
         old = self.cases.pop(case_id, None)
         if old is not None:
             versions.append(old)
-            _unlink(self.cases_by_reference, old.payment_reference, lambda i: i == case_id)
+            if old.payment_reference:
+                self.cases_by_reference.remove(old.payment_reference, case_id)
         if case is not None:
             versions.append(case)
             self.cases[case_id] = case
-            _link(self.cases_by_reference, case.payment_reference, case_id)
+            if case.payment_reference:
+                self.cases_by_reference.add(case.payment_reference, case_id)
         return versions
 
     def payments_of(self, case: Case) -> tuple[Payment, ...]:
-        by_case = self.payments_by_case.get(case.id, ())
+        by_case = self.payments_by_case.get(case.id)
         by_reference = (
-            self.payments_by_reference.get(case.payment_reference, ())
-            if case.payment_reference
-            else ()
+            self.payments_by_reference.get(case.payment_reference) if case.payment_reference else ()
         )
         if not by_reference:
             found = by_case
@@ -411,34 +459,12 @@ class _Links:
         return tuple(sorted(found, key=lambda p: p.id))
 
     def cases_of(self, payment: Payment) -> tuple[Case, ...]:
-        by_reference: tuple[str, ...] = (
-            self.cases_by_reference.get(payment.reference, ()) if payment.reference else ()
-        )
+        by_reference = self.cases_by_reference.get(payment.reference) if payment.reference else ()
         linked = payment.case_id if payment.case_id and payment.case_id in self.cases else None
         ids: Iterable[str] = by_reference
         if linked is not None and linked not in by_reference:
             ids = (*by_reference, linked)
         return tuple(self.cases[i] for i in sorted(ids))
-
-
-_V = TypeVar("_V")
-
-
-def _link(table: dict[str, tuple[_V, ...]], key: str | None, value: _V) -> None:
-    """Add ``value`` under ``key`` (none: nothing); the caller has unlinked its old version."""
-    if key:
-        table[key] = (*table.get(key, ()), value)
-
-
-def _unlink(table: dict[str, tuple[_V, ...]], key: str | None, gone: Callable[[_V], bool]) -> None:
-    """Take what is ``gone`` from under ``key``; the key goes with its last value."""
-    if not key or key not in table:
-        return
-    rest = tuple(v for v in table[key] if not gone(v))
-    if rest:
-        table[key] = rest
-    else:
-        del table[key]
 
 
 # --- queue tickets without a case (matched per cluster of days) ----------------------------
@@ -866,27 +892,21 @@ class FewCases:
     applicant for one item made more than once (``offsystem.double_acceptance``).
 
     Cases are grouped by applicant (the key string the cases carry: no object of its own
-    per case); nearly every applicant has one case, so a group is a tuple of case ids (a
-    set would cost four times as much). The cases of a group with one item twice are
-    the repeated ones.
+    per case; nearly every applicant has one case). The cases of an applicant with one
+    item twice are the repeated ones.
     """
 
     def __init__(self) -> None:
         self.backfill: set[str] = set()
-        self.groups: dict[str, tuple[str, ...]] = {}  # case ids by applicant key
+        self.groups: _Index[str] = _Index()  # case ids by applicant key
         self.group_of: dict[str, str] = {}  # applicant key by case id
 
     def update(self, snapshot: Snapshot, cases: Iterable[str], ctx: RuleContext) -> None:
-        groups = self.groups
         for case_id in cases:
             self.backfill.discard(case_id)
             group = self.group_of.pop(case_id, None)
             if group is not None:
-                others = tuple(i for i in groups[group] if i != case_id)
-                if others:
-                    groups[group] = others
-                else:
-                    del groups[group]
+                self.groups.remove(group, case_id)
             case = snapshot.cases.get(case_id)
             if case is None:
                 continue
@@ -894,15 +914,14 @@ class FewCases:
                 self.backfill.add(case_id)
             if case.applicant_key is not None:
                 self.group_of[case_id] = case.applicant_key
-                groups[case.applicant_key] = (*groups.get(case.applicant_key, ()), case_id)
+                self.groups.add(case.applicant_key, case_id)
 
     def findings(self, snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
         cases = snapshot.cases
         repeated: set[str] = set()
-        for ids in self.groups.values():
-            if len(ids) > 1:
-                items = Counter(cases[i].item for i in ids)
-                repeated.update(i for i in ids if items[cases[i].item] > 1)
+        for ids in self.groups.several():
+            items = Counter(cases[i].item for i in ids)
+            repeated.update(i for i in ids if items[cases[i].item] > 1)
         return [
             *offsystem_rules.backfilled_cases(_with_cases(snapshot, self.backfill), ctx),
             *offsystem_rules.double_accepted_cases(_with_cases(snapshot, repeated), ctx),

@@ -8,7 +8,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.engine import Changes, Engine, Verdict, Verdicts, brought_to, next_boundary, ticks
+from monitor.engine import (
+    Changes,
+    Engine,
+    Verdict,
+    Verdicts,
+    _Index,
+    brought_to,
+    next_boundary,
+    ticks,
+)
 from monitor.model import (
     Case,
     CaseResult,
@@ -336,6 +345,22 @@ def test_verdicts_keep_one_object_per_boundary_and_come_due_by_it() -> None:
     assert verdicts.expired(first) == {"a", "b"}  # "a"'s old boundary (judged again since)
     assert verdicts.expired(t(2026, 10, 3)) == {"a", "c"}
     assert (verdicts.due, verdicts.instants, verdicts.heap, verdicts.waiting) == ({}, {}, [], 0)
+
+
+def test_an_index_keeps_a_lone_value_bare_and_several_as_a_tuple() -> None:
+    index: _Index[str] = _Index()
+    index.add("R1", "C1")
+    assert (index.get("R1"), index.get("R2"), list(index.several())) == (("C1",), (), [])
+    index.add("R1", "C2")
+    index.add("R1", "C3")
+    assert index.get("R1") == ("C1", "C2", "C3") and list(index.several()) == [index.get("R1")]
+    index.remove("R1", "C2")
+    index.remove("R1", "C9")  # not there: nothing
+    assert index.get("R1") == ("C1", "C3")
+    index.remove("R1", "C1")
+    assert (index.one, index.many) == ({"R1": "C3"}, {})
+    index.remove("R1", "C3")
+    assert (index.one, index.many, index.get("R1")) == ({}, {}, ())
 
 
 def test_a_quiet_case_waits_for_its_yellow_card() -> None:
