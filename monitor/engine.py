@@ -448,7 +448,7 @@ class _Links:
         by_reference = (
             self.payments_by_reference.get(case.payment_reference) if case.payment_reference else ()
         )
-        if not by_reference:
+        if not by_reference or by_case == by_reference:  # most often: the one payment twice
             found = by_case
         elif not by_case:
             found = by_reference
