@@ -72,12 +72,14 @@ class Changes:
 class Verdict:
     """A family's findings for one subject as of ``since``, valid until ``until``.
 
-    Judged from the subject itself and ``inputs`` (compared by identity): for a case its
-    item and payments, for a deposit the cases it could match. A case's item alone is a
-    tuple shared by the item's cases (:meth:`Engine._alone`).
+    Judged from the subject and ``inputs`` (compared by identity): for a case its item and
+    payments, for a deposit the cases it could match. The subject itself is not kept: the
+    verdict of a subject the daemon reports changed is dropped before judging
+    (:meth:`Engine._evaluate`). So a verdict without findings can serve many subjects
+    (:meth:`Verdicts.quiet`), and a case's item alone is a tuple shared by the item's
+    cases (:meth:`Engine._alone`).
     """
 
-    subject: object
     inputs: tuple[object, ...]
     findings: tuple[Finding, ...]
     since: dt.datetime
@@ -100,6 +102,7 @@ class Verdicts(Generic[_K]):
     instants: dict[dt.datetime, dt.datetime] = field(default_factory=dict)  # due's keys
     heap: list[dt.datetime] = field(default_factory=list)  # of due's keys
     waiting: int = 0  # entries in due (some of subjects judged again since)
+    shared: dict[tuple[int, dt.datetime | None], Verdict] = field(default_factory=dict)
 
     def expired(self, at: dt.datetime) -> set[_K]:
         """Subjects whose boundary has come (some may have been judged again since)."""
@@ -112,18 +115,28 @@ class Verdicts(Generic[_K]):
             found.update(keys)
         return found
 
-    def still_valid(
-        self, key: _K, subject: object, inputs: tuple[object, ...], at: dt.datetime
-    ) -> bool:
+    def still_valid(self, key: _K, inputs: tuple[object, ...], at: dt.datetime) -> bool:
         verdict = self.by_subject.get(key)
         return (
             verdict is not None
-            and verdict.subject is subject
             and len(verdict.inputs) == len(inputs)
             and all(a is b for a, b in zip(verdict.inputs, inputs, strict=True))
             and verdict.since <= at
             and (verdict.until is None or at < verdict.until)
         )
+
+    def quiet(
+        self, inputs: tuple[object, ...], since: dt.datetime, until: dt.datetime | None
+    ) -> Verdict:
+        """A verdict without findings: one object for all those judged from the same
+        ``inputs`` (a tuple shared by many subjects) at the same instant with the same
+        boundary, within one evaluation (:meth:`Engine._evaluate` empties ``shared``)."""
+        shared = self.shared
+        verdict = shared.get((id(inputs), until))
+        if verdict is None or verdict.inputs is not inputs or verdict.since != since:
+            verdict = Verdict(inputs, (), since, self.instant(until))
+            shared[(id(inputs), until)] = verdict
+        return verdict
 
     def instant(self, until: dt.datetime | None) -> dt.datetime | None:
         """The object kept for ``until``'s instant (``until`` itself if none is)."""
@@ -146,7 +159,7 @@ class Verdicts(Generic[_K]):
             until = self._wait(key, verdict.until)
             if until is not verdict.until:  # an instant already kept: that object
                 v = verdict
-                verdict = Verdict(v.subject, v.inputs, v.findings, v.since, until, v.ticking)
+                verdict = Verdict(v.inputs, v.findings, v.since, until, v.ticking)
         self.by_subject[key] = verdict
         if verdict.findings:
             self.active.add(key)
@@ -288,7 +301,6 @@ def judge_overdue(
             *overdue_rules.suspension_cards(case, item, ctx),
         )
     return Verdict(
-        subject=case,
         inputs=(item,) if inputs is None else inputs,
         findings=findings,
         since=ctx.at,
@@ -322,7 +334,6 @@ def judge_fees(
         findings = tuple(fee_rules.case_fee_findings(case, item, index, ctx))
     candidates = [_known_from(case), case.concluded_at, None if grace is None else grace + SECOND]
     return Verdict(
-        subject=case,
         inputs=(item, *payments) if inputs is None else inputs,
         findings=findings,
         since=at,
@@ -344,7 +355,6 @@ def judge_deposit(payment: Payment, cases: tuple[Case, ...], ctx: RuleContext) -
         grace = None
     candidates = [payment.paid_at, None if grace is None else grace + SECOND]
     return Verdict(
-        subject=payment,
         inputs=cases,
         findings=() if found is None else (found,),
         since=at,
@@ -1008,6 +1018,12 @@ class Engine:
             assert changes is not None
             cases, payments = set(changes.cases), set(changes.payments)
             tickets = set(changes.tickets)
+            # A verdict does not keep its subject (see Verdict): a changed one's goes.
+            for case_id in cases:
+                self.overdue.drop(case_id)
+                self.fees.drop(case_id)
+            for payment_id in payments:
+                self.deposits.drop(payment_id)
         self._context, self._at = context, ctx.at
         cases_for_fees, deposits = self._relink(snapshot, cases, payments, fresh)
         self._overdue_all(cases | self.overdue.expired(ctx.at), snapshot, ctx)
@@ -1015,6 +1031,8 @@ class Engine:
             self._fees(case_id, snapshot, ctx, monitored)
         for payment_id in deposits | self.deposits.expired(ctx.at):
             self._deposit(payment_id, ctx)
+        self.overdue.shared.clear()
+        self.fees.shared.clear()
         self.tickets.update(snapshot, tickets, cases, ctx)
         self.few.update(snapshot, cases, ctx)
         findings = [
@@ -1060,7 +1078,7 @@ class Engine:
             item = None if case is None else snapshot.items.get(case.item)
             if case is None or item is None:
                 self.overdue.drop(case_id)
-            elif not self.overdue.still_valid(case_id, case, (item,), ctx.at):
+            elif not self.overdue.still_valid(case_id, (item,), ctx.at):
                 pending.append((case, item))
         if not pending:
             return
@@ -1071,10 +1089,11 @@ class Engine:
         for case, item in pending:
             alone = self._alone(item)
             if case.id in quiet:
-                until = self.overdue.instant(quiet[case.id])
-                verdict = Verdict(case, alone, findings=(), since=ctx.at, until=until)
+                verdict = self.overdue.quiet(alone, ctx.at, quiet[case.id])
             else:
                 verdict = judge_overdue(case, item, ctx, alone)
+                if not verdict.findings:
+                    verdict = self.overdue.quiet(alone, verdict.since, verdict.until)
             self.overdue.store(case.id, verdict)
 
     def _fees(self, case_id: str, snapshot: Snapshot, ctx: RuleContext, monitored: bool) -> None:
@@ -1085,8 +1104,11 @@ class Engine:
             return
         payments = self._links.payments_of(case)
         inputs = (item, *payments) if payments else self._alone(item)
-        if not self.fees.still_valid(case_id, case, inputs, ctx.at):
-            self.fees.store(case_id, judge_fees(case, item, payments, monitored, ctx, inputs))
+        if not self.fees.still_valid(case_id, inputs, ctx.at):
+            verdict = judge_fees(case, item, payments, monitored, ctx, inputs)
+            if not verdict.findings and not payments:
+                verdict = self.fees.quiet(inputs, verdict.since, verdict.until)
+            self.fees.store(case_id, verdict)
 
     def _deposit(self, payment_id: str, ctx: RuleContext) -> None:
         payment = self._links.payments.get(payment_id)
@@ -1094,5 +1116,5 @@ class Engine:
             self.deposits.drop(payment_id)
             return
         cases = self._links.cases_of(payment)
-        if not self.deposits.still_valid(payment_id, payment, cases, ctx.at):
+        if not self.deposits.still_valid(payment_id, cases, ctx.at):
             self.deposits.store(payment_id, judge_deposit(payment, cases, ctx))

@@ -337,10 +337,10 @@ def test_verdicts_keep_one_object_per_boundary_and_come_due_by_it() -> None:
     first, again = t(2026, 10, 1), t(2026, 10, 1)  # one instant, two objects
     assert first == again and first is not again
     for key, until in (("a", first), ("b", again), ("c", t(2026, 10, 2)), ("d", None)):
-        verdicts.store(key, Verdict(key, (), (), START, until))
+        verdicts.store(key, Verdict((), (), START, until))
     assert verdicts.by_subject["b"].until is verdicts.by_subject["a"].until
     assert verdicts.by_subject["b"].until == again and verdicts.by_subject["d"].until is None
-    verdicts.store("a", Verdict("a", (), (), START, t(2026, 10, 2)))  # judged again
+    verdicts.store("a", Verdict((), (), START, t(2026, 10, 2)))  # judged again
     assert verdicts.expired(first - dt.timedelta(seconds=1)) == set()
     assert verdicts.expired(first) == {"a", "b"}  # "a"'s old boundary (judged again since)
     assert verdicts.expired(t(2026, 10, 3)) == {"a", "c"}
@@ -376,6 +376,25 @@ def test_a_quiet_case_waits_for_its_yellow_card() -> None:
     cards = [f.rule for f in _reference(snapshot, on_the_day) if f.rule.startswith("case.")]
     assert [f for f in _reference(snapshot, day_before) if f.rule.startswith("case.")] == []
     assert cards == ["case.due_soon"]
+
+
+def test_quiet_cases_share_a_verdict_and_a_changed_one_is_judged_again() -> None:
+    # I3, accepted Mon Sep 14 (both): due Thu Sep 17, quiet on Sep 15 (yellow from Sep 16).
+    first = Case(id="C1", item="I3", accepted_at=t(2026, 9, 14, 9))
+    second = Case(id="C2", item="I3", accepted_at=t(2026, 9, 14, 11))
+    snapshot = Snapshot(items=ITEMS, cases={"C1": first, "C2": second})
+    engine = Engine()
+    assert engine.evaluate(snapshot, _ctx(t(2026, 9, 15, 10)), None) == []
+    for family in (engine.overdue, engine.fees):
+        assert family.by_subject["C1"] is family.by_subject["C2"]
+        assert family.by_subject["C1"].findings == ()
+    # C1 was accepted weeks earlier after all: overdue now, C2 still quiet.
+    moved = first.model_copy(update={"accepted_at": t(2026, 8, 3, 9)})
+    changed = Snapshot(items=ITEMS, cases={"C1": moved, "C2": second})
+    later = _ctx(t(2026, 9, 15, 11))
+    found = engine.evaluate(changed, later, Changes(frozenset({"C1"})))
+    assert found == _reference(changed, later)
+    assert {f.case_id for f in found} == {"C1"} and "case.overdue" in {f.rule for f in found}
 
 
 def test_tickets_whose_windows_cross_midnight_compete_for_one_case() -> None:
