@@ -63,10 +63,13 @@ class _Canonical(BaseModel):
     Pydantic keeps, per instance, the set of the field names that were given (700 bytes
     and more for a ticket: larger than its values). Records with the same fields given
     share one set here, however they are built (validated, ``model_construct``,
-    ``model_copy``, unpickled, deep-copied). Pydantic never mutates that set in place
-    except in ``model_copy(update=…)``, which first copies it; the copy is shared again
-    once updated. ``__eq__`` and ``__hash__`` do not read it; ``model_dump(
-    exclude_unset=True)`` reads it and sees the same names as before.
+    ``model_copy``, unpickled, deep-copied). Pydantic (2.14) never mutates that set in
+    place except in ``model_copy(update=…)``, on the private copy ``__copy__`` made (so
+    ``copy.copy`` keeps a private set); the result is shared once updated. ``__eq__``
+    and ``__hash__`` do not read it; ``model_dump(exclude_unset=True)`` reads it and
+    sees the same names as before. Nothing may change a record's ``model_fields_set``
+    in place. Few distinct sets exist (one per combination of the fields a source
+    fills), so the table stays small.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
