@@ -36,7 +36,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -64,6 +65,22 @@ class Changes:
     payments: frozenset[str] = frozenset()  # payments delivered or deleted
     tickets: frozenset[str] = frozenset()  # queue tickets delivered or deleted
     items: bool = False  # the catalogue changed
+
+
+@dataclass(frozen=True)
+class Rejudged:
+    """What one evaluation judged again, relative to the evaluation before it.
+
+    ``findings``: by fingerprint, every finding that may differ from the previous
+    evaluation's — its version now, or None if it is gone — or None when everything was
+    judged again (a fresh start, an earlier instant, a new catalogue, calendar or
+    parameters) or the findings were brought to the instant (``current``). Every other
+    finding is the very object the previous evaluation gave.
+    """
+
+    serial: int  # this evaluation's number (counted per engine)
+    after: int | None  # the number of the evaluation it is relative to
+    findings: dict[str, Finding | None] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -565,6 +582,8 @@ class TicketClusters:
         self.versions: dict[tuple[str, dt.date], int] = {}
         self.clusters: dict[tuple[dt.date, ...], _Cluster] = {}
         self._spans: dict[dt.date, tuple[int, dt.datetime, dt.datetime]] = {}
+        # The last findings() call's findings of parts replaced, and of their replacements.
+        self.rematched: tuple[list[Finding], list[Finding]] = ([], [])
 
     def _touch(self, kind: str, day: dt.date) -> None:
         self.versions[(kind, day)] = self.versions.get((kind, day), 0) + 1
@@ -649,6 +668,7 @@ class TicketClusters:
                 cluster = self._match(days, case_days, version, snapshot, ctx, cluster)
             clusters[key] = cluster
             found.extend(cluster.findings)
+        self.rematched = _replaced(self.clusters, clusters)
         self.clusters = clusters
         return found
 
@@ -726,6 +746,23 @@ class TicketClusters:
             snapshot,
             ctx,
         )
+
+
+def _replaced(
+    before: dict[tuple[dt.date, ...], _Cluster], after: dict[tuple[dt.date, ...], _Cluster]
+) -> tuple[list[Finding], list[Finding]]:
+    """The findings of the parts in ``before`` that ``after`` no longer holds, and of the
+    parts in ``after`` that are new (a cluster's findings are its parts')."""
+    old = {
+        id(p): p for key, c in before.items() if after.get(key) is not c for p in c.parts.values()
+    }
+    new = {
+        id(p): p for key, c in after.items() if before.get(key) is not c for p in c.parts.values()
+    }
+    return (
+        [f for i, p in old.items() if i not in new for f in p.findings],
+        [f for i, p in new.items() if i not in old for f in p.findings],
+    )
 
 
 def _past_due(part: _Part, snapshot: Snapshot, ctx: RuleContext) -> _Part:
@@ -830,6 +867,46 @@ def _with_cases(snapshot: Snapshot, ids: Iterable[str]) -> Snapshot:
     return Snapshot.model_construct(**{**snapshot.__dict__, "cases": cases})
 
 
+class _Judged:
+    """Collects what an evaluation judged again, for :class:`Rejudged`: the findings of
+    the versions replaced (gone) and of their replacements (now)."""
+
+    def __init__(self, known: bool) -> None:
+        self.known = known  # False: everything is judged again, nothing is collected
+        self.gone: list[Finding] = []
+        self.now: list[Finding] = []
+
+    @contextmanager
+    def verdicts(self, verdicts: Verdicts[str], keys: set[str]) -> Iterator[None]:
+        """Around judging these subjects again: their verdicts that changed."""
+        if not self.known:
+            yield
+            return
+        table = verdicts.by_subject
+        before = [(key, table.get(key)) for key in keys]
+        yield
+        for key, old in before:
+            new = table.get(key)
+            if old is not new:
+                if old is not None:
+                    self.gone.extend(old.findings)
+                if new is not None:
+                    self.now.extend(new.findings)
+
+    def replaced(self, old: Iterable[Finding], new: Iterable[Finding]) -> None:
+        """Findings given before, and those given instead of them now."""
+        if self.known:
+            self.gone.extend(old)
+            self.now.extend(new)
+
+    def report(self) -> dict[str, Finding | None] | None:
+        if not self.known:
+            return None
+        found: dict[str, Finding | None] = {f.fingerprint: None for f in self.gone}
+        found.update((f.fingerprint, f) for f in self.now)
+        return found
+
+
 # --- the engine -------------------------------------------------------------------------------
 
 
@@ -840,6 +917,10 @@ class Engine:
         self._context: tuple[object, ...] | None = None
         self._preselection: tuple[tuple[object, ...], OverduePreselection] | None = None
         self._at: dt.datetime | None = None
+        self.serial = 0
+        # What the last evaluation judged again (see Rejudged); the ledger reads it.
+        self.rejudged = Rejudged(0, None, None)
+        self._other: list[Finding] = []  # findings judged afresh at every evaluation
         self._forget()
 
     def _forget(self) -> None:
@@ -899,21 +980,34 @@ class Engine:
             tickets = set(changes.tickets)
         self._context, self._at = context, ctx.at
         cases_for_fees, deposits = self._relink(snapshot, cases, payments, fresh)
-        self._overdue_all(cases | self.overdue.expired(ctx.at), snapshot, ctx)
-        for case_id in cases_for_fees | self.fees.expired(ctx.at):
-            self._fees(case_id, snapshot, ctx, monitored)
-        for payment_id in deposits | self.deposits.expired(ctx.at):
-            self._deposit(payment_id, ctx)
+        judged = _Judged(not fresh and not current)
+        overdue_due = cases | self.overdue.expired(ctx.at)
+        with judged.verdicts(self.overdue, overdue_due):
+            self._overdue_all(overdue_due, snapshot, ctx)
+        fees_due = cases_for_fees | self.fees.expired(ctx.at)
+        with judged.verdicts(self.fees, fees_due):
+            for case_id in fees_due:
+                self._fees(case_id, snapshot, ctx, monitored)
+        deposits_due = deposits | self.deposits.expired(ctx.at)
+        with judged.verdicts(self.deposits, deposits_due):
+            for payment_id in deposits_due:
+                self._deposit(payment_id, ctx)
         self.tickets.update(snapshot, tickets, cases, ctx)
         self.few.update(snapshot, cases, ctx)
+        ticket_findings = self.tickets.findings(snapshot, ctx)
+        judged.replaced(*self.tickets.rematched)
+        other = [*self.few.findings(snapshot, ctx), *evaluation_rules.evaluate(snapshot, ctx)]
+        judged.replaced(self._other, other)  # judged afresh every time
+        self._other = other
         findings = [
             *self.overdue.findings(ctx.at, current),
             *self.fees.findings(ctx.at),
             *self.deposits.findings(ctx.at),
-            *self.tickets.findings(snapshot, ctx),
-            *self.few.findings(snapshot, ctx),
-            *evaluation_rules.evaluate(snapshot, ctx),
+            *ticket_findings,
+            *other,
         ]
+        self.serial += 1
+        self.rejudged = Rejudged(self.serial, self.serial - 1, judged.report())
         return sorted(findings, key=lambda f: (f.rule, f.subject_kind, f.subject_id))
 
     def _relink(
