@@ -415,7 +415,7 @@ class _Cluster:
     findings: tuple[Finding, ...]
     since: dt.datetime
     until: dt.datetime | None
-    parts: dict[frozenset[str], _Part] = field(default_factory=dict)  # by ticket ids
+    parts: dict[Scope, _Part] = field(default_factory=dict)  # by the split's root scope
     split: _Split | None = None  # how its tickets and cases were split into parts
 
 
@@ -438,6 +438,10 @@ class _Split:
     or case that changed or went (which may split a part) builds the split afresh. A
     cluster is mostly matched again because tickets finished or cases were accepted:
     additions only.
+
+    Each part's members are kept by its root scope (``members``), and the roots whose
+    members changed since :meth:`take_dirty` last asked are ``dirty``: the parts of the
+    other roots are the very ones matched last time.
     """
 
     def __init__(self) -> None:
@@ -446,6 +450,9 @@ class _Split:
         self.keys: dict[str, tuple[object, ...]] = {}  # each case's match key, by id
         self.cases_in: dict[Scope, list[str]] = {}  # case ids by each of their scopes
         self.placed: dict[str, Scope] = {}  # case id -> a scope of it some ticket searches
+        # By root scope: the part's ticket ids and (placed) case ids.
+        self.members: dict[Scope, tuple[list[str], list[str]]] = {}
+        self.dirty: set[Scope] = set()  # roots whose members changed since take_dirty
 
     def _find(self, scope: Scope) -> Scope:
         parent = self.parent
@@ -459,7 +466,23 @@ class _Split:
     def _join(self, a: Scope, b: Scope) -> None:
         root_a, root_b = self._find(a), self._find(b)
         if root_a != root_b:
+            members = self.members
+            tickets_a, cases_a = members[root_a]
+            tickets_b, cases_b = members[root_b]
+            if len(tickets_a) + len(cases_a) < len(tickets_b) + len(cases_b):
+                root_a, root_b = root_b, root_a  # the larger part's lists take the other
             self.parent[root_b] = root_a
+            tickets, cases = members.pop(root_b)
+            members[root_a][0].extend(tickets)
+            members[root_a][1].extend(cases)
+            self.dirty.discard(root_b)
+            self.dirty.add(root_a)
+
+    def _place(self, case_id: str, scope: Scope) -> None:
+        self.placed[case_id] = scope
+        root = self._find(scope)
+        self.members[root][1].append(case_id)
+        self.dirty.add(root)
 
     def add_search(self, s: offsystem_rules.TicketSearch) -> None:
         self.searches[s.ticket.id] = s
@@ -468,14 +491,19 @@ class _Split:
             if scope in self.parent:
                 continue
             self.parent[scope] = scope
+            self.members[scope] = ([], [])
+            self.dirty.add(scope)
             for case_id in self.cases_in.get(scope, ()):
                 placed = self.placed.get(case_id)
                 if placed is None:
-                    self.placed[case_id] = scope
+                    self._place(case_id, scope)
                 else:
                     self._join(placed, scope)
         for scope in scopes[1:]:
             self._join(scopes[0], scope)
+        root = self._find(scopes[0])
+        self.members[root][0].append(s.ticket.id)
+        self.dirty.add(root)
 
     def add_case(self, case: Case, key: tuple[object, ...]) -> None:
         self.keys[case.id] = key
@@ -485,9 +513,22 @@ class _Split:
             if scope in self.parent:
                 if first is None:
                     first = scope
-                    self.placed[case.id] = scope
+                    self._place(case.id, scope)
                 else:
                     self._join(first, scope)
+
+    def take_dirty(self) -> set[Scope]:
+        """The roots whose members changed since the last call (and forget them)."""
+        dirty, self.dirty = self.dirty, set()
+        return dirty
+
+    def part(
+        self, root: Scope, snapshot: Snapshot
+    ) -> tuple[list[offsystem_rules.TicketSearch], list[Case]]:
+        """One part's tickets' searches and cases (their current versions)."""
+        ticket_ids, case_ids = self.members[root]
+        searches, cases = self.searches, snapshot.cases
+        return [searches[i] for i in ticket_ids], [cases[i] for i in case_ids]
 
     def extend(
         self,
@@ -531,14 +572,7 @@ class _Split:
         self, snapshot: Snapshot
     ) -> list[tuple[list[offsystem_rules.TicketSearch], list[Case]]]:
         """The parts now, with the cases' current versions."""
-        find = self._find
-        grouped: dict[Scope, tuple[list[offsystem_rules.TicketSearch], list[Case]]] = {}
-        for s in self.searches.values():
-            grouped.setdefault(find(("any", *s.place)), ([], []))[0].append(s)
-        cases = snapshot.cases
-        for case_id, scope in self.placed.items():
-            grouped[find(scope)][1].append(cases[case_id])
-        return list(grouped.values())
+        return [self.part(root, snapshot) for root in self.members]
 
 
 def _split(
@@ -694,18 +728,37 @@ class TicketClusters:
                     finishing.append(finished)
         cases = [snapshot.cases[i] for d in case_days for i in self.case_days.get(d, ())]
         old_parts = {} if previous is None else previous.parts
-        parts: dict[frozenset[str], _Part] = {}
+        parts: dict[Scope, _Part] = {}
         split = None if previous is None else previous.split
-        if split is None or not split.extend(searches, cases, self.case_keys):
+        if split is not None and split.extend(searches, cases, self.case_keys):
+            # Only additions: a part whose members did not change is the one matched then.
+            dirty = split.take_dirty()
+            for root in split.members:
+                part = None if root in dirty else old_parts.get(root)
+                if (
+                    part is None
+                    or at < part.since
+                    or (part.rematch is not None and at >= part.rematch)
+                ):
+                    part_searches, part_cases = split.part(root, snapshot)
+                    part = self._match_part(part_searches, part_cases, snapshot, ctx)
+                elif part.until is not None and at >= part.until:
+                    part = _past_due(part, snapshot, ctx)
+                parts[root] = part
+        else:
             split = _split(searches, cases, self.case_keys)
-        for part_searches, part_cases in split.parts(snapshot):
-            ids = frozenset(s.ticket.id for s in part_searches)
-            part = old_parts.get(ids)
-            if part is None or not _same_part(part, part_searches, part_cases, self.case_keys, at):
-                part = self._match_part(part_searches, part_cases, snapshot, ctx)
-            elif part.until is not None and at >= part.until:
-                part = _past_due(part, snapshot, ctx)
-            parts[ids] = part
+            split.take_dirty()
+            by_tickets = {frozenset(part.tickets): part for part in old_parts.values()}
+            for root in split.members:
+                part_searches, part_cases = split.part(root, snapshot)
+                part = by_tickets.get(frozenset(s.ticket.id for s in part_searches))
+                if part is None or not _same_part(
+                    part, part_searches, part_cases, self.case_keys, at
+                ):
+                    part = self._match_part(part_searches, part_cases, snapshot, ctx)
+                elif part.until is not None and at >= part.until:
+                    part = _past_due(part, snapshot, ctx)
+                parts[root] = part
         return _Cluster(
             version,
             tuple(f for part in parts.values() for f in part.findings),
