@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import heapq
+import itertools
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from rules.common import case_known, end_of_working_days_after, past
 from rules.context import RuleContext
 
 SECOND = dt.timedelta(seconds=1)
+_SERIALS = itertools.count(1)  # numbers of evaluations (see Rejudged)
 _K = TypeVar("_K")
 
 
@@ -78,7 +80,7 @@ class Rejudged:
     finding is the very object the previous evaluation gave.
     """
 
-    serial: int  # this evaluation's number (counted per engine)
+    serial: int  # this evaluation's number (unique in the process)
     after: int | None  # the number of the evaluation it is relative to
     findings: dict[str, Finding | None] | None
 
@@ -970,9 +972,9 @@ class Engine:
         self._context: tuple[object, ...] | None = None
         self._preselection: tuple[tuple[object, ...], OverduePreselection] | None = None
         self._at: dt.datetime | None = None
-        self.serial = 0
+        self.serial = next(_SERIALS)  # no two engines' evaluations share a number
         # What the last evaluation judged again (see Rejudged); the ledger reads it.
-        self.rejudged = Rejudged(0, None, None)
+        self.rejudged = Rejudged(self.serial, None, None)
         self._other: list[Finding] = []  # findings judged afresh at every evaluation
         self._forget()
 
@@ -1059,8 +1061,8 @@ class Engine:
             *ticket_findings,
             *other,
         ]
-        self.serial += 1
-        self.rejudged = Rejudged(self.serial, self.serial - 1, judged.report())
+        after, self.serial = self.serial, next(_SERIALS)
+        self.rejudged = Rejudged(self.serial, after, judged.report())
         return sorted(findings, key=lambda f: (f.rule, f.subject_kind, f.subject_id))
 
     def _relink(
