@@ -419,6 +419,10 @@ class _Cluster:
     until: dt.datetime | None
     parts: dict[Scope, _Part] = field(default_factory=dict)  # by the split's root scope
     split: _Split | None = None  # how its tickets and cases were split into parts
+    case_days: tuple[dt.date, ...] = ()  # the days of the cases it was matched with
+    waiting: tuple[tuple[str, dt.date], ...] = ()  # its tickets then still being served
+    # How many tickets it searched and cases it had, per ("tickets"/"cases", day).
+    counts: dict[tuple[str, dt.date], int] = field(default_factory=dict)
 
 
 Scope = offsystem_rules.Scope
@@ -718,21 +722,25 @@ class TicketClusters:
         previous: _Cluster | None,
     ) -> _Cluster:
         at = ctx.at
-        searches: list[offsystem_rules.TicketSearch] = []
-        finishing: list[dt.datetime | None] = []  # tickets still being served: not searched
-        for d in days:
-            for i in self.ticket_days[d]:
-                search = self.searches[i]
-                finished = search.ticket.finished_at
-                if finished is not None and finished <= at:  # ticket_search's own condition
-                    searches.append(search)
-                else:
-                    finishing.append(finished)
-        cases = [snapshot.cases[i] for d in case_days for i in self.case_days.get(d, ())]
         old_parts = {} if previous is None else previous.parts
         parts: dict[Scope, _Part] = {}
-        split = None if previous is None else previous.split
-        if split is not None and split.extend(searches, cases, self.case_keys):
+        delta = self._additions(days, case_days, version, snapshot, at, previous)
+        if delta is not None:
+            assert previous is not None and previous.split is not None
+            split = previous.split
+            new_searches, new_cases, waiting, counts = delta
+            for case in new_cases:
+                split.add_case(case, self.case_keys[case.id])
+            for s in new_searches:
+                split.add_search(s)
+            extended = True
+        else:
+            searches, cases, waiting, counts = self._members(days, case_days, snapshot, at)
+            split = None if previous is None else previous.split
+            extended = split is not None and split.extend(searches, cases, self.case_keys)
+            if split is None or not extended:
+                split = _split(searches, cases, self.case_keys)
+        if extended:
             # Only additions: a part whose members did not change is the one matched then.
             dirty = split.take_dirty()
             for root in split.members:
@@ -748,7 +756,6 @@ class TicketClusters:
                     part = _past_due(part, snapshot, ctx)
                 parts[root] = part
         else:
-            split = _split(searches, cases, self.case_keys)
             split.take_dirty()
             by_tickets = {frozenset(part.tickets): part for part in old_parts.values()}
             for root in split.members:
@@ -761,6 +768,7 @@ class TicketClusters:
                 elif part.until is not None and at >= part.until:
                     part = _past_due(part, snapshot, ctx)
                 parts[root] = part
+        finishing = [self.searches[i].ticket.finished_at for i, _ in waiting]
         return _Cluster(
             version,
             tuple(f for part in parts.values() for f in part.findings),
@@ -775,7 +783,128 @@ class TicketClusters:
             ),
             parts,
             split,
+            tuple(case_days),
+            tuple(waiting),
+            counts,
         )
+
+    def _members(
+        self, days: list[dt.date], case_days: list[dt.date], snapshot: Snapshot, at: dt.datetime
+    ) -> tuple[
+        list[offsystem_rules.TicketSearch],
+        list[Case],
+        list[tuple[str, dt.date]],
+        dict[tuple[str, dt.date], int],
+    ]:
+        """A cluster's tickets finished by ``at`` (searched), its cases, its tickets still
+        being served (not searched, by day) and how many it searches and has per day."""
+        searches: list[offsystem_rules.TicketSearch] = []
+        waiting: list[tuple[str, dt.date]] = []
+        counts: dict[tuple[str, dt.date], int] = {}
+        for d in days:
+            before = len(searches)
+            for i in self.ticket_days[d]:
+                search = self.searches[i]
+                finished = search.ticket.finished_at
+                if finished is not None and finished <= at:  # ticket_search's own condition
+                    searches.append(search)
+                else:
+                    waiting.append((i, d))
+            counts[("tickets", d)] = len(searches) - before
+        cases: list[Case] = []
+        for d in case_days:
+            ids = self.case_days.get(d, ())
+            cases.extend(snapshot.cases[i] for i in ids)
+            counts[("cases", d)] = len(ids)
+        return searches, cases, waiting, counts
+
+    def _additions(
+        self,
+        days: list[dt.date],
+        case_days: list[dt.date],
+        version: tuple[object, ...],
+        snapshot: Snapshot,
+        at: dt.datetime,
+        previous: _Cluster | None,
+    ) -> (
+        tuple[
+            list[offsystem_rules.TicketSearch],
+            list[Case],
+            list[tuple[str, dt.date]],
+            dict[tuple[str, dt.date], int],
+        ]
+        | None
+    ):
+        """What was added to a cluster since it was matched (the tickets that finished
+        since and the new ones, the new cases), looking only at its days that changed
+        (by their versions) and at its tickets then still being served; with the
+        :meth:`_members` it would have now. None: something changed or went (or its days,
+        or the instant went back), so the split is built again from all its members."""
+        if (
+            previous is None
+            or previous.split is None
+            or previous.case_days != tuple(case_days)
+            or len(previous.version) != len(version)
+            or at < previous.since
+        ):
+            return None
+        split = previous.split
+        counts = dict(previous.counts)
+        searched = len(days)
+        changed = {d for d, v, w in zip(days, version, previous.version, strict=False) if v != w}
+        new_searches: list[offsystem_rules.TicketSearch] = []
+        waiting: list[tuple[str, dt.date]] = []
+        for i, d in previous.waiting:
+            if d in changed:
+                continue  # looked at below
+            search = self.searches[i]  # the same (its day did not change)
+            finished = search.ticket.finished_at
+            if finished is not None and finished <= at:
+                new_searches.append(search)
+                counts[("tickets", d)] += 1
+            else:
+                waiting.append((i, d))
+        known = split.searches
+        for d in sorted(changed):
+            kept = count = 0
+            for i in self.ticket_days[d]:
+                search = self.searches[i]
+                finished = search.ticket.finished_at
+                old = known.get(i)
+                if finished is not None and finished <= at:
+                    count += 1
+                    if old is None:
+                        new_searches.append(search)
+                    elif old is not search:
+                        return None
+                    else:
+                        kept += 1
+                elif old is not None:
+                    return None  # searched before, not now: a change
+                else:
+                    waiting.append((i, d))
+            if kept != previous.counts.get(("tickets", d), 0):
+                return None  # one went
+            counts[("tickets", d)] = count
+        mine = split.keys
+        new_cases: list[Case] = []
+        for d, v, w in zip(case_days, version[searched:], previous.version[searched:], strict=True):
+            if v == w:
+                continue
+            ids = self.case_days.get(d, ())
+            kept = 0
+            for i in ids:
+                old_key = mine.get(i)
+                if old_key is None:
+                    new_cases.append(snapshot.cases[i])
+                elif old_key is not self.case_keys[i]:
+                    return None
+                else:
+                    kept += 1
+            if kept != previous.counts.get(("cases", d), 0):
+                return None
+            counts[("cases", d)] = len(ids)
+        return new_searches, new_cases, waiting, counts
 
     def _match_part(
         self,
