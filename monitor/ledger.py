@@ -221,8 +221,9 @@ def reconcile(
     and is asked only for those written into an entry. The memory keeps them as given,
     so that an unchanged verdict's finding is the very object next time.
 
-    What is written comes in the engine's order of findings (:func:`_order`), then the
-    entries that end, in the same order.
+    What is written comes in the order of the findings given — the engine's
+    (:func:`_order`), which a reconciliation of only some of them follows — then the
+    entries that end, in the engine's order.
     """
     frozen_unsettled = frozenset(unsettled)
     remembered = memory if changed is not None else None  # unknown changes: skip nothing
