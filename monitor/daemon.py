@@ -478,6 +478,7 @@ class Daemon:
                 memory=memory,
                 changed=changed,
                 refresh=lambda f: brought_to(f, at),
+                rejudged=self.engine.rejudged,
             )
             if self.pusher is None:  # no Alertmanager: an end has nowhere to go
                 for fingerprint, entry in changes.entries.items():
