@@ -151,9 +151,12 @@ class Daemon:
         self.sla = SlaRecorder(self.calendar, self.policy)
         self._provenance_recorded = False
         self.sources: dict[str, SourceState] = {}
-        self._owners: dict[tuple[str, str], str] = {}  # (entity, key) -> source
-        self._digests: dict[tuple[str, str, str], bytes] = {}  # (source, entity, key)
-        self._keys: dict[tuple[str, str], set[str]] = {}  # (source, entity) -> keys
+        # Which source delivered each held record: entity -> key -> source. And the digest
+        # of what each source delivered: (source, entity) -> key -> digest, whose keys are
+        # what the source holds (a full poll deletes the ones it no longer lists). Nested,
+        # so that no tuple is kept per record: a million records each held one thrice.
+        self._owners: dict[str, dict[str, str]] = {}
+        self._digests: dict[tuple[str, str], dict[str, bytes]] = {}
         self._watermarks: dict[tuple[str, str], dt.datetime | None] = {}
         self._ledger: dict[str, LedgerEntry] = {}
         # What the last stored reconciliation saw (see monitor.ledger.Memory).
@@ -223,22 +226,25 @@ class Daemon:
         are taken once for all of them (a first poll holds hundreds of thousands)."""
         add = self.records.add
         changed = self._changed.setdefault(entity, set())
-        keys = self._keys.setdefault((source, entity), set())
-        owners, digests = self._owners, self._digests
+        owners = self._owners.setdefault(entity, {})
+        digests = self._digests.setdefault((source, entity), {})
         for key, digest, record in held:
             add(entity, record)
             changed.add(key)
-            owners[(entity, key)] = source
-            digests[(source, entity, key)] = digest
-            keys.add(key)
+            owners[key] = source
+            digests[key] = digest
 
     def _forget(self, source: str, entity: str, key: str) -> None:
-        self._digests.pop((source, entity, key), None)
-        self._keys.get((source, entity), set()).discard(key)
-        if self._owners.get((entity, key)) == source:
-            del self._owners[(entity, key)]
+        self._digests.get((source, entity), {}).pop(key, None)
+        owners = self._owners.get(entity, {})
+        if owners.get(key) == source:
+            del owners[key]
             self.records.discard(entity, key)
             self._changed.setdefault(entity, set()).add(key)
+
+    def _owner(self, entity: str, key: str) -> str | None:
+        """The source that delivered the record held under ``key``, if any holds it."""
+        return self._owners.get(entity, {}).get(key)
 
     def poll(self, name: str, full: bool = False) -> bool:
         """Poll one source (incrementally, or fully); whether it succeeded."""
@@ -292,16 +298,17 @@ class Daemon:
         batch = source.poll(entity, since)
         upserts: list[tuple[str, str, bytes, Any]] = []
         seen: set[str] = set()
+        held = self._digests.get((name, entity), {})
         for record in batch.records:
             key = record_key(entity, record)
             seen.add(key)
             payload = encode_record(entity, record)
             digest = _digest(payload)
-            if self._digests.get((name, entity, key)) != digest:
+            if held.get(key) != digest:
                 upserts.append((key, payload, digest, record))
         deletes: list[str] = []
         if since is None and source.full_poll_lists_all:
-            deletes = sorted(self._keys.get((name, entity), set()) - seen)
+            deletes = sorted(held.keys() - seen)
         previous = self._watermarks.get((name, entity))
         now = self.clock.now()
         seen_until = batch.watermark
@@ -390,15 +397,13 @@ class Daemon:
         """The source that delivered the finding's subject (its case, ticket, payment…)."""
         entity = SUBJECT_ENTITIES.get(finding.subject_kind)
         if entity is not None and finding.subject_kind not in ("step", "suspension"):
-            return self._owners.get((entity, finding.subject_id))
+            return self._owner(entity, finding.subject_id)
         if finding.case_id is not None:
-            return self._owners.get(("cases", finding.case_id))
+            return self._owner("cases", finding.case_id)
         return None
 
     def depends_on(self, finding: Finding) -> frozenset[str]:
-        return dependencies(
-            finding, lambda entity, key: self._owners.get((entity, key)), self._sources_of
-        )
+        return dependencies(finding, self._owner, self._sources_of)
 
     def _orphan_settled(
         self, reject: Reject, earlier: dict[tuple[str, str | None], dt.datetime | None]
@@ -410,7 +415,7 @@ class Daemon:
         without its case after its source polled again is rejected and counted.
         """
         identity = (reject.entity, reject.key)
-        owner = self.sources.get(self._owners.get((reject.entity, reject.key or ""), ""))
+        owner = self.sources.get(self._owner(reject.entity, reject.key or "") or "")
         if owner is None:
             return True
         first_seen = earlier.get(identity, owner.last_success)
@@ -444,7 +449,7 @@ class Daemon:
                 identity = (reject.entity, reject.key, reject.reason)
                 if identity not in self._rejects_seen:
                     self._rejects_seen.add(identity)
-                    owner = self._owners.get((reject.entity, reject.key or ""), "unknown")
+                    owner = self._owner(reject.entity, reject.key or "") or "unknown"
                     self.metrics.rows_rejected.labels(owner, reject.reason).inc()
                     log_reject(reject, owner)
             ctx = RuleContext(
@@ -473,6 +478,7 @@ class Daemon:
                 memory=memory,
                 changed=changed,
                 refresh=lambda f: brought_to(f, at),
+                rejudged=self.engine.rejudged,
             )
             if self.pusher is None:  # no Alertmanager: an end has nowhere to go
                 for fingerprint, entry in changes.entries.items():

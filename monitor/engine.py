@@ -36,8 +36,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import heapq
+import itertools
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -54,6 +56,7 @@ from rules.common import case_known, end_of_working_days_after, past
 from rules.context import RuleContext
 
 SECOND = dt.timedelta(seconds=1)
+_SERIALS = itertools.count(1)  # numbers of evaluations (see Rejudged)
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 
@@ -66,6 +69,22 @@ class Changes:
     payments: frozenset[str] = frozenset()  # payments delivered or deleted
     tickets: frozenset[str] = frozenset()  # queue tickets delivered or deleted
     items: bool = False  # the catalogue changed
+
+
+@dataclass(frozen=True)
+class Rejudged:
+    """What one evaluation judged again, relative to the evaluation before it.
+
+    ``findings``: by fingerprint, every finding that may differ from the previous
+    evaluation's — its version now, or None if it is gone — or None when everything was
+    judged again (a fresh start, an earlier instant, a new catalogue, calendar or
+    parameters) or the findings were brought to the instant (``current``). Every other
+    finding is the very object the previous evaluation gave.
+    """
+
+    serial: int  # this evaluation's number (unique in the process)
+    after: int | None  # the number of the evaluation it is relative to
+    findings: dict[str, Finding | None] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -503,8 +522,12 @@ class _Cluster:
     findings: tuple[Finding, ...]
     since: dt.datetime
     until: dt.datetime | None
-    parts: dict[frozenset[str], _Part] = field(default_factory=dict)  # by ticket ids
+    parts: dict[Scope, _Part] = field(default_factory=dict)  # by the split's root scope
     split: _Split | None = None  # how its tickets and cases were split into parts
+    case_days: tuple[dt.date, ...] = ()  # the days of the cases it was matched with
+    waiting: tuple[tuple[str, dt.date], ...] = ()  # its tickets then still being served
+    # How many tickets it searched and cases it had, per ("tickets"/"cases", day).
+    counts: dict[tuple[str, dt.date], int] = field(default_factory=dict)
 
 
 Scope = offsystem_rules.Scope
@@ -526,6 +549,10 @@ class _Split:
     or case that changed or went (which may split a part) builds the split afresh. A
     cluster is mostly matched again because tickets finished or cases were accepted:
     additions only.
+
+    Each part's members are kept by its root scope (``members``), and the roots whose
+    members changed since :meth:`take_dirty` last asked are ``dirty``: the parts of the
+    other roots are the very ones matched last time.
     """
 
     def __init__(self) -> None:
@@ -534,6 +561,9 @@ class _Split:
         self.keys: dict[str, tuple[object, ...]] = {}  # each case's match key, by id
         self.cases_in: dict[Scope, list[str]] = {}  # case ids by each of their scopes
         self.placed: dict[str, Scope] = {}  # case id -> a scope of it some ticket searches
+        # By root scope: the part's ticket ids and (placed) case ids.
+        self.members: dict[Scope, tuple[list[str], list[str]]] = {}
+        self.dirty: set[Scope] = set()  # roots whose members changed since take_dirty
 
     def _find(self, scope: Scope) -> Scope:
         parent = self.parent
@@ -547,7 +577,23 @@ class _Split:
     def _join(self, a: Scope, b: Scope) -> None:
         root_a, root_b = self._find(a), self._find(b)
         if root_a != root_b:
+            members = self.members
+            tickets_a, cases_a = members[root_a]
+            tickets_b, cases_b = members[root_b]
+            if len(tickets_a) + len(cases_a) < len(tickets_b) + len(cases_b):
+                root_a, root_b = root_b, root_a  # the larger part's lists take the other
             self.parent[root_b] = root_a
+            tickets, cases = members.pop(root_b)
+            members[root_a][0].extend(tickets)
+            members[root_a][1].extend(cases)
+            self.dirty.discard(root_b)
+            self.dirty.add(root_a)
+
+    def _place(self, case_id: str, scope: Scope) -> None:
+        self.placed[case_id] = scope
+        root = self._find(scope)
+        self.members[root][1].append(case_id)
+        self.dirty.add(root)
 
     def add_search(self, s: offsystem_rules.TicketSearch) -> None:
         self.searches[s.ticket.id] = s
@@ -556,14 +602,19 @@ class _Split:
             if scope in self.parent:
                 continue
             self.parent[scope] = scope
+            self.members[scope] = ([], [])
+            self.dirty.add(scope)
             for case_id in self.cases_in.get(scope, ()):
                 placed = self.placed.get(case_id)
                 if placed is None:
-                    self.placed[case_id] = scope
+                    self._place(case_id, scope)
                 else:
                     self._join(placed, scope)
         for scope in scopes[1:]:
             self._join(scopes[0], scope)
+        root = self._find(scopes[0])
+        self.members[root][0].append(s.ticket.id)
+        self.dirty.add(root)
 
     def add_case(self, case: Case, key: tuple[object, ...]) -> None:
         self.keys[case.id] = key
@@ -573,9 +624,22 @@ class _Split:
             if scope in self.parent:
                 if first is None:
                     first = scope
-                    self.placed[case.id] = scope
+                    self._place(case.id, scope)
                 else:
                     self._join(first, scope)
+
+    def take_dirty(self) -> set[Scope]:
+        """The roots whose members changed since the last call (and forget them)."""
+        dirty, self.dirty = self.dirty, set()
+        return dirty
+
+    def part(
+        self, root: Scope, snapshot: Snapshot
+    ) -> tuple[list[offsystem_rules.TicketSearch], list[Case]]:
+        """One part's tickets' searches and cases (their current versions)."""
+        ticket_ids, case_ids = self.members[root]
+        searches, cases = self.searches, snapshot.cases
+        return [searches[i] for i in ticket_ids], [cases[i] for i in case_ids]
 
     def extend(
         self,
@@ -619,14 +683,7 @@ class _Split:
         self, snapshot: Snapshot
     ) -> list[tuple[list[offsystem_rules.TicketSearch], list[Case]]]:
         """The parts now, with the cases' current versions."""
-        find = self._find
-        grouped: dict[Scope, tuple[list[offsystem_rules.TicketSearch], list[Case]]] = {}
-        for s in self.searches.values():
-            grouped.setdefault(find(("any", *s.place)), ([], []))[0].append(s)
-        cases = snapshot.cases
-        for case_id, scope in self.placed.items():
-            grouped[find(scope)][1].append(cases[case_id])
-        return list(grouped.values())
+        return [self.part(root, snapshot) for root in self.members]
 
 
 def _split(
@@ -670,6 +727,8 @@ class TicketClusters:
         self.versions: dict[tuple[str, dt.date], int] = {}
         self.clusters: dict[tuple[dt.date, ...], _Cluster] = {}
         self._spans: dict[dt.date, tuple[int, dt.datetime, dt.datetime]] = {}
+        # The last findings() call's findings of parts replaced, and of their replacements.
+        self.rematched: tuple[list[Finding], list[Finding]] = ([], [])
 
     def _touch(self, kind: str, day: dt.date) -> None:
         self.versions[(kind, day)] = self.versions.get((kind, day), 0) + 1
@@ -754,6 +813,7 @@ class TicketClusters:
                 cluster = self._match(days, case_days, version, snapshot, ctx, cluster)
             clusters[key] = cluster
             found.extend(cluster.findings)
+        self.rematched = _replaced(self.clusters, clusters)
         self.clusters = clusters
         return found
 
@@ -767,30 +827,53 @@ class TicketClusters:
         previous: _Cluster | None,
     ) -> _Cluster:
         at = ctx.at
-        searches: list[offsystem_rules.TicketSearch] = []
-        finishing: list[dt.datetime | None] = []  # tickets still being served: not searched
-        for d in days:
-            for i in self.ticket_days[d]:
-                search = self.searches[i]
-                finished = search.ticket.finished_at
-                if finished is not None and finished <= at:  # ticket_search's own condition
-                    searches.append(search)
-                else:
-                    finishing.append(finished)
-        cases = [snapshot.cases[i] for d in case_days for i in self.case_days.get(d, ())]
         old_parts = {} if previous is None else previous.parts
-        parts: dict[frozenset[str], _Part] = {}
-        split = None if previous is None else previous.split
-        if split is None or not split.extend(searches, cases, self.case_keys):
-            split = _split(searches, cases, self.case_keys)
-        for part_searches, part_cases in split.parts(snapshot):
-            ids = frozenset(s.ticket.id for s in part_searches)
-            part = old_parts.get(ids)
-            if part is None or not _same_part(part, part_searches, part_cases, self.case_keys, at):
-                part = self._match_part(part_searches, part_cases, snapshot, ctx)
-            elif part.until is not None and at >= part.until:
-                part = _past_due(part, snapshot, ctx)
-            parts[ids] = part
+        parts: dict[Scope, _Part] = {}
+        delta = self._additions(days, case_days, version, snapshot, at, previous)
+        if delta is not None:
+            assert previous is not None and previous.split is not None
+            split = previous.split
+            new_searches, new_cases, waiting, counts = delta
+            for case in new_cases:
+                split.add_case(case, self.case_keys[case.id])
+            for s in new_searches:
+                split.add_search(s)
+            extended = True
+        else:
+            searches, cases, waiting, counts = self._members(days, case_days, snapshot, at)
+            split = None if previous is None else previous.split
+            extended = split is not None and split.extend(searches, cases, self.case_keys)
+            if split is None or not extended:
+                split = _split(searches, cases, self.case_keys)
+        if extended:
+            # Only additions: a part whose members did not change is the one matched then.
+            dirty = split.take_dirty()
+            for root in split.members:
+                part = None if root in dirty else old_parts.get(root)
+                if (
+                    part is None
+                    or at < part.since
+                    or (part.rematch is not None and at >= part.rematch)
+                ):
+                    part_searches, part_cases = split.part(root, snapshot)
+                    part = self._match_part(part_searches, part_cases, snapshot, ctx)
+                elif part.until is not None and at >= part.until:
+                    part = _past_due(part, snapshot, ctx)
+                parts[root] = part
+        else:
+            split.take_dirty()
+            by_tickets = {frozenset(part.tickets): part for part in old_parts.values()}
+            for root in split.members:
+                part_searches, part_cases = split.part(root, snapshot)
+                part = by_tickets.get(frozenset(s.ticket.id for s in part_searches))
+                if part is None or not _same_part(
+                    part, part_searches, part_cases, self.case_keys, at
+                ):
+                    part = self._match_part(part_searches, part_cases, snapshot, ctx)
+                elif part.until is not None and at >= part.until:
+                    part = _past_due(part, snapshot, ctx)
+                parts[root] = part
+        finishing = [self.searches[i].ticket.finished_at for i, _ in waiting]
         return _Cluster(
             version,
             tuple(f for part in parts.values() for f in part.findings),
@@ -805,7 +888,128 @@ class TicketClusters:
             ),
             parts,
             split,
+            tuple(case_days),
+            tuple(waiting),
+            counts,
         )
+
+    def _members(
+        self, days: list[dt.date], case_days: list[dt.date], snapshot: Snapshot, at: dt.datetime
+    ) -> tuple[
+        list[offsystem_rules.TicketSearch],
+        list[Case],
+        list[tuple[str, dt.date]],
+        dict[tuple[str, dt.date], int],
+    ]:
+        """A cluster's tickets finished by ``at`` (searched), its cases, its tickets still
+        being served (not searched, by day) and how many it searches and has per day."""
+        searches: list[offsystem_rules.TicketSearch] = []
+        waiting: list[tuple[str, dt.date]] = []
+        counts: dict[tuple[str, dt.date], int] = {}
+        for d in days:
+            before = len(searches)
+            for i in self.ticket_days[d]:
+                search = self.searches[i]
+                finished = search.ticket.finished_at
+                if finished is not None and finished <= at:  # ticket_search's own condition
+                    searches.append(search)
+                else:
+                    waiting.append((i, d))
+            counts[("tickets", d)] = len(searches) - before
+        cases: list[Case] = []
+        for d in case_days:
+            ids = self.case_days.get(d, ())
+            cases.extend(snapshot.cases[i] for i in ids)
+            counts[("cases", d)] = len(ids)
+        return searches, cases, waiting, counts
+
+    def _additions(
+        self,
+        days: list[dt.date],
+        case_days: list[dt.date],
+        version: tuple[object, ...],
+        snapshot: Snapshot,
+        at: dt.datetime,
+        previous: _Cluster | None,
+    ) -> (
+        tuple[
+            list[offsystem_rules.TicketSearch],
+            list[Case],
+            list[tuple[str, dt.date]],
+            dict[tuple[str, dt.date], int],
+        ]
+        | None
+    ):
+        """What was added to a cluster since it was matched (the tickets that finished
+        since and the new ones, the new cases), looking only at its days that changed
+        (by their versions) and at its tickets then still being served; with the
+        :meth:`_members` it would have now. None: something changed or went (or its days,
+        or the instant went back), so the split is built again from all its members."""
+        if (
+            previous is None
+            or previous.split is None
+            or previous.case_days != tuple(case_days)
+            or len(previous.version) != len(version)
+            or at < previous.since
+        ):
+            return None
+        split = previous.split
+        counts = dict(previous.counts)
+        searched = len(days)
+        changed = {d for d, v, w in zip(days, version, previous.version, strict=False) if v != w}
+        new_searches: list[offsystem_rules.TicketSearch] = []
+        waiting: list[tuple[str, dt.date]] = []
+        for i, d in previous.waiting:
+            if d in changed:
+                continue  # looked at below
+            search = self.searches[i]  # the same (its day did not change)
+            finished = search.ticket.finished_at
+            if finished is not None and finished <= at:
+                new_searches.append(search)
+                counts[("tickets", d)] += 1
+            else:
+                waiting.append((i, d))
+        known = split.searches
+        for d in sorted(changed):
+            kept = count = 0
+            for i in self.ticket_days[d]:
+                search = self.searches[i]
+                finished = search.ticket.finished_at
+                old = known.get(i)
+                if finished is not None and finished <= at:
+                    count += 1
+                    if old is None:
+                        new_searches.append(search)
+                    elif old is not search:
+                        return None
+                    else:
+                        kept += 1
+                elif old is not None:
+                    return None  # searched before, not now: a change
+                else:
+                    waiting.append((i, d))
+            if kept != previous.counts.get(("tickets", d), 0):
+                return None  # one went
+            counts[("tickets", d)] = count
+        mine = split.keys
+        new_cases: list[Case] = []
+        for d, v, w in zip(case_days, version[searched:], previous.version[searched:], strict=True):
+            if v == w:
+                continue
+            ids = self.case_days.get(d, ())
+            kept = 0
+            for i in ids:
+                old_key = mine.get(i)
+                if old_key is None:
+                    new_cases.append(snapshot.cases[i])
+                elif old_key is not self.case_keys[i]:
+                    return None
+                else:
+                    kept += 1
+            if kept != previous.counts.get(("cases", d), 0):
+                return None
+            counts[("cases", d)] = len(ids)
+        return new_searches, new_cases, waiting, counts
 
     def _match_part(
         self,
@@ -831,6 +1035,23 @@ class TicketClusters:
             snapshot,
             ctx,
         )
+
+
+def _replaced(
+    before: dict[tuple[dt.date, ...], _Cluster], after: dict[tuple[dt.date, ...], _Cluster]
+) -> tuple[list[Finding], list[Finding]]:
+    """The findings of the parts in ``before`` that ``after`` no longer holds, and of the
+    parts in ``after`` that are new (a cluster's findings are its parts')."""
+    old = {
+        id(p): p for key, c in before.items() if after.get(key) is not c for p in c.parts.values()
+    }
+    new = {
+        id(p): p for key, c in after.items() if before.get(key) is not c for p in c.parts.values()
+    }
+    return (
+        [f for i, p in old.items() if i not in new for f in p.findings],
+        [f for i, p in new.items() if i not in old for f in p.findings],
+    )
 
 
 def _past_due(part: _Part, snapshot: Snapshot, ctx: RuleContext) -> _Part:
@@ -943,6 +1164,46 @@ def _with_cases(snapshot: Snapshot, ids: Iterable[str]) -> Snapshot:
     return Snapshot.model_construct(**{**snapshot.__dict__, "cases": cases})
 
 
+class _Judged:
+    """Collects what an evaluation judged again, for :class:`Rejudged`: the findings of
+    the versions replaced (gone) and of their replacements (now)."""
+
+    def __init__(self, known: bool) -> None:
+        self.known = known  # False: everything is judged again, nothing is collected
+        self.gone: list[Finding] = []
+        self.now: list[Finding] = []
+
+    @contextmanager
+    def verdicts(self, verdicts: Verdicts[str], keys: set[str]) -> Iterator[None]:
+        """Around judging these subjects again: their verdicts that changed."""
+        if not self.known:
+            yield
+            return
+        table = verdicts.by_subject
+        before = [(key, table.get(key)) for key in keys]
+        yield
+        for key, old in before:
+            new = table.get(key)
+            if old is not new:
+                if old is not None:
+                    self.gone.extend(old.findings)
+                if new is not None:
+                    self.now.extend(new.findings)
+
+    def replaced(self, old: Iterable[Finding], new: Iterable[Finding]) -> None:
+        """Findings given before, and those given instead of them now."""
+        if self.known:
+            self.gone.extend(old)
+            self.now.extend(new)
+
+    def report(self) -> dict[str, Finding | None] | None:
+        if not self.known:
+            return None
+        found: dict[str, Finding | None] = {f.fingerprint: None for f in self.gone}
+        found.update((f.fingerprint, f) for f in self.now)
+        return found
+
+
 # --- the engine -------------------------------------------------------------------------------
 
 
@@ -953,6 +1214,10 @@ class Engine:
         self._context: tuple[object, ...] | None = None
         self._preselection: tuple[tuple[object, ...], OverduePreselection] | None = None
         self._at: dt.datetime | None = None
+        self.serial = next(_SERIALS)  # no two engines' evaluations share a number
+        # What the last evaluation judged again (see Rejudged); the ledger reads it.
+        self.rejudged = Rejudged(self.serial, None, None)
+        self._other: list[Finding] = []  # findings judged afresh at every evaluation
         self._forget()
 
     def _forget(self) -> None:
@@ -1018,31 +1283,50 @@ class Engine:
             assert changes is not None
             cases, payments = set(changes.cases), set(changes.payments)
             tickets = set(changes.tickets)
-            # A verdict does not keep its subject (see Verdict): a changed one's goes.
-            for case_id in cases:
-                self.overdue.drop(case_id)
-                self.fees.drop(case_id)
-            for payment_id in payments:
-                self.deposits.drop(payment_id)
         self._context, self._at = context, ctx.at
         cases_for_fees, deposits = self._relink(snapshot, cases, payments, fresh)
-        self._overdue_all(cases | self.overdue.expired(ctx.at), snapshot, ctx)
-        for case_id in cases_for_fees | self.fees.expired(ctx.at):
-            self._fees(case_id, snapshot, ctx, monitored)
-        for payment_id in deposits | self.deposits.expired(ctx.at):
-            self._deposit(payment_id, ctx)
+        judged = _Judged(not fresh and not current)
+        # A verdict does not keep its subject (see Verdict): a changed subject's verdict
+        # goes before it is judged again — within judged.verdicts, so that its findings
+        # count as replaced.
+        overdue_due = cases | self.overdue.expired(ctx.at)
+        with judged.verdicts(self.overdue, overdue_due):
+            if not fresh:
+                for case_id in cases:
+                    self.overdue.drop(case_id)
+            self._overdue_all(overdue_due, snapshot, ctx)
+        fees_due = cases_for_fees | self.fees.expired(ctx.at)
+        with judged.verdicts(self.fees, fees_due):
+            if not fresh:
+                for case_id in cases:
+                    self.fees.drop(case_id)
+            for case_id in fees_due:
+                self._fees(case_id, snapshot, ctx, monitored)
+        deposits_due = deposits | self.deposits.expired(ctx.at)
+        with judged.verdicts(self.deposits, deposits_due):
+            if not fresh:
+                for payment_id in payments:
+                    self.deposits.drop(payment_id)
+            for payment_id in deposits_due:
+                self._deposit(payment_id, ctx)
         self.overdue.shared.clear()
         self.fees.shared.clear()
         self.tickets.update(snapshot, tickets, cases, ctx)
         self.few.update(snapshot, cases, ctx)
+        ticket_findings = self.tickets.findings(snapshot, ctx)
+        judged.replaced(*self.tickets.rematched)
+        other = [*self.few.findings(snapshot, ctx), *evaluation_rules.evaluate(snapshot, ctx)]
+        judged.replaced(self._other, other)  # judged afresh every time
+        self._other = other
         findings = [
             *self.overdue.findings(ctx.at, current),
             *self.fees.findings(ctx.at),
             *self.deposits.findings(ctx.at),
-            *self.tickets.findings(snapshot, ctx),
-            *self.few.findings(snapshot, ctx),
-            *evaluation_rules.evaluate(snapshot, ctx),
+            *ticket_findings,
+            *other,
         ]
+        after, self.serial = self.serial, next(_SERIALS)
+        self.rejudged = Rejudged(self.serial, after, judged.report())
         return sorted(findings, key=lambda f: (f.rule, f.subject_kind, f.subject_id))
 
     def _relink(

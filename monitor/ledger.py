@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from monitor.model import Finding, Severity
 from monitor.store import ESCALATED, OPEN, RESOLVED, LedgerChanges, LedgerEntry
@@ -128,15 +129,26 @@ class Memory:
     and what they depended on; ``unsettled`` the sources then unsettled. A finding that is
     the very object it was last time, with the same unsettled sources and none of its
     records delivered again, reconciles as it did then: only its ``last_seen`` may be due.
+
+    Given what the engine judged again since (:class:`monitor.engine.Rejudged`, relative
+    to the evaluation ``serial`` names), the next reconciliation looks only at those
+    findings, the ones whose records were delivered again (found through ``keyed``: the
+    fingerprints by case id and subject id) and the open entries whose ``last_seen`` is
+    due (``seen``: fingerprints by the ``last_seen`` they were written with; an entry
+    written again since is skipped there).
+
     :func:`reconcile` leaves what it saw in ``pending``; the owner calls :meth:`commit`
     once the changes are stored (after a failed write it drops the memory, so nothing is
-    skipped that was not applied).
+    skipped that was not applied). Nothing the memory holds is mutated by a reconcile.
     """
 
     findings: dict[str, Finding] = field(default_factory=dict)
     sources: dict[str, frozenset[str]] = field(default_factory=dict)
     unsettled: frozenset[str] | None = None
     pending: Memory | None = None  # what the last reconcile would leave behind
+    serial: int | None = None  # the engine evaluation ``findings`` come from
+    keyed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    seen: dict[dt.datetime, frozenset[str]] = field(default_factory=dict)
 
     def commit(self) -> None:
         """The last reconciliation's changes are stored: remember what it saw."""
@@ -147,7 +159,31 @@ class Memory:
                 pending.sources,
                 pending.unsettled,
             )
+            self.serial, self.keyed, self.seen = pending.serial, pending.keyed, pending.seen
             self.pending = None
+
+
+class Rejudged(Protocol):
+    """What an engine evaluation judged again (see :class:`monitor.engine.Rejudged`)."""
+
+    @property
+    def serial(self) -> int: ...
+    @property
+    def after(self) -> int | None: ...
+    @property
+    def findings(self) -> Mapping[str, Finding | None] | None: ...
+
+
+def _keys(finding: Finding) -> tuple[str, ...]:
+    """What :func:`_touched` looks a finding up by: its case id and its subject id."""
+    if finding.case_id is None or finding.case_id == finding.subject_id:
+        return (finding.subject_id,)
+    return (finding.case_id, finding.subject_id)
+
+
+def _order(finding: Finding) -> tuple[str, str, str]:
+    """The engine's order of findings (and of what a reconciliation writes)."""
+    return (finding.rule, finding.subject_kind, finding.subject_id)
 
 
 def reconcile(
@@ -160,6 +196,7 @@ def reconcile(
     memory: Memory | None = None,
     changed: Mapping[str, Collection[str]] | None = None,
     refresh: Callable[[Finding], Finding] | None = None,
+    rejudged: Rejudged | None = None,
 ) -> LedgerChanges:
     """What changes in the ledger given this evaluation's findings.
 
@@ -172,26 +209,121 @@ def reconcile(
     records delivered or deleted since, by entity; None: unknown, so nothing is skipped)
     a finding that did not change since is not compared again (see :class:`Memory`); the
     answer is the same as without it. The memory's ``pending`` is set for
-    :meth:`Memory.commit`.
+    :meth:`Memory.commit`. With ``rejudged`` too — what the engine judged again since the
+    evaluation the memory saw — only those findings, the ones whose records were
+    delivered and the entries whose ``last_seen`` is due are looked at; otherwise (the
+    first evaluation, a full re-judgement, other unsettled sources, a new catalogue)
+    every finding and every open entry is.
 
     ``refresh``: the findings may carry evidence that ticks by itself (``seconds_late``)
     as of an earlier instant (:meth:`monitor.engine.Engine.evaluate` with ``current``
     False); ``refresh`` brings a finding to ``at`` (:func:`monitor.engine.brought_to`)
     and is asked only for those written into an entry. The memory keeps them as given,
     so that an unchanged verdict's finding is the very object next time.
+
+    What is written comes in the order of the findings given — the engine's
+    (:func:`_order`), which a reconciliation of only some of them follows — then the
+    entries that end, in the engine's order.
     """
-    bring: Callable[[Finding], Finding] = refresh or (lambda f: f)
-    changes = LedgerChanges()
-    current = {f.fingerprint: f for f in findings}
     frozen_unsettled = frozenset(unsettled)
     remembered = memory if changed is not None else None  # unknown changes: skip nothing
     same_unsettled = remembered is not None and remembered.unsettled == frozen_unsettled
+    last_seen_due = at - LAST_SEEN_EVERY
+    walk: set[str] | None = None  # None: every finding and entry
+    if (
+        same_unsettled
+        and remembered is not None
+        and changed is not None
+        and rejudged is not None
+        and rejudged.findings is not None
+        and remembered.serial is not None
+        and rejudged.after == remembered.serial
+        and not changed.get("items")
+    ):
+        current = dict(remembered.findings)
+        for fp, f in rejudged.findings.items():
+            if f is None:
+                current.pop(fp, None)
+            else:
+                current[fp] = f
+        if not isinstance(findings, Collection) or len(findings) == len(current):
+            walk = _walk(remembered, rejudged.findings, changed, ledger, last_seen_due)
+    if walk is None:
+        current = {f.fingerprint: f for f in findings}
+    return _reconcile(
+        ledger,
+        current,
+        walk,
+        depends_on,
+        frozen_unsettled,
+        at,
+        lookup,
+        memory,
+        remembered,
+        same_unsettled,
+        changed,
+        refresh or (lambda f: f),
+        rejudged.serial if rejudged is not None else None,
+    )
+
+
+def _walk(
+    memory: Memory,
+    rejudged: Mapping[str, Finding | None],
+    changed: Mapping[str, Collection[str]],
+    ledger: Mapping[str, LedgerEntry],
+    last_seen_due: dt.datetime,
+) -> set[str]:
+    """The fingerprints a reconciliation must look at, given the previous one's memory:
+    those judged again, those whose records were delivered again, and the open entries
+    whose ``last_seen`` is due (every other reconciles as it did last time)."""
+    walk = set(rejudged)
+    keyed = memory.keyed
+    for entity, keys in changed.items():
+        if entity != "cases" and entity not in _SUBJECT_ENTITY_NAMES:
+            continue
+        for key in keys:
+            walk.update(keyed.get(key, ()))
+    for written, fingerprints in memory.seen.items():
+        if written <= last_seen_due:
+            for fp in fingerprints:
+                entry = ledger.get(fp)
+                if entry is not None and entry.state == OPEN and entry.last_seen == written:
+                    walk.add(fp)
+    return walk
+
+
+_SUBJECT_ENTITY_NAMES = frozenset(SUBJECT_ENTITIES.values())
+
+
+def _reconcile(
+    ledger: Mapping[str, LedgerEntry],
+    current: dict[str, Finding],
+    walk: set[str] | None,
+    depends_on: Callable[[Finding], frozenset[str]],
+    unsettled: frozenset[str],
+    at: dt.datetime,
+    lookup: Callable[[list[str]], Mapping[str, LedgerEntry]],
+    memory: Memory | None,
+    remembered: Memory | None,
+    same_unsettled: bool,
+    changed: Mapping[str, Collection[str]] | None,
+    bring: Callable[[Finding], Finding],
+    serial: int | None,
+) -> LedgerChanges:
+    """:func:`reconcile` over ``walk`` (None: everything) of the ``current`` findings."""
+    changes = LedgerChanges()
     previous = remembered.findings if remembered is not None else {}
     previous_sources = remembered.sources if remembered is not None else {}
     touched_nothing = changed is not None and not any(changed.values())
+    if walk is None:
+        looked_at: Iterable[str] = current
+    else:
+        looked_at = sorted((fp for fp in walk if fp in current), key=lambda fp: _order(current[fp]))
 
     dependencies_of: dict[str, frozenset[str]] = {}
-    for fp, f in current.items():
+    for fp in looked_at:
+        f = current[fp]
         known = previous_sources.get(fp)
         if known is not None:
             before = previous[fp]
@@ -203,14 +335,14 @@ def reconcile(
         dependencies_of[fp] = depends_on(f)
     unknown = [
         fp
-        for fp in current
+        for fp in dependencies_of
         if fp not in ledger and not dependencies_of[fp] & unsettled  # held ones stay unknown
     ]
     earlier = lookup(unknown) if unknown else {}
     last_seen_due = at - LAST_SEEN_EVERY
 
-    for fingerprint, finding in current.items():
-        sources = dependencies_of[fingerprint]
+    for fingerprint, sources in dependencies_of.items():
+        finding = current[fingerprint]
         entry = ledger.get(fingerprint)
         if (
             same_unsettled
@@ -263,19 +395,33 @@ def reconcile(
             )
             changes.event(reopened, at, "reopened")
 
-    red_rules: dict[str, set[str]] | None = None
-    for fingerprint, entry in ledger.items():
-        if entry.state != OPEN or fingerprint in current or entry.sources & unsettled:
+    # Open entries whose finding is gone (and not held) end.
+    candidates = ledger if walk is None else walk
+    ending: list[LedgerEntry] = []
+    for fingerprint in candidates:
+        entry = ledger.get(fingerprint)
+        if (
+            entry is None
+            or entry.state != OPEN
+            or fingerprint in current
+            or entry.sources & unsettled
+        ):
             continue
+        ending.append(entry)
+    ending.sort(key=lambda e: _order(e.finding))
+    escalating = any(e.finding.rule in ESCALATES for e in ending)
+    keyed = _keyed(remembered, current, walk) if memory is not None or escalating else {}
+    for entry in ending:
         replaced_by = ESCALATES.get(entry.finding.rule, frozenset())
         escalated = False
         if replaced_by:
-            if red_rules is None:
-                red_rules = {}
-                for f in current.values():
-                    if f.severity is Severity.RED and f.case_id:
-                        red_rules.setdefault(f.case_id, set()).add(f.rule)
-            escalated = bool(replaced_by & red_rules.get(entry.finding.case_id or "", set()))
+            case_id = entry.finding.case_id or ""
+            reds = {
+                f.rule
+                for f in (current[fp] for fp in keyed.get(case_id, ()) if fp in current)
+                if f.severity is Severity.RED and f.case_id == case_id and f.case_id
+            }
+            escalated = bool(replaced_by & reds)
         ended = dataclasses.replace(
             entry,
             state=ESCALATED if escalated else RESOLVED,
@@ -284,5 +430,94 @@ def reconcile(
         )
         changes.event(ended, at, ended.state)
     if memory is not None:
-        memory.pending = Memory(current, dependencies_of, frozen_unsettled)
+        if walk is None:
+            sources = dependencies_of
+        else:
+            sources = {**previous_sources, **dependencies_of}
+            for fp in walk:
+                if fp not in current:
+                    sources.pop(fp, None)
+        memory.pending = Memory(
+            current,
+            sources,
+            unsettled,
+            serial=serial,
+            keyed=keyed,
+            seen=_seen(remembered, ledger, changes, walk, at),
+        )
     return changes
+
+
+def _keyed(
+    remembered: Memory | None, current: dict[str, Finding], walk: set[str] | None
+) -> dict[str, tuple[str, ...]]:
+    """The current findings' fingerprints by case id and subject id (:func:`_keys`):
+    the remembered index with the walked fingerprints moved, or built afresh."""
+    if walk is None or remembered is None:
+        built: dict[str, list[str]] = {}
+        for fp, f in current.items():
+            for key in _keys(f):
+                built.setdefault(key, []).append(fp)
+        return {key: tuple(fps) for key, fps in built.items()}
+    keyed = dict(remembered.keyed)
+    before = remembered.findings
+    for fp in walk:
+        old, new = before.get(fp), current.get(fp)
+        if old is new:
+            continue
+        old_keys = () if old is None else _keys(old)
+        new_keys = () if new is None else _keys(new)
+        for key in old_keys:
+            if key not in new_keys:
+                left = tuple(x for x in keyed.get(key, ()) if x != fp)
+                if left:
+                    keyed[key] = left
+                else:
+                    keyed.pop(key, None)
+        for key in new_keys:
+            held = keyed.get(key, ())
+            if fp not in held:
+                keyed[key] = (*held, fp)
+    return keyed
+
+
+def _seen(
+    remembered: Memory | None,
+    ledger: Mapping[str, LedgerEntry],
+    changes: LedgerChanges,
+    walk: set[str] | None,
+    at: dt.datetime,
+) -> dict[dt.datetime, frozenset[str]]:
+    """The open entries' fingerprints by ``last_seen`` once ``changes`` are applied (an
+    entry written again may still be listed under its earlier ``last_seen``)."""
+    written = changes.entries
+    buckets: dict[dt.datetime, set[str]] = {}
+    if walk is None or remembered is None:
+        for fp, entry in ledger.items():
+            if entry.state == OPEN and fp not in written:
+                buckets.setdefault(entry.last_seen, set()).add(fp)
+        kept: dict[dt.datetime, frozenset[str]] = {}
+    else:
+        due = at - LAST_SEEN_EVERY
+        kept = {}
+        for when, fingerprints in remembered.seen.items():
+            if when > due:
+                kept[when] = fingerprints
+                continue
+            # Looked at now: keep those still open, due and not written (held ones).
+            for fp in fingerprints:
+                entry = ledger.get(fp)
+                if (
+                    entry is not None
+                    and entry.state == OPEN
+                    and entry.last_seen == when
+                    and fp not in written
+                ):
+                    buckets.setdefault(when, set()).add(fp)
+    for fp, entry in written.items():
+        if entry.state == OPEN:
+            buckets.setdefault(entry.last_seen, set()).add(fp)
+    for when, fingerprints in buckets.items():
+        earlier = kept.get(when)
+        kept[when] = frozenset(fingerprints if earlier is None else fingerprints | earlier)
+    return kept

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Annotated, Any
+import sys
+from collections.abc import Mapping
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -31,32 +33,88 @@ WorkingDays = Annotated[int, Field(ge=0, le=1000)]
 Fen = Annotated[int, Field(ge=0)]
 
 
+Code = Annotated[str, AfterValidator(sys.intern)]
+"""A short code that many records repeat: a center, department, window, service or item
+code, a ticket number, an account, a step name, a suspension kind, a rule name.
+
+Interned as it is validated (mapped from a row, or decoded from the state store at
+start), so that a million records share one copy of ``"C01"`` instead of each holding
+its own (49 bytes or more apiece). Identities — record ids, applicant keys — are not
+codes: they rarely repeat, and interning them would only grow the interpreter's table.
+"""
+
+# One ``__pydantic_fields_set__`` per distinct set of field names (see _Canonical).
+_FIELDS_SETS: dict[frozenset[str], set[str]] = {}
+
+
+def _share_fields_set(model: BaseModel) -> None:
+    """Give ``model`` the shared set equal to its own ``__pydantic_fields_set__``."""
+    own = model.__pydantic_fields_set__
+    key = frozenset(own)
+    shared = _FIELDS_SETS.get(key)
+    if shared is None:
+        shared = _FIELDS_SETS[key] = set(key)  # not the caller's set: theirs to change
+    object.__setattr__(model, "__pydantic_fields_set__", shared)
+
+
 class _Canonical(BaseModel):
+    """Base of the canonical records: frozen, no extra fields, and a shared fields set.
+
+    Pydantic keeps, per instance, the set of the field names that were given (700 bytes
+    and more for a ticket: larger than its values). Records with the same fields given
+    share one set here, however they are built (validated, ``model_construct``,
+    ``model_copy``, unpickled, deep-copied). Pydantic (2.14) never mutates that set in
+    place except in ``model_copy(update=…)``, on the private copy ``__copy__`` made (so
+    ``copy.copy`` keeps a private set); the result is shared once updated. ``__eq__``
+    and ``__hash__`` do not read it; ``model_dump(exclude_unset=True)`` reads it and
+    sees the same names as before. Nothing may change a record's ``model_fields_set``
+    in place. Few distinct sets exist (one per combination of the fields a source
+    fills), so the table stays small.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def model_post_init(self, context: Any, /) -> None:
+        # Called after validation and by model_construct.
+        _share_fields_set(self)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copied = super().model_copy(update=update, deep=deep)
+        _share_fields_set(copied)
+        return copied
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        copied = super().__deepcopy__(memo)
+        _share_fields_set(copied)
+        return copied
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        _share_fields_set(self)
 
 
 class Center(_Canonical):
     """A service center (政务服务中心)."""
 
-    code: str
+    code: Code
     name: str = ""
 
 
 class Department(_Canonical):
     """A window unit (窗口单位): public security, market regulation, …"""
 
-    code: str
+    code: Code
     name: str = ""
-    center: str | None = None
+    center: Code | None = None
 
 
 class Window(_Canonical):
     """A service window (窗口) of a department in a center."""
 
-    code: str
+    code: Code
     name: str = ""
-    center: str | None = None
-    department: str | None = None
+    center: Code | None = None
+    department: Code | None = None
 
 
 class ItemKind(enum.StrEnum):
@@ -69,9 +127,9 @@ class ItemKind(enum.StrEnum):
 class Item(_Canonical):
     """A catalogued service item (事项) with its time limits and fee standard."""
 
-    code: str
+    code: Code
     name: str = ""
-    department: str | None = None
+    department: Code | None = None
     kind: ItemKind = ItemKind.PROMISED
     statutory_limit_days: WorkingDays  # 法定时限
     promised_limit_days: WorkingDays  # 承诺时限
@@ -120,7 +178,7 @@ class Step(_Canonical):
     """One handling step (环节: 承办, 审核, 批准) with its own limit."""
 
     seq: int
-    name: str = ""
+    name: Code = ""
     started_at: AwareDatetime
     ended_at: AwareDatetime | None = None
     limit_days: WorkingDays | None = None
@@ -130,7 +188,7 @@ class Suspension(_Canonical):
     """A special procedure (特别程序) that stops the clock (行政许可法 art. 45)."""
 
     seq: int
-    kind: str  # 种类: 补正, 听证, 检验, 检测, 专家评审, …
+    kind: Code  # 种类: 补正, 听证, 检验, 检测, 专家评审, …
     started_at: AwareDatetime
     ended_at: AwareDatetime | None = None  # None: still suspended
 
@@ -139,10 +197,10 @@ class Case(_Canonical):
     """An application case (办件) as registered in the approval system."""
 
     id: str  # 办件编号 / 申办流水号 (SBLSH)
-    item: str  # item code (事项编码)
-    center: str | None = None
-    department: str | None = None
-    window: str | None = None
+    item: Code  # item code (事项编码)
+    center: Code | None = None
+    department: Code | None = None
+    window: Code | None = None
     applicant_key: str | None = None  # keyed hash; never a name or an ID number
     received_at: AwareDatetime | None = None  # 申报时间 (SBSJ)
     accepted_at: AwareDatetime  # 受理时间 (SLSJ)
@@ -182,11 +240,11 @@ class Ticket(_Canonical):
     """A queue ticket from the window system: who was served where and when."""
 
     id: str  # the queue system's unique serial (ticket numbers repeat every day)
-    number: str = ""  # 票号 as printed, e.g. A012
-    center: str | None = None
-    department: str | None = None
-    window: str | None = None
-    service: str | None = None  # service/item code chosen at the kiosk, when known
+    number: Code = ""  # 票号 as printed, e.g. A012
+    center: Code | None = None
+    department: Code | None = None
+    window: Code | None = None
+    service: Code | None = None  # service/item code chosen at the kiosk, when known
     applicant_key: str | None = None  # when the kiosk swiped an ID card; keyed hash
     issued_at: AwareDatetime
     called_at: AwareDatetime | None = None
@@ -204,10 +262,10 @@ class Evaluation(_Canonical):
     """
 
     id: str
-    center: str | None = None
-    department: str | None = None
-    window: str | None = None
-    staff_id: str | None = None
+    center: Code | None = None
+    department: Code | None = None
+    window: Code | None = None
+    staff_id: Code | None = None
     case_id: str | None = None
     rated_at: AwareDatetime
     level: Annotated[int, Field(ge=1, le=5)]
@@ -227,13 +285,13 @@ class Payment(_Canonical):
     """
 
     id: str  # bank transaction id (交易流水号)
-    account: str  # receiving account number (收款账号)
+    account: Code  # receiving account number (收款账号)
     amount_fen: int
     paid_at: AwareDatetime
     reference: str | None = None  # 缴款码 / 缴款单号
     payer_key: str | None = None  # keyed hash of the payer's ID number or name
     case_id: str | None = None  # when the bank or finance system links the case
-    center: str | None = None
+    center: Code | None = None
 
     @property
     def is_deposit(self) -> bool:
@@ -248,19 +306,19 @@ class Severity(enum.StrEnum):
 class Finding(_Canonical):
     """One supervision finding: what rule fired on what subject, with its evidence."""
 
-    rule: str
+    rule: Code
     severity: Severity
-    subject_kind: str  # case, step, suspension, ticket, payment, …
+    subject_kind: Code  # case, step, suspension, ticket, payment, …
     subject_id: str
     case_id: str | None = None
-    center: str | None = None
-    department: str | None = None
-    window: str | None = None
-    item: str | None = None
+    center: Code | None = None
+    department: Code | None = None
+    window: Code | None = None
+    item: Code | None = None
     due_at: AwareDatetime | None = None
     evidence: dict[str, Any] = Field(default_factory=dict)
     calendar_confirmed: bool = True
-    calendar_version: str = ""
+    calendar_version: Code = ""
 
     @property
     def fingerprint(self) -> str:

@@ -25,19 +25,18 @@ _Child = TypeVar("_Child", Step, Suspension)
 class Records:
     """Mapped records of every entity, as delivered (later versions win).
 
-    Steps and suspensions are also indexed by their case id, so one case can be joined
-    again without going through every child of every case.
+    Steps and suspensions are held by their case id, then their sequence number: one
+    case is joined again without going through every child of every case, and no
+    (case id, seq) tuple is kept per child.
     """
 
     items: dict[str, Item] = field(default_factory=dict)
     cases: dict[str, Case] = field(default_factory=dict)
-    steps: dict[tuple[str, int], Step] = field(default_factory=dict)
-    suspensions: dict[tuple[str, int], Suspension] = field(default_factory=dict)
+    steps: dict[str, dict[int, Step]] = field(default_factory=dict)
+    suspensions: dict[str, dict[int, Suspension]] = field(default_factory=dict)
     tickets: dict[str, Ticket] = field(default_factory=dict)
     evaluations: dict[str, Evaluation] = field(default_factory=dict)
     payments: dict[str, Payment] = field(default_factory=dict)
-    steps_of: dict[str, dict[int, Step]] = field(default_factory=dict, repr=False)
-    suspensions_of: dict[str, dict[int, Suspension]] = field(default_factory=dict, repr=False)
 
     def add(self, entity: str, record: object) -> None:
         if entity in ("tickets", "evaluations", "payments"):
@@ -51,22 +50,19 @@ class Records:
             self.cases[record.id] = record
         elif entity in ("steps", "suspensions"):
             case_id, child = record  # type: ignore[misc]
-            getattr(self, entity)[(case_id, child.seq)] = child
-            getattr(self, f"{entity}_of").setdefault(case_id, {})[child.seq] = child
+            getattr(self, entity).setdefault(case_id, {})[child.seq] = child
         else:
             raise ValueError(f"unknown entity {entity!r}")
 
     def discard(self, entity: str, key: str) -> None:
         """Forget a record by its store key (``record_key``): deleted at the source."""
-        table: dict[Any, Any] = getattr(self, entity)
+        table: dict[str, Any] = getattr(self, entity)
         if entity in ("steps", "suspensions"):
             case_id, _, seq = key.rpartition("/")
-            table.pop((case_id, int(seq)), None)
-            children: dict[str, dict[int, Any]] = getattr(self, f"{entity}_of")
-            siblings = children.get(case_id, {})
+            siblings = table.get(case_id, {})
             siblings.pop(int(seq), None)
             if not siblings:
-                children.pop(case_id, None)
+                table.pop(case_id, None)
         else:
             table.pop(key, None)
 
@@ -113,7 +109,7 @@ class Assembler:
         """Re-join the changed cases; the ids of the cases looked at, and the rejects."""
         if changed is None or changed.get("items"):
             self.cases, self.orphans = {}, set()
-            ids = set(records.cases) | set(records.steps_of) | set(records.suspensions_of)
+            ids = set(records.cases) | set(records.steps) | set(records.suspensions)
         else:
             ids = set(changed.get("cases", ()))
             for entity in ("steps", "suspensions"):
@@ -129,7 +125,7 @@ class Assembler:
             else:
                 self.cases[case_id] = joined
             if case_id not in records.cases and (
-                case_id in records.steps_of or case_id in records.suspensions_of
+                case_id in records.steps or case_id in records.suspensions
             ):
                 self.orphans.add(case_id)
             else:
@@ -138,8 +134,8 @@ class Assembler:
 
     def _join(self, case_id: str, records: Records, rejects: list[Reject]) -> Case | None:
         case = records.cases.get(case_id)
-        steps = _children(records.steps_of.get(case_id))
-        suspensions = _children(records.suspensions_of.get(case_id))
+        steps = _children(records.steps.get(case_id))
+        suspensions = _children(records.suspensions.get(case_id))
         if case is None:
             for entity, children in (("steps", steps), ("suspensions", suspensions)):
                 rejects.extend(

@@ -231,6 +231,8 @@ def test_the_engine_agrees_with_the_rules_as_time_moves_and_records_change(
     as_judged = Engine()  # current=False: brought_to each finding gives the same
     kept: dict[str, object] = {}
     changes: Changes | None = None
+    previous_at = dt.datetime.min.replace(tzinfo=dt.UTC)
+    serial = as_judged.serial
     for at in _instants(data.draw):
         snapshot = snapshot_of(records, assembler.cases, frozenset({"cases", "payments"}))
         ctx = _ctx(at, parameters)
@@ -238,6 +240,19 @@ def test_the_engine_agrees_with_the_rules_as_time_moves_and_records_change(
         assert engine.evaluate(snapshot, ctx, changes) == expected, at
         found = as_judged.evaluate(snapshot, ctx, changes, current=False)
         assert [brought_to(f, at) for f in found] == expected, at
+        # What it says it judged again is all that differs from last time: every other
+        # finding is the very object given then.
+        report = as_judged.rejudged
+        assert (report.findings is None) == (changes is None or at < previous_at), at
+        now = {f.fingerprint: f for f in found}
+        for fp in kept.keys() | now.keys():
+            if report.findings is not None and fp in report.findings:
+                assert report.findings[fp] is now.get(fp), (at, fp)
+            elif report.findings is not None:
+                assert kept.get(fp) is now.get(fp), (at, fp)
+        assert report.after == serial and report.serial != serial
+        serial = report.serial
+        previous_at = at
         # A finding given as judged earlier is the very object given last time.
         for f in found:
             if brought_to(f, at) is not f:

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.ledger import Memory, dependencies, reconcile
+from monitor.engine import Rejudged
+from monitor.ledger import LAST_SEEN_EVERY, Memory, dependencies, reconcile
 from monitor.model import Finding, Severity
 from monitor.store import OPEN, LedgerEntry
 
@@ -48,6 +49,10 @@ def _finding(rng: random.Random, rule: int, subject: int) -> Finding:
         due_at=T0 - dt.timedelta(hours=subject),
         evidence={"working_days_late": rng.randint(0, 2), "seconds_late": rng.randint(0, 99)},
     )
+
+
+def _order(finding: Finding) -> tuple[str, str, str]:
+    return (finding.rule, finding.subject_kind, finding.subject_id)
 
 
 def _tick(finding: Finding) -> Finding:
@@ -83,6 +88,10 @@ def test_reconciling_with_memory_equals_reconciling_everything(seed: int) -> Non
     remembered: dict[str, LedgerEntry] = {}
     as_judged: dict[str, LedgerEntry] = {}  # given the findings as judged, and refresh
     judged_memory = Memory()
+    walked: dict[str, LedgerEntry] = {}  # given what the engine judged again, too
+    walked_memory = Memory()
+    serial = 0
+    before: dict[str, Finding] = {}  # the findings as judged at the previous step
     resolved: dict[str, LedgerEntry] = {}  # what a store lookup finds (both sides agree)
     memory = Memory()
     unsettled: set[str] = set()
@@ -114,7 +123,9 @@ def test_reconciling_with_memory_equals_reconciling_everything(seed: int) -> Non
         if rng.random() < 0.2:
             unsettled = set(rng.sample(SOURCES, rng.randint(0, 2)))
         at += dt.timedelta(minutes=rng.choice([1, 2, 5, 11]))
-        findings = list(world.values())
+        # In the engine's order (the order in which a reconciliation writes).
+        findings = sorted(world.values(), key=_order)
+        as_given = sorted(judged.values(), key=_order)
 
         def lookup(fingerprints: list[str]) -> dict[str, LedgerEntry]:
             return {fp: resolved[fp] for fp in fingerprints if fp in resolved}
@@ -135,7 +146,7 @@ def test_reconciling_with_memory_equals_reconciling_everything(seed: int) -> Non
         current = {f.fingerprint: f for f in findings}
         stale = reconcile(
             as_judged,
-            list(judged.values()),
+            as_given,
             depends_on,
             set(unsettled),
             at,
@@ -146,20 +157,49 @@ def test_reconciling_with_memory_equals_reconciling_everything(seed: int) -> Non
         )
         assert stale.entries == expected.entries
         assert stale.events == expected.events
+        # What the engine would report: the findings that are not the very object of the
+        # previous step (now, or None: gone), and some that are (saying more is allowed).
+        now = {f.fingerprint: f for f in judged.values()}
+        report: dict[str, Finding | None] | None = {
+            fp: now.get(fp)
+            for fp in before.keys() | now.keys()
+            if before.get(fp) is not now.get(fp) or rng.random() < 0.1
+        }
+        if rng.random() < 0.05:
+            report = None  # everything judged again
+        serial += 1
+        with_report = reconcile(
+            walked,
+            as_given,
+            depends_on,
+            set(unsettled),
+            at,
+            lookup=lookup,
+            memory=walked_memory,
+            changed=changed,
+            refresh=lambda f, current=current: current[f.fingerprint],
+            rejudged=Rejudged(serial, serial - 1, report),
+        )
+        assert with_report.entries == expected.entries
+        assert with_report.events == expected.events
+        before = now
         if rng.random() < 0.1:
             # The write failed: nothing is applied, and the daemon starts a new memory.
             memory = Memory()
             judged_memory = Memory()
+            walked_memory = Memory()
             continue
         _apply(plain, expected)
         _apply(remembered, got)
         _apply(as_judged, stale)
+        _apply(walked, with_report)
         memory.commit()
         judged_memory.commit()
+        walked_memory.commit()
         for entry in expected.entries.values():
             if entry.state != OPEN:
                 resolved[entry.fingerprint] = dataclasses.replace(entry, alert_ended=True)
-        assert plain == remembered == as_judged
+        assert plain == remembered == as_judged == walked
 
 
 def test_memory_skips_unchanged_findings() -> None:
@@ -186,3 +226,134 @@ def test_memory_skips_unchanged_findings() -> None:
     )
     assert not changes
     assert asked == [finding]
+
+
+def _yellow(case: str) -> Finding:
+    return Finding(
+        rule="case.due_soon",
+        severity=Severity.YELLOW,
+        subject_kind="case",
+        subject_id=case,
+        case_id=case,
+        due_at=T0,
+    )
+
+
+def test_given_what_was_judged_again_only_those_and_due_entries_are_looked_at() -> None:
+    """A cycle given the engine's report looks at the findings judged again, the ones
+    whose records were delivered and the entries whose last_seen is due — and changes the
+    ledger exactly as a reconciliation of every finding does: here a finding that
+    vanished resolves, a yellow card replaced by a red one escalates, a new one opens and
+    an unchanged one is written for its due last_seen."""
+    asked: list[str] = []
+
+    def depends_on(f: Finding) -> frozenset[str]:
+        asked.append(f.subject_id)
+        return frozenset({"approval"})
+
+    many = {f"C{n}": _yellow(f"C{n}") for n in range(50)}
+    memory = Memory()
+    ledger: dict[str, LedgerEntry] = {}
+    plain: dict[str, LedgerEntry] = {}
+    first = list(many.values())
+    for target, mem in ((ledger, memory), (plain, None)):
+        _apply(target, reconcile(target, first, depends_on, set(), T0, memory=mem, changed={}))
+    memory.commit()
+    # Five minutes on, C7 has been refreshed (written with a later last_seen).
+    at = T0 + dt.timedelta(minutes=5)
+    seven = many["C7"].model_copy(update={"evidence": {"remaining_working_days": 1}})
+    many["C7"] = seven
+    for target, mem in ((ledger, memory), (plain, None)):
+        changes = reconcile(
+            target,
+            list(many.values()),
+            depends_on,
+            set(),
+            at,
+            memory=mem,
+            changed={},
+            rejudged=Rejudged(2, 1, {seven.fingerprint: seven}),
+        )
+        assert list(changes.entries) == [seven.fingerprint]
+        _apply(target, changes)
+    memory.commit()
+    assert ledger == plain
+    # Then, past the refresh interval of the first write: C3 vanished, C4's yellow card
+    # is replaced by a red one, C60 is new, C9's case was delivered again.
+    at = T0 + LAST_SEEN_EVERY + dt.timedelta(minutes=1)
+    red = Finding(
+        rule="case.overdue",
+        severity=Severity.RED,
+        subject_kind="case",
+        subject_id="C4",
+        case_id="C4",
+        due_at=T0,
+    )
+    gone = [many.pop("C3"), many.pop("C4")]
+    many["C4!"], many["C60"] = red, _yellow("C60")
+    findings = sorted(many.values(), key=_order)
+    report = {gone[0].fingerprint: None, gone[1].fingerprint: None}
+    report |= {red.fingerprint: red, many["C60"].fingerprint: many["C60"]}
+    asked.clear()
+    expected = reconcile(plain, findings, depends_on, set(), at)
+    assert sorted(asked) == sorted(f.subject_id for f in findings)  # every one
+    asked.clear()
+    got = reconcile(
+        ledger,
+        findings,
+        depends_on,
+        set(),
+        at,
+        memory=memory,
+        changed={"cases": {"C9"}},
+        rejudged=Rejudged(3, 2, report),
+    )
+    assert got.entries == expected.entries
+    assert got.events == expected.events
+    assert sorted(asked) == ["C4", "C60", "C9"]  # the new ones and the delivered one
+    states = {fp: e.state for fp, e in got.entries.items()}
+    assert states[gone[0].fingerprint] == "resolved"
+    assert states[gone[1].fingerprint] == "escalated"
+    assert got.entries[many["C10"].fingerprint].last_seen == at  # due: written again
+    assert seven.fingerprint not in got.entries  # written five minutes later: not due
+
+
+def test_a_report_about_another_evaluation_looks_at_everything() -> None:
+    """The engine's report is relative to the evaluation before it: given after some
+    other evaluation than the one the memory saw, every finding is looked at again (here
+    one that the report, being about evaluation 2 only, does not name)."""
+    findings = [_yellow(f"C{n}") for n in range(5)]
+    memory = Memory()
+    ledger: dict[str, LedgerEntry] = {}
+
+    def depends_on(_f: Finding) -> frozenset[str]:
+        return frozenset({"approval"})
+
+    first = Rejudged(1, 0, None)
+    _apply(
+        ledger,
+        reconcile(
+            ledger, findings, depends_on, set(), T0, memory=memory, changed={}, rejudged=first
+        ),
+    )
+    memory.commit()
+    assert memory.serial == 1
+    for n in (1, 2):
+        findings[n] = findings[n].model_copy(update={"evidence": {"remaining_working_days": n}})
+    at = T0 + dt.timedelta(minutes=1)
+    # Evaluation 2 (unseen) changed C1; evaluation 3 changed C2.
+    skipped = Rejudged(3, 2, {findings[2].fingerprint: findings[2]})
+    got = reconcile(
+        ledger, findings, depends_on, set(), at, memory=memory, changed={}, rejudged=skipped
+    )
+    assert list(got.entries) == [findings[1].fingerprint, findings[2].fingerprint]
+    memory.commit()
+    assert memory.serial == 3
+    # Relative to what the memory saw, the report is followed: C3's change goes unnamed
+    # (a report never leaves one out; this shows it is what is looked at).
+    findings[3] = findings[3].model_copy(update={"evidence": {"remaining_working_days": 3}})
+    named = Rejudged(4, 3, {})
+    got = reconcile(
+        ledger, findings, depends_on, set(), at, memory=memory, changed={}, rejudged=named
+    )
+    assert not got

@@ -244,7 +244,11 @@ def test_a_change_at_one_window_leaves_the_other_departments_matched() -> None:
     assert {f.subject_id for f in clusters.findings(snapshot, ctx)} == {"T2"}
     (after,) = clusters.clusters.values()
     assert after is not before  # the cluster was matched again...
-    kept = [ids for ids, part in after.parts.items() if before.parts.get(ids) is part]
+    kept = [
+        frozenset(part.tickets)
+        for root, part in after.parts.items()
+        if before.parts.get(root) is part
+    ]
     assert kept == [frozenset({"T2"})]  # ...but only W1's part of it
 
 
@@ -306,6 +310,7 @@ def test_a_finishing_ticket_and_a_new_case_extend_the_split() -> None:
     (cluster,) = clusters.clusters.values()
     split = cluster.split
     assert split is not None and set(split.searches) == {"T1", "T2"}
+    first = {frozenset(p.tickets): p for p in cluster.parts.values()}
     # T3 finishes; a case is accepted at W3 (joins T2's part): both only added.
     hall["C3"] = Case(
         id="C3",
@@ -323,6 +328,12 @@ def test_a_finishing_ticket_and_a_new_case_extend_the_split() -> None:
     (cluster,) = clusters.clusters.values()
     assert cluster.split is split and set(split.searches) == {"T1", "T2", "T3"}
     _assert_splits_as_built_afresh(clusters, snapshot)
+    # Only the parts the additions touched were matched again: W1's is the very part.
+    now = {frozenset(p.tickets): p for p in cluster.parts.values()}
+    assert set(now) == {frozenset({"T1"}), frozenset({"T2"}), frozenset({"T3"})}
+    assert now[frozenset({"T1"})] is first[frozenset({"T1"})]
+    assert now[frozenset({"T2"})] is not first[frozenset({"T2"})]
+    assert not split.dirty  # taken by the match
     # T1 changes (another window): the split is built afresh.
     queue["T1"] = _served(1, "W3", day, "K1")
     ctx = _ctx(day + dt.timedelta(minutes=70))
@@ -364,5 +375,7 @@ def test_a_case_changed_in_what_matching_does_not_read_keeps_its_part() -> None:
     )
     (after,) = clusters.clusters.values()
     assert after is not before
-    assert after.parts[frozenset({"T1"})] is before.parts[frozenset({"T1"})]
-    assert after.parts[frozenset({"T2"})] is not before.parts[frozenset({"T2"})]
+    before_parts = {frozenset(p.tickets): p for p in before.parts.values()}
+    after_parts = {frozenset(p.tickets): p for p in after.parts.values()}
+    assert after_parts[frozenset({"T1"})] is before_parts[frozenset({"T1"})]
+    assert after_parts[frozenset({"T2"})] is not before_parts[frozenset({"T2"})]
