@@ -22,6 +22,9 @@ acceptance date A, the promised limit P and the statutory limit S of its item:
   starts its yellow card (:meth:`WorkingCalendar.first_day_within`), its conclusion.
 
 Anything outside the calendar's range, or any other kind of case, goes to the rules.
+
+The fee family has the same kind of batch (:class:`FeePreselection`): the cases no payment
+refers to, whose fee is plain (:func:`fees_quiet`), settled over the same arrays.
 ``tests/test_preselect.py`` and ``tests/test_engine.py`` hold the engine with this
 pre-selection to :func:`rules.evaluate_all`.
 """
