@@ -47,7 +47,7 @@ from monitor.calendar import CalendarRangeError, WorkingCalendar
 from monitor.collector import collector_paused
 from monitor.deadlines import case_deadlines, step_due_at
 from monitor.model import Case, Finding, Item, Payment, Snapshot
-from monitor.preselect import OverduePreselection, fees_quiet
+from monitor.preselect import FeePreselection, OverduePreselection, fees_quiet
 from rules import evaluation as evaluation_rules
 from rules import fees as fee_rules
 from rules import offsystem as offsystem_rules
@@ -1213,6 +1213,7 @@ class Engine:
     def __init__(self) -> None:
         self._context: tuple[object, ...] | None = None
         self._preselection: tuple[tuple[object, ...], OverduePreselection] | None = None
+        self._fee_preselection: tuple[tuple[object, ...], FeePreselection] | None = None
         self._at: dt.datetime | None = None
         self.serial = next(_SERIALS)  # no two engines' evaluations share a number
         # What the last evaluation judged again (see Rejudged); the ledger reads it.
@@ -1300,8 +1301,7 @@ class Engine:
             if not fresh:
                 for case_id in cases:
                     self.fees.drop(case_id)
-            for case_id in fees_due:
-                self._fees(case_id, snapshot, ctx, monitored)
+            self._fees_all(fees_due, snapshot, ctx, monitored)
         deposits_due = deposits | self.deposits.expired(ctx.at)
         with judged.verdicts(self.deposits, deposits_due):
             if not fresh:
@@ -1380,19 +1380,42 @@ class Engine:
                     verdict = self.overdue.quiet(alone, verdict.since, verdict.until)
             self.overdue.store(case.id, verdict)
 
-    def _fees(self, case_id: str, snapshot: Snapshot, ctx: RuleContext, monitored: bool) -> None:
-        case = snapshot.cases.get(case_id)
-        item = None if case is None else snapshot.items.get(case.item)
-        if case is None or item is None:
-            self.fees.drop(case_id)
+    def _fees_all(
+        self, case_ids: set[str], snapshot: Snapshot, ctx: RuleContext, monitored: bool
+    ) -> None:
+        """Judge the fee family of these cases again: the quiet ones without a payment
+        referring to them over arrays (:class:`monitor.preselect.FeePreselection`), the
+        others by the rules (:func:`judge_fees`)."""
+        pending: list[tuple[Case, Item]] = []
+        for case_id in case_ids:
+            case = snapshot.cases.get(case_id)
+            item = None if case is None else snapshot.items.get(case.item)
+            if case is None or item is None:
+                self.fees.drop(case_id)
+                continue
+            payments = self._links.payments_of(case)
+            if payments:
+                inputs = (item, *payments)
+                if not self.fees.still_valid(case_id, inputs, ctx.at):
+                    verdict = judge_fees(case, item, payments, monitored, ctx, inputs)
+                    self.fees.store(case_id, verdict)
+            elif not self.fees.still_valid(case_id, self._alone(item), ctx.at):
+                pending.append((case, item))
+        if not pending:
             return
-        payments = self._links.payments_of(case)
-        inputs = (item, *payments) if payments else self._alone(item)
-        if not self.fees.still_valid(case_id, inputs, ctx.at):
-            verdict = judge_fees(case, item, payments, monitored, ctx, inputs)
-            if not verdict.findings and not payments:
-                verdict = self.fees.quiet(inputs, verdict.since, verdict.until)
-            self.fees.store(case_id, verdict)
+        key = (ctx.calendar, ctx.policy)
+        if self._fee_preselection is None or self._fee_preselection[0] != key:
+            self._fee_preselection = (key, FeePreselection(ctx.calendar, ctx.policy))
+        quiet = self._fee_preselection[1].quiet(pending, monitored, ctx)
+        for case, item in pending:
+            alone = self._alone(item)
+            if case.id in quiet:
+                verdict = self.fees.quiet(alone, ctx.at, quiet[case.id])
+            else:
+                verdict = judge_fees(case, item, (), monitored, ctx, alone)
+                if not verdict.findings:
+                    verdict = self.fees.quiet(alone, verdict.since, verdict.until)
+            self.fees.store(case.id, verdict)
 
     def _deposit(self, payment_id: str, ctx: RuleContext) -> None:
         payment = self._links.payments.get(payment_id)

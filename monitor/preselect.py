@@ -22,6 +22,9 @@ acceptance date A, the promised limit P and the statutory limit S of its item:
   starts its yellow card (:meth:`WorkingCalendar.first_day_within`), its conclusion.
 
 Anything outside the calendar's range, or any other kind of case, goes to the rules.
+
+The fee family has the same kind of batch (:class:`FeePreselection`): the cases no payment
+refers to, whose fee is plain (:func:`fees_quiet`), settled over the same arrays.
 ``tests/test_preselect.py`` and ``tests/test_engine.py`` hold the engine with this
 pre-selection to :func:`rules.evaluate_all`.
 """
@@ -39,8 +42,10 @@ from monitor.deadlines import DeadlinePolicy, clock_stopped_at
 from monitor.model import Case, Item, Payment
 from rules.common import past
 from rules.context import RuleContext
+from rules.parameters import FeePayableAt
 
 _NONE = np.iinfo(np.int64).max  # "no such instant" in an int64 column of epoch seconds
+_NO_DAY = np.iinfo(np.int64).max  # "no such day" in an int64 column of day offsets
 
 
 @dataclass(frozen=True)
@@ -249,6 +254,124 @@ class OverduePreselection:
         ahead = np.where(limited & (due + 1 > at_exact), due + 1, _NONE)
         np.minimum.at(boundaries, row, ahead)
         boundaries[rejected] = -1
+
+
+class FeePreselection:
+    """Settles a batch's plain fee cases over arrays: those with no payment referring to
+    them at all, known by the instant, for which :func:`fees_quiet` holds — the same test,
+    over columns — and their verdict's boundary as :func:`monitor.engine.judge_fees` gives
+    it: the first of the conclusion and the grace due's next second (the case being known
+    already). The grace due (:func:`rules.fees.fee_grace_due`) is the end of the Nth
+    working day after the acceptance date, N and ``payable_at`` per item and department
+    (``ctx.parameters.fees``). Sent to the rules instead: cases not known yet, cases with
+    an item payable at conclusion whose clock has stopped (their grace counts from the
+    conclusion), acceptance dates or grace days outside the calendar's range, and every
+    case if the policy's end of day is not a whole second.
+    """
+
+    def __init__(self, calendar: WorkingCalendar, policy: DeadlinePolicy) -> None:
+        self.calendar, self.policy = calendar, policy
+        self.arrays = CalendarArrays.build(calendar, policy)
+
+    def quiet(
+        self, cases: Iterable[tuple[Case, Item]], monitored: bool, ctx: RuleContext
+    ) -> dict[str, dt.datetime | None]:
+        """The quiet cases among ``cases`` (none of them with a payment referring to it):
+        their id and when their verdict may change. The others must go to the rules."""
+        at = ctx.at
+        if self.policy.end_of_day.microsecond:
+            return {}
+        fees = ctx.parameters.fees
+        first_day = self.calendar.first_day
+        keys: dict[tuple[str, str | None], tuple[int, bool]] = {}
+        abolished: dict[dt.date | None, int] = {None: _NO_DAY}
+        chosen: list[Case] = []
+        rows: list[tuple[float, int, int, int, int, bool, bool]] = []
+        for case, item in cases:
+            if case.accepted_at > at or (case.recorded_at is not None and case.recorded_at > at):
+                continue  # not known yet (case_known)
+            key = (case.item, case.department)
+            shape = keys.get(key)
+            if shape is None:
+                conclusion = fees.payable(case.item, case.department) is FeePayableAt.CONCLUSION
+                shape = keys[key] = (
+                    -1 if conclusion else fees.grace(case.item, case.department),
+                    fees.flags_below_standard(case.item, case.department),
+                )
+            stopped = case.concluded_at is not None and case.concluded_at <= at
+            if stopped and shape[0] < 0:
+                continue  # payable at conclusion, now due: its grace counts from then
+            ended = stopped and case.result is not None and case.result.stops_clock_without_decision
+            gone = abolished.get(item.fee_abolished_on)
+            if gone is None:
+                assert item.fee_abolished_on is not None
+                gone = abolished[item.fee_abolished_on] = (item.fee_abolished_on - first_day).days
+            chosen.append(case)
+            rows.append(
+                (
+                    case.accepted_at.timestamp(),
+                    shape[0],
+                    case.fee_due_fen,
+                    item.fee_standard_fen,
+                    gone,
+                    shape[1],
+                    ended,
+                )
+            )
+        if not rows:
+            return {}
+        boundaries = self._boundaries(rows, monitored, at)
+        quiet: dict[str, dt.datetime | None] = {}
+        tz = self.policy.tz
+        instants: dict[int, dt.datetime] = {}
+        for case, boundary in zip(chosen, boundaries.tolist(), strict=True):
+            if boundary < 0:
+                continue
+            until = instants.get(boundary)
+            if until is None and boundary != _NONE:
+                until = instants[boundary] = dt.datetime.fromtimestamp(boundary, tz)
+            concluded = case.concluded_at
+            if concluded is not None and concluded > at and (until is None or concluded < until):
+                until = concluded  # exact, the arrays hold whole seconds
+            quiet[case.id] = until
+        return quiet
+
+    def _boundaries(
+        self,
+        rows: list[tuple[float, int, int, int, int, bool, bool]],
+        monitored: bool,
+        at: dt.datetime,
+    ) -> np.ndarray:
+        """Per row: -1 if the rules must judge it, else the grace due's next second in
+        epoch seconds (``_NONE`` when the fee is not due yet)."""
+        arrays = self.arrays
+        days, total = arrays.days, len(arrays.nth)
+        accepted_at = np.fromiter((r[0] for r in rows), dtype=np.float64, count=len(rows))
+        table = np.array([r[1:] for r in rows], dtype=np.int64)
+        grace, due, standard, gone = table[:, 0], table[:, 1], table[:, 2], table[:, 3]
+        flags, ended = table[:, 4] > 0, table[:, 5] > 0
+        at_seconds = int(at.replace(microsecond=0).timestamp())  # rules.common.past
+
+        accepted = arrays.day_of(accepted_at)
+        valid = (accepted >= 0) & (accepted < days)
+        accepted_c = np.clip(accepted, 0, days - 1)
+        acceptance = grace >= 0
+        index = arrays.count_through[accepted_c] + grace - 1
+        valid &= ~acceptance | (grace == 0) | (index < total)
+        grace_day = np.where(grace <= 0, accepted_c, arrays.nth[np.clip(index, 0, total - 1)])
+        grace_due = arrays.end_of_day[grace_day]  # meaningful where acceptance
+
+        owed = (due != 0) & monitored & ~ended
+        late = acceptance & owed & (at_seconds > grace_due)
+        free = (standard == 0) | (gone <= accepted)
+        fair = np.where(
+            free,
+            due == 0,
+            (due == standard) | ((due < standard) & (ended | ~flags)),
+        )
+        ahead = acceptance & (grace_due + 1 > at.timestamp())
+        boundary = np.where(ahead, grace_due + 1, _NONE)
+        return np.where(valid & ~late & fair, boundary, -1)
 
 
 def fees_quiet(

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from monitor.calendar import WorkingCalendar
 from monitor.deadlines import DeadlinePolicy
-from monitor.engine import Engine, next_boundary
+from monitor.engine import Engine, judge_fees, next_boundary
 from monitor.model import Case, CaseResult, Item, Payment, Snapshot, Step
-from monitor.preselect import CalendarArrays, OverduePreselection, fees_quiet
+from monitor.preselect import CalendarArrays, FeePreselection, OverduePreselection, fees_quiet
 from rules import evaluate_all
 from rules import fees as fee_rules
 from rules import overdue as overdue_rules
@@ -378,3 +378,180 @@ def test_pre_selection_counts_local_days_across_a_daylight_saving_change() -> No
         at = START + shift + dt.timedelta(hours=hours, seconds=hours % 5)
         ctx = RuleContext(calendar=cal(), policy=policy, at=at, parameters=PARAMETERS[0])
         assert Engine().evaluate(snapshot, ctx, None) == evaluate_all(snapshot, ctx), at
+
+
+GRACE_PARAMETERS = [
+    *FEE_PARAMETERS,
+    RuleParameters.model_validate(
+        {
+            "fees": {
+                "grace_working_days": 0,
+                "overrides": {
+                    "items": {
+                        "F80": {"grace_working_days": 5},
+                        "FX": {"payable_at": "conclusion"},
+                    },
+                    "departments": {"D2": {"grace_working_days": 1, "flag_below_standard": False}},
+                },
+            }
+        }
+    ),
+]
+
+
+@st.composite
+def unpaid_fee_cases(draw: st.DrawFn, number: int) -> Case:
+    """A case no payment refers to: plain fee shapes and near misses, around holidays."""
+    accepted = START + dt.timedelta(minutes=draw(minutes), seconds=draw(st.sampled_from([0, 30])))
+    concluded, result = None, None
+    if draw(st.booleans()):
+        concluded = accepted + dt.timedelta(minutes=draw(minutes) // 3, microseconds=250_000)
+        result = draw(st.sampled_from([None, *CaseResult]))
+    recorded = None
+    if draw(st.integers(0, 4)) == 0:
+        recorded = accepted + dt.timedelta(minutes=draw(st.integers(0, 3 * 24 * 60)))
+    item = draw(st.sampled_from(sorted(FEE_ITEMS)))
+    standard = FEE_ITEMS[item].fee_standard_fen
+    return Case(
+        id=f"C{number}",
+        item=item,
+        center=draw(st.sampled_from([None, "HZ"])),
+        department=draw(st.sampled_from(["D1", "D2"])),
+        accepted_at=accepted,
+        recorded_at=recorded,
+        concluded_at=concluded,
+        result=result,
+        fee_due_fen=draw(st.sampled_from([0, standard, standard + 4000, max(0, standard - 4000)])),
+        payment_reference=draw(st.sampled_from([None, "R1"])),
+    )
+
+
+def _fee_instant(draw: st.DrawFn, hall: list[Case], ctx_of: object) -> dt.datetime:
+    """A random instant, or (mostly) one around some case's grace due or its conclusion."""
+    if draw(st.integers(0, 3)) > 0:
+        case = draw(st.sampled_from(hall))
+        assert callable(ctx_of)
+        grace = fee_rules.fee_grace_due(case, ctx_of(case.accepted_at))
+        due = None if grace is None else grace + dt.timedelta(seconds=1)
+        around = [case.concluded_at, due, due]
+        boundary = draw(st.sampled_from(around))
+        if boundary is not None:
+            return boundary - draw(st.sampled_from(AROUND))
+    return _random_instant(draw)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.data(),
+    size=st.integers(1, 30),
+    parameters=st.sampled_from(GRACE_PARAMETERS),
+    monitored=st.booleans(),
+)
+def test_a_quiet_unpaid_fee_case_is_what_judge_fees_says(
+    data: st.DataObject, size: int, parameters: RuleParameters, monitored: bool
+) -> None:
+    """Every case the arrays settle has no fee finding, and the boundary judge_fees gives."""
+    hall = [data.draw(unpaid_fee_cases(n)) for n in range(size)]
+
+    def ctx_of(at: dt.datetime) -> RuleContext:
+        return RuleContext(calendar=cal(), policy=POLICY, at=at, parameters=parameters)
+
+    at = _fee_instant(data.draw, hall, ctx_of)
+    _check_fee_preselection(FeePreselection(cal(), POLICY), hall, monitored, ctx_of(at))
+
+
+def _check_fee_preselection(
+    preselection: FeePreselection, hall: list[Case], monitored: bool, ctx: RuleContext
+) -> int:
+    """Hold the arrays' quiet cases to judge_fees; how many the arrays settled."""
+    at, parameters = ctx.at, ctx.parameters
+    pairs = [(c, FEE_ITEMS[c.item]) for c in hall]
+    quiet = preselection.quiet(pairs, monitored, ctx)
+    for case, item in pairs:
+        verdict = judge_fees(case, item, (), monitored, ctx)
+        if case.id in quiet:
+            assert verdict.findings == (), (case, at)
+            assert quiet[case.id] == verdict.until, (case, at)
+        elif case_known(case, at):  # known, not settled: the rules' own quiet test said no
+            grace = fee_rules.fee_grace_due(case, ctx)
+            payable = parameters.fees.payable(case.item, case.department)
+            stopped = case.concluded_at is not None and case.concluded_at <= at
+            assert not fees_quiet(case, item, (), monitored, grace, ctx) or (
+                payable == "conclusion" and stopped
+            ), (case, at)
+    return len(quiet)
+
+
+def test_unpaid_fee_cases_around_every_grace_due_are_held_to_judge_fees() -> None:
+    """A sweep (no search): every case's grace due and conclusion, to the second and
+    around it, for each parameter set, watched or not."""
+    rng = random.Random(8)
+    hall = []
+    for n in range(60):
+        accepted = START + dt.timedelta(minutes=rng.randrange(60 * 24 * 45))
+        concluded, result = None, None
+        if rng.random() < 0.5:
+            later = dt.timedelta(minutes=rng.randrange(60 * 24 * 15), microseconds=5)
+            concluded, result = accepted + later, rng.choice([None, *CaseResult])
+        hall.append(
+            Case(
+                id=f"C{n}",
+                item=rng.choice(sorted(FEE_ITEMS)),
+                department=rng.choice(["D1", "D2"]),
+                accepted_at=accepted,
+                concluded_at=concluded,
+                result=result,
+                fee_due_fen=rng.choice([0, 5000, 8000, 12000]),
+            )
+        )
+    preselection = FeePreselection(cal(), POLICY)
+    settled = 0
+    for parameters in GRACE_PARAMETERS:
+        instants = set()
+        for case in hall:
+            grace = fee_rules.fee_grace_due(
+                case,
+                RuleContext(calendar=cal(), policy=POLICY, at=t(2027, 1, 1), parameters=parameters),
+            )
+            for boundary in (grace, case.concluded_at):
+                if boundary is not None:
+                    instants.update(boundary + dt.timedelta(seconds=1) - d for d in AROUND)
+                    instants.add(boundary)
+        for at in sorted(instants):
+            ctx = RuleContext(calendar=cal(), policy=POLICY, at=at, parameters=parameters)
+            for monitored in (True, False):
+                settled += _check_fee_preselection(preselection, hall, monitored, ctx)
+    assert settled > 0
+
+
+def test_unpaid_fee_cases_settled_over_arrays_and_the_others_left_to_the_rules() -> None:
+    parameters = FEE_PARAMETERS[0]  # payable at acceptance, 3 working days' grace
+    accepted = t(2026, 9, 28, 9)  # Mon; Oct 1-7 off: the grace ends Thu Oct 8 (Sep 29, 30)
+    fresh = Case(id="fresh", item="F80", accepted_at=accepted, fee_due_fen=8000)
+    free = Case(id="free", item="F0", accepted_at=accepted)
+    overcharged = Case(id="over", item="F80", accepted_at=accepted, fee_due_fen=12000)
+    later = Case(id="later", item="F80", accepted_at=accepted, recorded_at=t(2026, 10, 9, 9))
+    concluding = fresh.model_copy(update={"id": "concluding", "concluded_at": t(2026, 9, 29, 9)})
+    hall = [fresh, free, overcharged, later, concluding]
+    pairs = [(c, FEE_ITEMS[c.item]) for c in hall]
+    at = t(2026, 9, 28, 10)
+    ctx = RuleContext(calendar=cal(), policy=POLICY, at=at, parameters=parameters)
+    quiet = FeePreselection(cal(), POLICY).quiet(pairs, True, ctx)
+    assert set(quiet) == {"fresh", "free", "concluding"}
+    assert quiet["fresh"] == eod(2026, 10, 8) + dt.timedelta(seconds=1)
+    assert quiet["concluding"] == t(2026, 9, 29, 9)
+    last = RuleContext(calendar=cal(), policy=POLICY, at=eod(2026, 10, 8), parameters=parameters)
+    assert FeePreselection(cal(), POLICY).quiet(pairs, True, last)["fresh"] == t(2026, 10, 9, 0)
+    after = RuleContext(calendar=cal(), policy=POLICY, at=t(2026, 10, 9, 0), parameters=parameters)
+    settled = FeePreselection(cal(), POLICY).quiet(pairs, True, after)
+    assert "fresh" not in settled  # unpaid past its grace: the rules report it
+    assert settled["free"] is None  # nothing owed, nothing ahead
+    assert FeePreselection(cal(), POLICY).quiet(pairs, False, after)["fresh"] is None
+
+
+def test_unpaid_fee_cases_near_the_calendar_end_go_to_the_rules() -> None:
+    short = WorkingCalendar(2026, 2026, confirmed_until=dt.date(2026, 12, 31))
+    case = Case(id="end", item="F80", accepted_at=t(2026, 12, 30, 9), fee_due_fen=8000)
+    at = t(2026, 12, 30, 10)
+    ctx = RuleContext(calendar=short, policy=POLICY, at=at, parameters=FEE_PARAMETERS[0])
+    assert FeePreselection(short, POLICY).quiet([(case, FEE_ITEMS["F80"])], True, ctx) == {}
