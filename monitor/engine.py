@@ -739,39 +739,42 @@ class TicketClusters:
         far = RuleContext(ctx.calendar, ctx.policy, FAR, ctx.parameters)
         consultation = frozenset(ctx.parameters.offsystem.consultation_services)
         local = ctx.policy.local_date
-        for ticket_id in tickets:
+        touched: set[tuple[str, dt.date]] = set()  # each day's version moves once
+        ticket_ids = list(dict.fromkeys(tickets))
+        for ticket_id in ticket_ids:
             old = self.searches.pop(ticket_id, None)
             if old is not None:
                 day = local(old.start)
                 self.ticket_days[day].discard(ticket_id)
-                self._touch("tickets", day)
-            ticket = snapshot.tickets.get(ticket_id)
-            search = (
-                None if ticket is None else offsystem_rules.ticket_search(ticket, far, consultation)
-            )
-            if search is not None:
-                self.searches[ticket_id] = search
-                day = local(search.start)
-                self.ticket_days.setdefault(day, set()).add(ticket_id)
-                self._touch("tickets", day)
+                touched.add(("tickets", day))
+        found = (snapshot.tickets.get(i) for i in ticket_ids)
+        present = (ticket for ticket in found if ticket is not None)
+        for search in offsystem_rules.ticket_searches(present, far, consultation):
+            ticket_id = search.ticket.id
+            self.searches[ticket_id] = search
+            day = local(search.start)
+            self.ticket_days.setdefault(day, set()).add(ticket_id)
+            touched.add(("tickets", day))
         for case_id in cases:
             # Only what matching reads counts as a change (a conclusion does not).
             case = snapshot.cases.get(case_id)
             key = None if case is None else _match_key(case)
-            old = self.case_keys.pop(case_id, None)
-            if old == key:
-                if old is not None:
-                    self.case_keys[case_id] = old  # the same object: see _Split.extend
+            old_key = self.case_keys.pop(case_id, None)
+            if old_key == key:
+                if old_key is not None:
+                    self.case_keys[case_id] = old_key  # the same object: see _Split.extend
                 continue
-            if old is not None:
-                day = local(old[0])
+            if old_key is not None:
+                day = local(old_key[0])
                 self.case_days[day].discard(case_id)
-                self._touch("cases", day)
+                touched.add(("cases", day))
             if key is not None:
                 day = local(key[0])
                 self.case_keys[case_id] = key
                 self.case_days.setdefault(day, set()).add(case_id)
-                self._touch("cases", day)
+                touched.add(("cases", day))
+        for kind, day in touched:
+            self._touch(kind, day)
 
     def _groups(self) -> list[tuple[list[dt.date], dt.datetime, dt.datetime]]:
         """Clusters of ticket days: (days, earliest search start, latest deadline)."""

@@ -118,9 +118,15 @@ def _is_consultation(ticket: Ticket, consultation_services: frozenset[str]) -> b
 
 
 def ticket_search(
-    ticket: Ticket, ctx: RuleContext, consultation: frozenset[str]
+    ticket: Ticket,
+    ctx: RuleContext,
+    consultation: frozenset[str],
+    graces: dict[tuple[str | None, str | None], dt.timedelta] | None = None,
 ) -> TicketSearch | None:
-    """What a served ticket needs to be covered by a case, or None if it expects none."""
+    """What a served ticket needs to be covered by a case, or None if it expects none.
+
+    ``graces``, if given, keeps each (service, department)'s grace once resolved (see
+    :func:`ticket_searches`)."""
     if ticket.status is not TicketStatus.SERVED or _is_consultation(ticket, consultation):
         return None
     if ticket.called_at is None or ticket.finished_at is None or ticket.finished_at > ctx.at:
@@ -138,7 +144,13 @@ def ticket_search(
         applicant_place = ("applicant", ticket.applicant_key, *place)
         if ticket.department is not None:
             applicant_place = ("applicant", ticket.applicant_key, "department", ticket.department)
-    grace = ctx.parameters.offsystem.ticket_grace(ticket.service, ticket.department)
+    if graces is None:
+        grace = ctx.parameters.offsystem.ticket_grace(ticket.service, ticket.department)
+    else:
+        grace = graces.get((ticket.service, ticket.department))
+        if grace is None:
+            grace = ctx.parameters.offsystem.ticket_grace(ticket.service, ticket.department)
+            graces[(ticket.service, ticket.department)] = grace
     return TicketSearch(
         ticket=ticket,
         start=min(ticket.called_at, ticket.finished_at),
@@ -147,6 +159,17 @@ def ticket_search(
         place=place,
         applicant_place=applicant_place,
     )
+
+
+def ticket_searches(
+    tickets: Iterable[Ticket], ctx: RuleContext, consultation: frozenset[str]
+) -> Iterator[TicketSearch]:
+    """:func:`ticket_search` of every ticket that expects a case, each grace resolved once."""
+    graces: dict[tuple[str | None, str | None], dt.timedelta] = {}
+    for ticket in tickets:
+        search = ticket_search(ticket, ctx, consultation, graces)
+        if search is not None:
+            yield search
 
 
 def search_scopes(s: TicketSearch) -> list[Scope]:
@@ -158,23 +181,23 @@ def search_scopes(s: TicketSearch) -> list[Scope]:
     return scopes
 
 
-def _case_scopes(case: Case) -> Iterator[Scope]:
+def _case_scopes(case: Case) -> list[Scope]:
     """Every scope in which a case can cover a ticket.
 
     ("any", place) for tickets without an applicant key, ("keyless", place) for keyed
     tickets at the window, ("applicant", key, place) for the applicant's own tickets.
     """
-    places: list[Scope] = []
-    if case.window is not None:
-        places.append(("window", case.window))
-    if case.department is not None:
-        places.append(("department", case.department))
-    for place in places:
-        yield ("any", *place)
-        if case.applicant_key is None:
-            yield ("keyless", *place)
+    scopes: list[Scope] = []
+    key = case.applicant_key
+    for place in (("window", case.window), ("department", case.department)):
+        if place[1] is None:
+            continue
+        scopes.append(("any", *place))
+        if key is None:
+            scopes.append(("keyless", *place))
         else:
-            yield ("applicant", case.applicant_key, *place)
+            scopes.append(("applicant", key, *place))
+    return scopes
 
 
 def unmatched_tickets(
@@ -192,12 +215,7 @@ def unmatched_tickets(
     ticket without a key at any case.
     """
     consultation = frozenset(ctx.parameters.offsystem.consultation_services)
-    searches: list[TicketSearch] = []
-    for ticket in tickets:
-        search = ticket_search(ticket, ctx, consultation)
-        if search is not None:
-            searches.append(search)
-    return unmatched_searches(searches, cases, ctx)
+    return unmatched_searches(ticket_searches(tickets, ctx, consultation), cases, ctx)
 
 
 def unmatched_searches(
