@@ -568,26 +568,31 @@ class _Split:
     def _find(self, scope: Scope) -> Scope:
         parent = self.parent
         root = scope
-        while parent[root] != root:
+        while parent[root] is not root:  # a root is its own parent (the very object)
             root = parent[root]
-        while parent[scope] != root:
+        while parent[scope] is not root:
             parent[scope], scope = root, parent[scope]
         return root
 
+    def _union(self, root_a: Scope, root_b: Scope) -> Scope:
+        """Two parts' roots made one part; its root (the larger part's)."""
+        if root_a is root_b:  # roots are the very objects _find gives
+            return root_a
+        members = self.members
+        tickets_a, cases_a = members[root_a]
+        tickets_b, cases_b = members[root_b]
+        if len(tickets_a) + len(cases_a) < len(tickets_b) + len(cases_b):
+            root_a, root_b = root_b, root_a  # the larger part's lists take the other
+        self.parent[root_b] = root_a
+        tickets, cases = members.pop(root_b)
+        members[root_a][0].extend(tickets)
+        members[root_a][1].extend(cases)
+        self.dirty.discard(root_b)
+        self.dirty.add(root_a)
+        return root_a
+
     def _join(self, a: Scope, b: Scope) -> None:
-        root_a, root_b = self._find(a), self._find(b)
-        if root_a != root_b:
-            members = self.members
-            tickets_a, cases_a = members[root_a]
-            tickets_b, cases_b = members[root_b]
-            if len(tickets_a) + len(cases_a) < len(tickets_b) + len(cases_b):
-                root_a, root_b = root_b, root_a  # the larger part's lists take the other
-            self.parent[root_b] = root_a
-            tickets, cases = members.pop(root_b)
-            members[root_a][0].extend(tickets)
-            members[root_a][1].extend(cases)
-            self.dirty.discard(root_b)
-            self.dirty.add(root_a)
+        self._union(self._find(a), self._find(b))
 
     def _place(self, case_id: str, scope: Scope) -> None:
         self.placed[case_id] = scope
@@ -598,10 +603,11 @@ class _Split:
     def add_search(self, s: offsystem_rules.TicketSearch) -> None:
         self.searches[s.ticket.id] = s
         scopes = offsystem_rules.search_scopes(s)
+        parent = self.parent
         for scope in scopes:
-            if scope in self.parent:
+            if scope in parent:
                 continue
-            self.parent[scope] = scope
+            parent[scope] = scope
             self.members[scope] = ([], [])
             self.dirty.add(scope)
             for case_id in self.cases_in.get(scope, ()):
@@ -610,9 +616,9 @@ class _Split:
                     self._place(case_id, scope)
                 else:
                     self._join(placed, scope)
+        root = self._find(scopes[0])  # scopes[0]'s root as each other scope is joined to it
         for scope in scopes[1:]:
-            self._join(scopes[0], scope)
-        root = self._find(scopes[0])
+            root = self._union(root, self._find(scope))
         self.members[root][0].append(s.ticket.id)
         self.dirty.add(root)
 
