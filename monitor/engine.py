@@ -697,12 +697,57 @@ def _split(
     cases: list[Case],
     keys: dict[str, tuple[object, ...]],
 ) -> _Split:
-    """A split built afresh (cases first: each ticket's scopes then place them)."""
+    """A split built afresh, in bulk: the same union-find as :meth:`_Split.add_search` and
+    :meth:`_Split.add_case` one by one (the scopes the tickets search joined by each
+    ticket's scopes and by each case's scopes among them), but the parts' members are
+    gathered once at the end rather than carried along at every join."""
     split = _Split()
-    for case in cases:
-        split.add_case(case, keys[case.id])
+    parent = split.parent
+
+    def find(scope: Scope) -> Scope:
+        root = scope
+        while parent[root] is not root:
+            root = parent[root]
+        while parent[scope] is not root:
+            parent[scope], scope = root, parent[scope]
+        return root
+
+    firsts: list[Scope] = []  # each search's first scope
     for s in searches:
-        split.add_search(s)
+        split.searches[s.ticket.id] = s
+        scopes = offsystem_rules.search_scopes(s)
+        root = None
+        for scope in scopes:
+            if scope not in parent:
+                parent[scope] = scope
+            other = find(scope)
+            if root is None:
+                root = other
+            elif other is not root:
+                parent[other] = root
+        firsts.append(scopes[0])
+    cases_in, placed = split.cases_in, split.placed
+    for case in cases:
+        split.keys[case.id] = keys[case.id]
+        root = None
+        for scope in offsystem_rules._case_scopes(case):  # the rule's own scopes
+            cases_in.setdefault(scope, []).append(case.id)
+            if scope in parent:
+                other = find(scope)
+                if root is None:
+                    placed[case.id] = scope
+                    root = other
+                elif other is not root:
+                    parent[other] = root
+    members = split.members
+    for scope in parent:
+        if parent[scope] is scope:
+            members[scope] = ([], [])
+    for s, first in zip(searches, firsts, strict=True):
+        members[find(first)][0].append(s.ticket.id)
+    for case_id, scope in placed.items():
+        members[find(scope)][1].append(case_id)
+    split.dirty = set(members)
     return split
 
 
