@@ -101,7 +101,7 @@ class _Slots:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per served ticket: no dict of its own
 class TicketSearch:
     ticket: Ticket
     start: dt.datetime
