@@ -25,6 +25,7 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from monitor.calendar import CalendarRangeError
@@ -76,7 +77,7 @@ class _Slots:
     """
 
     def __init__(self, cases: list[Case]) -> None:
-        cases.sort(key=lambda c: (c.accepted_at, c.id))
+        cases.sort(key=attrgetter("accepted_at", "id"))
         self._cases = cases
         self._times = [c.accepted_at for c in cases]
         self._next = list(range(len(cases) + 1))  # next index that may still be free
@@ -223,7 +224,7 @@ def unmatched_searches(
 ) -> list[TicketSearch]:
     """:func:`unmatched_tickets` given the tickets' searches (:func:`ticket_search` at
     ``ctx``: served tickets finished by then that expect a case)."""
-    ordered = sorted(searches, key=lambda s: (s.due_at, s.start, s.ticket.id))
+    ordered = sorted(searches, key=attrgetter("due_at", "start", "ticket.id"))
     if not ordered:
         return []
 
