@@ -568,26 +568,31 @@ class _Split:
     def _find(self, scope: Scope) -> Scope:
         parent = self.parent
         root = scope
-        while parent[root] != root:
+        while parent[root] is not root:  # a root is its own parent (the very object)
             root = parent[root]
-        while parent[scope] != root:
+        while parent[scope] is not root:
             parent[scope], scope = root, parent[scope]
         return root
 
+    def _union(self, root_a: Scope, root_b: Scope) -> Scope:
+        """Two parts' roots made one part; its root (the larger part's)."""
+        if root_a is root_b:  # roots are the very objects _find gives
+            return root_a
+        members = self.members
+        tickets_a, cases_a = members[root_a]
+        tickets_b, cases_b = members[root_b]
+        if len(tickets_a) + len(cases_a) < len(tickets_b) + len(cases_b):
+            root_a, root_b = root_b, root_a  # the larger part's lists take the other
+        self.parent[root_b] = root_a
+        tickets, cases = members.pop(root_b)
+        members[root_a][0].extend(tickets)
+        members[root_a][1].extend(cases)
+        self.dirty.discard(root_b)
+        self.dirty.add(root_a)
+        return root_a
+
     def _join(self, a: Scope, b: Scope) -> None:
-        root_a, root_b = self._find(a), self._find(b)
-        if root_a != root_b:
-            members = self.members
-            tickets_a, cases_a = members[root_a]
-            tickets_b, cases_b = members[root_b]
-            if len(tickets_a) + len(cases_a) < len(tickets_b) + len(cases_b):
-                root_a, root_b = root_b, root_a  # the larger part's lists take the other
-            self.parent[root_b] = root_a
-            tickets, cases = members.pop(root_b)
-            members[root_a][0].extend(tickets)
-            members[root_a][1].extend(cases)
-            self.dirty.discard(root_b)
-            self.dirty.add(root_a)
+        self._union(self._find(a), self._find(b))
 
     def _place(self, case_id: str, scope: Scope) -> None:
         self.placed[case_id] = scope
@@ -598,10 +603,11 @@ class _Split:
     def add_search(self, s: offsystem_rules.TicketSearch) -> None:
         self.searches[s.ticket.id] = s
         scopes = offsystem_rules.search_scopes(s)
+        parent = self.parent
         for scope in scopes:
-            if scope in self.parent:
+            if scope in parent:
                 continue
-            self.parent[scope] = scope
+            parent[scope] = scope
             self.members[scope] = ([], [])
             self.dirty.add(scope)
             for case_id in self.cases_in.get(scope, ()):
@@ -610,9 +616,9 @@ class _Split:
                     self._place(case_id, scope)
                 else:
                     self._join(placed, scope)
+        root = self._find(scopes[0])  # scopes[0]'s root as each other scope is joined to it
         for scope in scopes[1:]:
-            self._join(scopes[0], scope)
-        root = self._find(scopes[0])
+            root = self._union(root, self._find(scope))
         self.members[root][0].append(s.ticket.id)
         self.dirty.add(root)
 
@@ -691,12 +697,57 @@ def _split(
     cases: list[Case],
     keys: dict[str, tuple[object, ...]],
 ) -> _Split:
-    """A split built afresh (cases first: each ticket's scopes then place them)."""
+    """A split built afresh, in bulk: the same union-find as :meth:`_Split.add_search` and
+    :meth:`_Split.add_case` one by one (the scopes the tickets search joined by each
+    ticket's scopes and by each case's scopes among them), but the parts' members are
+    gathered once at the end rather than carried along at every join."""
     split = _Split()
-    for case in cases:
-        split.add_case(case, keys[case.id])
+    parent = split.parent
+
+    def find(scope: Scope) -> Scope:
+        root = scope
+        while parent[root] is not root:
+            root = parent[root]
+        while parent[scope] is not root:
+            parent[scope], scope = root, parent[scope]
+        return root
+
+    firsts: list[Scope] = []  # each search's first scope
     for s in searches:
-        split.add_search(s)
+        split.searches[s.ticket.id] = s
+        scopes = offsystem_rules.search_scopes(s)
+        root = None
+        for scope in scopes:
+            if scope not in parent:
+                parent[scope] = scope
+            other = find(scope)
+            if root is None:
+                root = other
+            elif other is not root:
+                parent[other] = root
+        firsts.append(scopes[0])
+    cases_in, placed = split.cases_in, split.placed
+    for case in cases:
+        split.keys[case.id] = keys[case.id]
+        root = None
+        for scope in offsystem_rules._case_scopes(case):  # the rule's own scopes
+            cases_in.setdefault(scope, []).append(case.id)
+            if scope in parent:
+                other = find(scope)
+                if root is None:
+                    placed[case.id] = scope
+                    root = other
+                elif other is not root:
+                    parent[other] = root
+    members = split.members
+    for scope in parent:
+        if parent[scope] is scope:
+            members[scope] = ([], [])
+    for s, first in zip(searches, firsts, strict=True):
+        members[find(first)][0].append(s.ticket.id)
+    for case_id, scope in placed.items():
+        members[find(scope)][1].append(case_id)
+    split.dirty = set(members)
     return split
 
 
@@ -739,39 +790,42 @@ class TicketClusters:
         far = RuleContext(ctx.calendar, ctx.policy, FAR, ctx.parameters)
         consultation = frozenset(ctx.parameters.offsystem.consultation_services)
         local = ctx.policy.local_date
-        for ticket_id in tickets:
+        touched: set[tuple[str, dt.date]] = set()  # each day's version moves once
+        ticket_ids = list(dict.fromkeys(tickets))
+        for ticket_id in ticket_ids:
             old = self.searches.pop(ticket_id, None)
             if old is not None:
                 day = local(old.start)
                 self.ticket_days[day].discard(ticket_id)
-                self._touch("tickets", day)
-            ticket = snapshot.tickets.get(ticket_id)
-            search = (
-                None if ticket is None else offsystem_rules.ticket_search(ticket, far, consultation)
-            )
-            if search is not None:
-                self.searches[ticket_id] = search
-                day = local(search.start)
-                self.ticket_days.setdefault(day, set()).add(ticket_id)
-                self._touch("tickets", day)
+                touched.add(("tickets", day))
+        found = (snapshot.tickets.get(i) for i in ticket_ids)
+        present = (ticket for ticket in found if ticket is not None)
+        for search in offsystem_rules.ticket_searches(present, far, consultation):
+            ticket_id = search.ticket.id
+            self.searches[ticket_id] = search
+            day = local(search.start)
+            self.ticket_days.setdefault(day, set()).add(ticket_id)
+            touched.add(("tickets", day))
         for case_id in cases:
             # Only what matching reads counts as a change (a conclusion does not).
             case = snapshot.cases.get(case_id)
             key = None if case is None else _match_key(case)
-            old = self.case_keys.pop(case_id, None)
-            if old == key:
-                if old is not None:
-                    self.case_keys[case_id] = old  # the same object: see _Split.extend
+            old_key = self.case_keys.pop(case_id, None)
+            if old_key == key:
+                if old_key is not None:
+                    self.case_keys[case_id] = old_key  # the same object: see _Split.extend
                 continue
-            if old is not None:
-                day = local(old[0])
+            if old_key is not None:
+                day = local(old_key[0])
                 self.case_days[day].discard(case_id)
-                self._touch("cases", day)
+                touched.add(("cases", day))
             if key is not None:
                 day = local(key[0])
                 self.case_keys[case_id] = key
                 self.case_days.setdefault(day, set()).add(case_id)
-                self._touch("cases", day)
+                touched.add(("cases", day))
+        for kind, day in touched:
+            self._touch(kind, day)
 
     def _groups(self) -> list[tuple[list[dt.date], dt.datetime, dt.datetime]]:
         """Clusters of ticket days: (days, earliest search start, latest deadline)."""

@@ -25,6 +25,7 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from monitor.calendar import CalendarRangeError
@@ -76,7 +77,7 @@ class _Slots:
     """
 
     def __init__(self, cases: list[Case]) -> None:
-        cases.sort(key=lambda c: (c.accepted_at, c.id))
+        cases.sort(key=attrgetter("accepted_at", "id"))
         self._cases = cases
         self._times = [c.accepted_at for c in cases]
         self._next = list(range(len(cases) + 1))  # next index that may still be free
@@ -101,7 +102,7 @@ class _Slots:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per served ticket: no dict of its own
 class TicketSearch:
     ticket: Ticket
     start: dt.datetime
@@ -118,9 +119,15 @@ def _is_consultation(ticket: Ticket, consultation_services: frozenset[str]) -> b
 
 
 def ticket_search(
-    ticket: Ticket, ctx: RuleContext, consultation: frozenset[str]
+    ticket: Ticket,
+    ctx: RuleContext,
+    consultation: frozenset[str],
+    graces: dict[tuple[str | None, str | None], dt.timedelta] | None = None,
 ) -> TicketSearch | None:
-    """What a served ticket needs to be covered by a case, or None if it expects none."""
+    """What a served ticket needs to be covered by a case, or None if it expects none.
+
+    ``graces``, if given, keeps each (service, department)'s grace once resolved (see
+    :func:`ticket_searches`)."""
     if ticket.status is not TicketStatus.SERVED or _is_consultation(ticket, consultation):
         return None
     if ticket.called_at is None or ticket.finished_at is None or ticket.finished_at > ctx.at:
@@ -138,7 +145,13 @@ def ticket_search(
         applicant_place = ("applicant", ticket.applicant_key, *place)
         if ticket.department is not None:
             applicant_place = ("applicant", ticket.applicant_key, "department", ticket.department)
-    grace = ctx.parameters.offsystem.ticket_grace(ticket.service, ticket.department)
+    if graces is None:
+        grace = ctx.parameters.offsystem.ticket_grace(ticket.service, ticket.department)
+    else:
+        grace = graces.get((ticket.service, ticket.department))
+        if grace is None:
+            grace = ctx.parameters.offsystem.ticket_grace(ticket.service, ticket.department)
+            graces[(ticket.service, ticket.department)] = grace
     return TicketSearch(
         ticket=ticket,
         start=min(ticket.called_at, ticket.finished_at),
@@ -147,6 +160,17 @@ def ticket_search(
         place=place,
         applicant_place=applicant_place,
     )
+
+
+def ticket_searches(
+    tickets: Iterable[Ticket], ctx: RuleContext, consultation: frozenset[str]
+) -> Iterator[TicketSearch]:
+    """:func:`ticket_search` of every ticket that expects a case, each grace resolved once."""
+    graces: dict[tuple[str | None, str | None], dt.timedelta] = {}
+    for ticket in tickets:
+        search = ticket_search(ticket, ctx, consultation, graces)
+        if search is not None:
+            yield search
 
 
 def search_scopes(s: TicketSearch) -> list[Scope]:
@@ -158,23 +182,23 @@ def search_scopes(s: TicketSearch) -> list[Scope]:
     return scopes
 
 
-def _case_scopes(case: Case) -> Iterator[Scope]:
+def _case_scopes(case: Case) -> list[Scope]:
     """Every scope in which a case can cover a ticket.
 
     ("any", place) for tickets without an applicant key, ("keyless", place) for keyed
     tickets at the window, ("applicant", key, place) for the applicant's own tickets.
     """
-    places: list[Scope] = []
-    if case.window is not None:
-        places.append(("window", case.window))
-    if case.department is not None:
-        places.append(("department", case.department))
-    for place in places:
-        yield ("any", *place)
-        if case.applicant_key is None:
-            yield ("keyless", *place)
+    scopes: list[Scope] = []
+    key = case.applicant_key
+    for place in (("window", case.window), ("department", case.department)):
+        if place[1] is None:
+            continue
+        scopes.append(("any", *place))
+        if key is None:
+            scopes.append(("keyless", *place))
         else:
-            yield ("applicant", case.applicant_key, *place)
+            scopes.append(("applicant", key, *place))
+    return scopes
 
 
 def unmatched_tickets(
@@ -192,12 +216,7 @@ def unmatched_tickets(
     ticket without a key at any case.
     """
     consultation = frozenset(ctx.parameters.offsystem.consultation_services)
-    searches: list[TicketSearch] = []
-    for ticket in tickets:
-        search = ticket_search(ticket, ctx, consultation)
-        if search is not None:
-            searches.append(search)
-    return unmatched_searches(searches, cases, ctx)
+    return unmatched_searches(ticket_searches(tickets, ctx, consultation), cases, ctx)
 
 
 def unmatched_searches(
@@ -205,7 +224,7 @@ def unmatched_searches(
 ) -> list[TicketSearch]:
     """:func:`unmatched_tickets` given the tickets' searches (:func:`ticket_search` at
     ``ctx``: served tickets finished by then that expect a case)."""
-    ordered = sorted(searches, key=lambda s: (s.due_at, s.start, s.ticket.id))
+    ordered = sorted(searches, key=attrgetter("due_at", "start", "ticket.id"))
     if not ordered:
         return []
 

@@ -375,6 +375,37 @@ def test_ticket_grace_department_and_item_overrides() -> None:
     assert f.due_at == t(2026, 10, 9, 10, 10)
 
 
+def test_ticket_searches_in_bulk_resolve_each_service_and_departments_grace() -> None:
+    """One bulk call over tickets of several (service, department) pairs: each ticket
+    gets its own pair's grace (resolved once per pair), as ticket_search alone gives."""
+    p = params(
+        overrides={
+            "departments": {"D1": {"ticket_grace_minutes": 60}},
+            "items": {"I2": {"ticket_grace_minutes": 10}},
+        }
+    )
+    ctx = RuleContext(cal(), POLICY, t(2026, 10, 10), p)
+    tickets = [
+        ticket("T1"),  # I1 in D1: 60
+        ticket("T2", service="I2"),  # the item's 10
+        ticket("T3", department="D2"),  # the global 30
+        ticket("T4"),  # I1 in D1 again: 60
+        ticket("T5", service="I2", department="D2"),  # 10
+        ticket("T6", consultation=True),  # expects no case
+    ]
+    consultation: frozenset[str] = frozenset()
+    searches = list(offsystem.ticket_searches(tickets, ctx, consultation))
+    assert [(s.ticket.id, s.grace) for s in searches] == [
+        ("T1", dt.timedelta(minutes=60)),
+        ("T2", dt.timedelta(minutes=10)),
+        ("T3", dt.timedelta(minutes=30)),
+        ("T4", dt.timedelta(minutes=60)),
+        ("T5", dt.timedelta(minutes=10)),
+    ]
+    singles = [offsystem.ticket_search(x, ctx, consultation) for x in tickets]
+    assert searches == [s for s in singles if s is not None]
+
+
 def _max_matching(tickets: list[tuple[int, int]], cases: list[int]) -> int:
     """Maximum number of tickets covered, by augmenting paths (the brute-force truth)."""
     owner: dict[int, int] = {}
