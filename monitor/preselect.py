@@ -48,6 +48,23 @@ _NONE = np.iinfo(np.int64).max  # "no such instant" in an int64 column of epoch 
 _NO_DAY = np.iinfo(np.int64).max  # "no such day" in an int64 column of day offsets
 
 
+class _Instants:
+    """Epoch seconds (``_NONE``: no instant) as aware datetimes in ``tz``, one object per
+    distinct instant: a batch's boundaries are few (ends of days, midnights, …)."""
+
+    def __init__(self, tz: dt.tzinfo) -> None:
+        self.tz = tz
+        self.known: dict[int, dt.datetime] = {}
+
+    def __call__(self, seconds: int) -> dt.datetime | None:
+        if seconds == _NONE:
+            return None
+        instant = self.known.get(seconds)
+        if instant is None:
+            instant = self.known[seconds] = dt.datetime.fromtimestamp(seconds, self.tz)
+        return instant
+
+
 @dataclass(frozen=True)
 class CalendarArrays:
     """A calendar's running counts and a policy's day boundaries as arrays, per day offset."""
@@ -154,14 +171,11 @@ class OverduePreselection:
         if steps:
             self._steps(np.array(steps, dtype=np.float64), boundaries, at)
         quiet: dict[str, dt.datetime | None] = {}
-        tz = self.policy.tz
-        instants: dict[int, dt.datetime] = {}  # few distinct boundaries: ends of days, …
+        instant = _Instants(self.policy.tz)
         for case, boundary in zip(chosen, boundaries.tolist(), strict=True):
             if boundary < 0:
                 continue
-            until = instants.get(boundary)
-            if until is None and boundary != _NONE:
-                until = instants[boundary] = dt.datetime.fromtimestamp(boundary, tz)
+            until = instant(boundary)
             if case.concluded_at is not None or case.steps:
                 # Events ahead, kept exact (the arrays hold whole seconds): the conclusion
                 # (later than the instant, else not chosen) and the steps' starts and ends.
@@ -322,14 +336,11 @@ class FeePreselection:
             return {}
         boundaries = self._boundaries(rows, monitored, at)
         quiet: dict[str, dt.datetime | None] = {}
-        tz = self.policy.tz
-        instants: dict[int, dt.datetime] = {}
+        instant = _Instants(self.policy.tz)
         for case, boundary in zip(chosen, boundaries.tolist(), strict=True):
             if boundary < 0:
                 continue
-            until = instants.get(boundary)
-            if until is None and boundary != _NONE:
-                until = instants[boundary] = dt.datetime.fromtimestamp(boundary, tz)
+            until = instant(boundary)
             concluded = case.concluded_at
             if concluded is not None and concluded > at and (until is None or concluded < until):
                 until = concluded  # exact, the arrays hold whole seconds
