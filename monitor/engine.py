@@ -38,7 +38,7 @@ import datetime as dt
 import heapq
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -1266,8 +1266,10 @@ class Engine:
 
     def __init__(self) -> None:
         self._context: tuple[object, ...] | None = None
-        self._preselection: tuple[tuple[object, ...], OverduePreselection] | None = None
-        self._fee_preselection: tuple[tuple[object, ...], FeePreselection] | None = None
+        # The pre-selections of the last (calendar, policy), sharing its arrays.
+        self._preselections: (
+            tuple[tuple[object, ...], OverduePreselection, FeePreselection] | None
+        ) = None
         self._at: dt.datetime | None = None
         self.serial = next(_SERIALS)  # no two engines' evaluations share a number
         # What the last evaluation judged again (see Rejudged); the ledger reads it.
@@ -1420,19 +1422,8 @@ class Engine:
                 pending.append((case, item))
         if not pending:
             return
-        key = (ctx.calendar, ctx.policy)
-        if self._preselection is None or self._preselection[0] != key:
-            self._preselection = (key, OverduePreselection(ctx.calendar, ctx.policy))
-        quiet = self._preselection[1].quiet(pending, ctx)
-        for case, item in pending:
-            alone = self._alone(item)
-            if case.id in quiet:
-                verdict = self.overdue.quiet(alone, ctx.at, quiet[case.id])
-            else:
-                verdict = judge_overdue(case, item, ctx, alone)
-                if not verdict.findings:
-                    verdict = self.overdue.quiet(alone, verdict.since, verdict.until)
-            self.overdue.store(case.id, verdict)
+        quiet = self._preselected(ctx)[0].quiet(pending, ctx)
+        self._settle(self.overdue, pending, quiet, ctx, lambda c, i, a: judge_overdue(c, i, ctx, a))
 
     def _fees_all(
         self, case_ids: set[str], snapshot: Snapshot, ctx: RuleContext, monitored: bool
@@ -1457,19 +1448,45 @@ class Engine:
                 pending.append((case, item))
         if not pending:
             return
+        quiet = self._preselected(ctx)[1].quiet(pending, monitored, ctx)
+        self._settle(
+            self.fees,
+            pending,
+            quiet,
+            ctx,
+            lambda c, i, a: judge_fees(c, i, (), monitored, ctx, a),
+        )
+
+    def _preselected(self, ctx: RuleContext) -> tuple[OverduePreselection, FeePreselection]:
+        """The overdue and fee pre-selections of ``ctx``'s calendar and policy."""
         key = (ctx.calendar, ctx.policy)
-        if self._fee_preselection is None or self._fee_preselection[0] != key:
-            self._fee_preselection = (key, FeePreselection(ctx.calendar, ctx.policy))
-        quiet = self._fee_preselection[1].quiet(pending, monitored, ctx)
+        if self._preselections is None or self._preselections[0] != key:
+            overdue = OverduePreselection(ctx.calendar, ctx.policy)
+            fees = FeePreselection(ctx.calendar, ctx.policy, overdue.arrays)
+            self._preselections = (key, overdue, fees)
+        return self._preselections[1], self._preselections[2]
+
+    def _settle(
+        self,
+        verdicts: Verdicts[str],
+        pending: list[tuple[Case, Item]],
+        quiet: dict[str, dt.datetime | None],
+        ctx: RuleContext,
+        judge: Callable[[Case, Item, tuple[Item]], Verdict],
+    ) -> None:
+        """Store a family's verdicts on ``pending`` cases (each judged from its item alone):
+        the pre-selection's ``quiet`` ones, with the boundary it gave, and the others as
+        ``judge`` finds them; a verdict without findings is one shared object
+        (:meth:`Verdicts.quiet`)."""
         for case, item in pending:
             alone = self._alone(item)
             if case.id in quiet:
-                verdict = self.fees.quiet(alone, ctx.at, quiet[case.id])
+                verdict = verdicts.quiet(alone, ctx.at, quiet[case.id])
             else:
-                verdict = judge_fees(case, item, (), monitored, ctx, alone)
+                verdict = judge(case, item, alone)
                 if not verdict.findings:
-                    verdict = self.fees.quiet(alone, verdict.since, verdict.until)
-            self.fees.store(case.id, verdict)
+                    verdict = verdicts.quiet(alone, verdict.since, verdict.until)
+            verdicts.store(case.id, verdict)
 
     def _deposit(self, payment_id: str, ctx: RuleContext) -> None:
         payment = self._links.payments.get(payment_id)

@@ -65,6 +65,17 @@ class _Instants:
         return instant
 
 
+def _exact(
+    until: dt.datetime | None, events: Iterable[dt.datetime | None], at: dt.datetime
+) -> dt.datetime | None:
+    """``until`` brought forward to the first of ``events`` after ``at`` that comes before
+    it: the arrays hold whole seconds, a case's own events are kept exact."""
+    for event in events:
+        if event is not None and event > at and (until is None or event < until):
+            until = event
+    return until
+
+
 @dataclass(frozen=True)
 class CalendarArrays:
     """A calendar's running counts and a policy's day boundaries as arrays, per day offset."""
@@ -107,12 +118,22 @@ def _epoch(instant: dt.datetime | None) -> float:
     return np.nan if instant is None else instant.timestamp()
 
 
-class OverduePreselection:
-    """Finds the quiet cases of a batch (module doc); one per calendar and policy."""
+class _Preselection:
+    """A batch pre-selection for one calendar and policy, over their arrays (given, when
+    another pre-selection of the same calendar and policy has built them already)."""
 
-    def __init__(self, calendar: WorkingCalendar, policy: DeadlinePolicy) -> None:
+    def __init__(
+        self,
+        calendar: WorkingCalendar,
+        policy: DeadlinePolicy,
+        arrays: CalendarArrays | None = None,
+    ) -> None:
         self.calendar, self.policy = calendar, policy
-        self.arrays = CalendarArrays.build(calendar, policy)
+        self.arrays = arrays if arrays is not None else CalendarArrays.build(calendar, policy)
+
+
+class OverduePreselection(_Preselection):
+    """Finds the quiet cases of a batch (module doc); one per calendar and policy."""
 
     def quiet(
         self, cases: Iterable[tuple[Case, Item]], ctx: RuleContext
@@ -177,14 +198,12 @@ class OverduePreselection:
                 continue
             until = instant(boundary)
             if case.concluded_at is not None or case.steps:
-                # Events ahead, kept exact (the arrays hold whole seconds): the conclusion
-                # (later than the instant, else not chosen) and the steps' starts and ends.
+                # The conclusion (later than the instant, else not chosen) and the steps'
+                # starts and ends.
                 events = [case.concluded_at]
                 for step in case.steps:
                     events += [step.started_at, step.ended_at]
-                for event in events:
-                    if event is not None and event > at and (until is None or event < until):
-                        until = event
+                until = _exact(until, events, at)
             quiet[case.id] = until
         return quiet
 
@@ -270,7 +289,7 @@ class OverduePreselection:
         boundaries[rejected] = -1
 
 
-class FeePreselection:
+class FeePreselection(_Preselection):
     """Settles a batch's plain fee cases over arrays: those with no payment referring to
     them at all, known by the instant, for which :func:`fees_quiet` holds — the same test,
     over columns — and their verdict's boundary as :func:`monitor.engine.judge_fees` gives
@@ -282,10 +301,6 @@ class FeePreselection:
     conclusion), acceptance dates or grace days outside the calendar's range, and every
     case if the policy's end of day is not a whole second.
     """
-
-    def __init__(self, calendar: WorkingCalendar, policy: DeadlinePolicy) -> None:
-        self.calendar, self.policy = calendar, policy
-        self.arrays = CalendarArrays.build(calendar, policy)
 
     def quiet(
         self, cases: Iterable[tuple[Case, Item]], monitored: bool, ctx: RuleContext
@@ -340,11 +355,7 @@ class FeePreselection:
         for case, boundary in zip(chosen, boundaries.tolist(), strict=True):
             if boundary < 0:
                 continue
-            until = instant(boundary)
-            concluded = case.concluded_at
-            if concluded is not None and concluded > at and (until is None or concluded < until):
-                until = concluded  # exact, the arrays hold whole seconds
-            quiet[case.id] = until
+            quiet[case.id] = _exact(instant(boundary), (case.concluded_at,), at)
         return quiet
 
     def _boundaries(
