@@ -10,6 +10,8 @@ instant moves: :class:`monitor.engine.TicketClusters` must give exactly the find
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -196,21 +198,29 @@ def test_clusters_and_parts_match_as_the_rule_does(
         expected = list(tickets_without_case(snapshot, ctx))
         assert _sorted(clusters.findings(snapshot, ctx)) == _sorted(expected), at
         _assert_splits_as_built_afresh(clusters, snapshot)
-        changed_cases, changed_tickets = set(), set()
-        for _ in range(data.draw(st.integers(0, 3))):
-            number = data.draw(st.integers(0, size))
-            if data.draw(st.integers(0, 3)) == 0:
-                hall.pop(f"C{number}", None)
-            else:
-                hall[f"C{number}"] = data.draw(cases(number))
-            changed_cases.add(f"C{number}")
-        for _ in range(data.draw(st.integers(0, 3))):
-            number = data.draw(st.integers(0, served))
-            if data.draw(st.integers(0, 3)) == 0:
-                queue.pop(f"T{number}", None)
-            else:
-                queue[f"T{number}"] = data.draw(tickets(number))
-            changed_tickets.add(f"T{number}")
+        changed_cases = _change_some(data, hall, "C", size, cases)
+        changed_tickets = _change_some(data, queue, "T", served, tickets)
+
+
+def _change_some(
+    data: st.DataObject,
+    records: dict[str, Any],
+    prefix: str,
+    upto: int,
+    drawn: Callable[[int], st.SearchStrategy[Any]],
+) -> set[str]:
+    """Up to three of ``records`` (keyed prefix + number) deleted (one in four) or drawn
+    anew; their keys."""
+    changed: set[str] = set()
+    for _ in range(data.draw(st.integers(0, 3))):
+        number = data.draw(st.integers(0, upto))
+        key = f"{prefix}{number}"
+        if data.draw(st.integers(0, 3)) == 0:
+            records.pop(key, None)
+        else:
+            records[key] = data.draw(drawn(number))
+        changed.add(key)
+    return changed
 
 
 def test_a_change_at_one_window_leaves_the_other_departments_matched() -> None:
