@@ -533,6 +533,17 @@ class _Cluster:
 Scope = offsystem_rules.Scope
 
 
+def _root(parent: dict[Scope, Scope], scope: Scope) -> Scope:
+    """The root of ``scope``'s part in the union-find ``parent``, its path compressed on the
+    way (a root is its own parent: the very object)."""
+    root = scope
+    while parent[root] is not root:
+        root = parent[root]
+    while parent[scope] is not root:
+        parent[scope], scope = root, parent[scope]
+    return root
+
+
 class _Split:
     """A cluster's tickets and cases split where they cannot compete for a case, kept up
     to date as tickets and cases are added.
@@ -566,13 +577,7 @@ class _Split:
         self.dirty: set[Scope] = set()  # roots whose members changed since take_dirty
 
     def _find(self, scope: Scope) -> Scope:
-        parent = self.parent
-        root = scope
-        while parent[root] is not root:  # a root is its own parent (the very object)
-            root = parent[root]
-        while parent[scope] is not root:
-            parent[scope], scope = root, parent[scope]
-        return root
+        return _root(self.parent, scope)
 
     def _union(self, root_a: Scope, root_b: Scope) -> Scope:
         """Two parts' roots made one part; its root (the larger part's)."""
@@ -703,15 +708,6 @@ def _split(
     gathered once at the end rather than carried along at every join."""
     split = _Split()
     parent = split.parent
-
-    def find(scope: Scope) -> Scope:
-        root = scope
-        while parent[root] is not root:
-            root = parent[root]
-        while parent[scope] is not root:
-            parent[scope], scope = root, parent[scope]
-        return root
-
     firsts: list[Scope] = []  # each search's first scope
     for s in searches:
         split.searches[s.ticket.id] = s
@@ -720,7 +716,7 @@ def _split(
         for scope in scopes:
             if scope not in parent:
                 parent[scope] = scope
-            other = find(scope)
+            other = _root(parent, scope)
             if root is None:
                 root = other
             elif other is not root:
@@ -733,7 +729,7 @@ def _split(
         for scope in offsystem_rules._case_scopes(case):  # the rule's own scopes
             cases_in.setdefault(scope, []).append(case.id)
             if scope in parent:
-                other = find(scope)
+                other = _root(parent, scope)
                 if root is None:
                     placed[case.id] = scope
                     root = other
@@ -744,9 +740,9 @@ def _split(
         if parent[scope] is scope:
             members[scope] = ([], [])
     for s, first in zip(searches, firsts, strict=True):
-        members[find(first)][0].append(s.ticket.id)
+        members[_root(parent, first)][0].append(s.ticket.id)
     for case_id, scope in placed.items():
-        members[find(scope)][1].append(case_id)
+        members[_root(parent, scope)][1].append(case_id)
     split.dirty = set(members)
     return split
 
