@@ -234,7 +234,7 @@ class SlaRecorder:
 
     def _kept(
         self,
-        facts: str,
+        digest: bytes,
         calendar_version: str,
         open_: bool,
         dues: tuple[dt.datetime, dt.datetime, int],
@@ -247,7 +247,7 @@ class SlaRecorder:
         if len(self._versions) > 100:
             self._versions = {}
         return _Kept(
-            _digest_bytes(facts),
+            digest,
             self._versions.setdefault(calendar_version, calendar_version),
             open_,
             self._dues.setdefault(dues, dues),
@@ -258,7 +258,9 @@ class SlaRecorder:
         """The last row of every case, as the state store has it."""
         self._known, self._dues, self._versions = {}, {}, {}
         for case_id, k in latest.items():
-            self._known[case_id] = self._kept(k.facts, k.calendar_version, k.open, k.dues, None)
+            self._known[case_id] = self._kept(
+                _digest_bytes(k.facts), k.calendar_version, k.open, k.dues, None
+            )
 
     def _candidates(
         self, snapshot: Snapshot, at: dt.datetime, changed: Iterable[str] | None
@@ -324,15 +326,17 @@ class SlaRecorder:
                 if kept.quick == quick:
                     continue
                 digest = facts_digest(facts)
-                if kept.digest == _digest_bytes(digest):
+                raw = _digest_bytes(digest)
+                if kept.digest == raw:
                     self._known[case.id] = kept._replace(quick=quick)
                     continue
             else:
                 digest = facts_digest(facts)
+                raw = _digest_bytes(digest)
             row = judge(case, item, self.calendar, self.policy, at, digest)
             same = (
                 kept is not None
-                and kept.digest == _digest_bytes(digest)
+                and kept.digest == raw
                 and kept.calendar_version == version
                 and kept.dues == row.dues
             )
@@ -341,7 +345,7 @@ class SlaRecorder:
                 continue
             rows.append(row)
             self._pending[case.id] = self._kept(
-                digest, version, row.concluded_at is None, row.dues, quick
+                raw, version, row.concluded_at is None, row.dues, quick
             )
         return rows
 
