@@ -27,6 +27,7 @@ import dataclasses
 import datetime as dt
 import gc
 import hashlib
+import itertools
 import os
 import signal
 import threading
@@ -182,13 +183,23 @@ class Daemon:
     def start(self) -> None:
         """Open the store, load what it knows, open the sources."""
         self.store.open()
+        # Each run of rows of one source's entity (mostly all of them: rows come as they
+        # were stored) is held at once.
+        # The stored payload is what a poll encoded: its digest is taken as it is, not
+        # from a re-encoding of the decoded record.
+        stored = self.store.load_payloads()
+        for (source, entity), rows in itertools.groupby(stored, key=lambda row: row[:2]):
+            self._remember(
+                source,
+                entity,
+                (
+                    (key, _digest(payload), decode_record(entity, payload))
+                    for *_, key, payload in rows
+                ),
+            )
         loaded = Counter[str]()
-        for source, entity, key, payload in self.store.load_payloads():
-            # The stored payload is what a poll encoded: its digest is taken as it is,
-            # not from a re-encoding of the decoded record.
-            held = (key, _digest(payload), decode_record(entity, payload))
-            self._remember(source, entity, (held,))
-            loaded[entity] += 1
+        for (_, entity), digests in self._digests.items():
+            loaded[entity] += len(digests)
         self._watermarks = self.store.watermarks()
         self._ledger = self.store.load_ledger()
         self.sla.load(self.store.latest_sla())
