@@ -53,7 +53,7 @@ from monitor.clock import Clock
 from monitor.collector import collector_paused
 from monitor.config import Config
 from monitor.deadlines import DeadlinePolicy
-from monitor.engine import Changes, Engine, brought_to
+from monitor.engine import Changes, Engine, brought_to, finding_order
 from monitor.figures import FigureBook
 from monitor.leader import LeaderLock
 from monitor.ledger import SUBJECT_ENTITIES, Memory, dependencies, reconcile
@@ -438,13 +438,14 @@ class Daemon:
     def evaluate(self, at: dt.datetime | None = None) -> list[Finding]:
         """Evaluate every rule now (or at ``at``) and reconcile the ledger; the findings."""
         at = at or self.clock.now()
-        return [brought_to(f, at) for f in self.run_evaluation(at)]
+        return sorted((brought_to(f, at) for f in self.run_evaluation(at)), key=finding_order)
 
     def run_evaluation(self, at: dt.datetime | None = None) -> list[Finding]:
         """:meth:`evaluate` as the evaluation job runs it: the findings as the engine keeps
         them (``Engine.evaluate`` with ``current`` False: a ticking ``seconds_late`` of a
         case not judged again is as of when it was; the ledger gets them brought to
-        ``at``). Saves copying every open overdue finding at every evaluation."""
+        ``at``), in no particular order (``ordered`` False). Saves copying every open
+        overdue finding, and sorting them all, at every evaluation."""
         started = time.perf_counter()
         at = at or self.clock.now()
         with self._lock:
@@ -476,6 +477,7 @@ class Daemon:
                     items=bool(changed.get("items")),
                 ),
                 current=False,
+                ordered=False,
             )
             # Given back once this evaluation is stored: a failure forgets it.
             memory, self._memory = self._memory, Memory()

@@ -208,6 +208,12 @@ class Verdicts(Generic[_K]):
         return found
 
 
+def finding_order(finding: Finding) -> tuple[str, str, str]:
+    """The order :func:`rules.evaluate_all` gives findings in (rule, subject): unique, as
+    a finding's fingerprint is."""
+    return (finding.rule, finding.subject_kind, finding.subject_id)
+
+
 def _first_after(at: dt.datetime, candidates: Iterable[dt.datetime | None]) -> dt.datetime | None:
     ahead = [c for c in candidates if c is not None and c > at]
     return min(ahead) if ahead else None
@@ -1295,8 +1301,11 @@ class Engine:
         ctx: RuleContext,
         changes: Changes | None,
         current: bool = True,
+        ordered: bool = True,
     ) -> list[Finding]:
-        """Every family's findings at ``ctx.at``, sorted as :func:`rules.evaluate_all` sorts.
+        """Every family's findings at ``ctx.at``, sorted as :func:`rules.evaluate_all` sorts
+        (``ordered`` False: in no particular order, for a caller that does not need them
+        sorted — sorting every open finding at each evaluation grows with the hall).
 
         ``changes`` says what changed since the previous call; None means unknown (every
         subject is judged again).
@@ -1312,7 +1321,8 @@ class Engine:
         trigger walks the hall's millions of records again (a third of a full evaluation).
         """
         with collector_paused():
-            return self._evaluate(snapshot, ctx, changes, current)
+            findings = self._evaluate(snapshot, ctx, changes, current)
+            return sorted(findings, key=finding_order) if ordered else findings
 
     def _evaluate(
         self, snapshot: Snapshot, ctx: RuleContext, changes: Changes | None, current: bool
@@ -1379,7 +1389,7 @@ class Engine:
         ]
         after, self.serial = self.serial, next(_SERIALS)
         self.rejudged = Rejudged(self.serial, after, judged.report())
-        return sorted(findings, key=lambda f: (f.rule, f.subject_kind, f.subject_id))
+        return findings
 
     def _relink(
         self, snapshot: Snapshot, cases: set[str], payments: set[str], fresh: bool = False

@@ -361,6 +361,9 @@ class FigureBook:
     ) -> HallFigures:
         """What :func:`compute_figures` says; ``changed_cases`` None: all of them changed.
 
+        ``changed_cases`` names every case changed, added or gone since the last call (as
+        the daemon's assembler reports them): the others are not compared again.
+
         ``open_findings`` None: the open findings are those of :attr:`tally`, kept up to
         date by the caller (:meth:`FindingTally.set`); given, the tally is counted again.
         """
@@ -376,12 +379,17 @@ class FigureBook:
             self._distinct = {}
             due = set(snapshot.cases)
         else:
-            due = set(changed_cases) | (set(self._shares) - set(snapshot.cases))
+            due = set(changed_cases)
             while self._events and self._events[0][0] <= at:
                 due.add(heapq.heappop(self._events)[1])
         self._day, self._at, self._calendar = day, at, calendar
         for case_id in due:
             self._recount(case_id, snapshot, at, calendar)
+        if len(self._shares) != len(snapshot.cases):
+            # A case went without being named changed: found by comparing every case
+            # (which the changed cases spare at every other call).
+            for case_id in set(self._shares) - set(snapshot.cases):
+                self._recount(case_id, snapshot, at, calendar)
         figures = HallFigures(at=at)
         if open_findings is not None:
             self.tally.reset(open_findings)

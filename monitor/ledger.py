@@ -221,9 +221,8 @@ def reconcile(
     and is asked only for those written into an entry. The memory keeps them as given,
     so that an unchanged verdict's finding is the very object next time.
 
-    What is written comes in the order of the findings given — the engine's
-    (:func:`_order`), which a reconciliation of only some of them follows — then the
-    entries that end, in the engine's order.
+    What is written comes in the engine's order of findings (:func:`_order`: the
+    ``findings`` may come in any order), then the entries that end, in the same order.
     """
     frozen_unsettled = frozenset(unsettled)
     remembered = memory if changed is not None else None  # unknown changes: skip nothing
@@ -249,7 +248,8 @@ def reconcile(
         if not isinstance(findings, Collection) or len(findings) == len(current):
             walk = _walk(remembered, rejudged.findings, changed, ledger, last_seen_due)
     if walk is None:
-        current = {f.fingerprint: f for f in findings}
+        # Everything is looked at, in the engine's order whatever order they came in.
+        current = {f.fingerprint: f for f in sorted(findings, key=_order)}
     return _reconcile(
         ledger,
         current,

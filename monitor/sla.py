@@ -225,11 +225,11 @@ class SlaRecorder:
             tuple[dt.datetime, dt.datetime, int], tuple[dt.datetime, dt.datetime, int]
         ] = {}
         self._versions: dict[str, str] = {}
-        # For incremental calls: the last instant, the cases with a suspension running
-        # then, and a heap of the next events (acceptance, conclusion, a suspension's
-        # start or end) after which a case's facts may differ.
+        # For incremental calls: the last instant and a heap of the next events after
+        # which a case's row may differ: its acceptance, conclusion, a suspension's start
+        # or end, and — while a suspension runs — the next local midnight (the working
+        # days it pushes the deadlines out by move on with the date, and only then).
         self._at: dt.datetime | None = None
-        self._running: set[str] = set()
         self._events: list[tuple[dt.datetime, str]] = []
 
     def _kept(
@@ -265,18 +265,21 @@ class SlaRecorder:
     def _candidates(
         self, snapshot: Snapshot, at: dt.datetime, changed: Iterable[str] | None
     ) -> list[Case]:
-        """The cases whose facts may differ from the last call's: all of them without
+        """The cases whose row may differ from the last call's: all of them without
         ``changed`` (or at an earlier instant); else the changed ones, those uncommitted,
-        those with a suspension running, and those with an event since."""
+        and those with an event since (a midnight while a suspension of theirs runs)."""
         if changed is None or self._at is None or at < self._at:
             self._events = []
             ids: Iterable[str] = snapshot.cases
         else:
-            due = set(changed) | set(self._pending) | self._running
+            due = set(changed) | set(self._pending)
             while self._events and self._events[0][0] <= at:
                 due.add(heapq.heappop(self._events)[1])
             ids = sorted(due)
-        self._at, self._running = at, set()
+        self._at = at
+        midnight = dt.datetime.combine(
+            self.policy.local_date(at) + dt.timedelta(days=1), dt.time(0), tzinfo=self.policy.tz
+        )
         cases: list[Case] = []
         for case_id in ids:
             case = snapshot.cases.get(case_id)
@@ -291,7 +294,7 @@ class SlaRecorder:
                     heapq.heappush(self._events, (instant, case_id))
             open_now = case.concluded_at is None or case.concluded_at > at
             if open_now and _suspended(case, at):
-                self._running.add(case_id)
+                heapq.heappush(self._events, (midnight, case_id))
             cases.append(case)
         return cases
 

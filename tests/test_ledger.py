@@ -382,3 +382,26 @@ def test_a_step_finding_also_depends_on_the_source_of_the_step() -> None:
     )
     assert deps_with_steps(step) == {"approval", "catalogue", "workflow"}
     assert deps_with_steps(suspension) == {"approval", "catalogue", "workflow"}
+
+
+# --- the order findings come in ---------------------------------------------------------------
+
+
+def test_findings_in_any_order_are_written_in_the_engine_order() -> None:
+    # The daemon gives the engine's findings unsorted: what is written, and in what
+    # order, is what the sorted findings give (rule, then subject; the ends last).
+    findings = [overdue(f"C{n}") for n in range(3)] + [due_soon(f"C{n}") for n in range(3, 5)]
+    kept = ledger(entry(due_soon("C1")))
+    expected = run(kept, sorted(findings, key=lambda f: (f.rule, f.subject_kind, f.subject_id)))
+    assert [(fp, event) for fp, _, event, _, _ in expected.events] == [
+        ("case.due_soon|case|C3", "opened"),
+        ("case.due_soon|case|C4", "opened"),
+        ("case.overdue|case|C0", "opened"),
+        ("case.overdue|case|C1", "opened"),
+        ("case.overdue|case|C2", "opened"),
+        ("case.due_soon|case|C1", "escalated"),
+    ]
+    for shuffled in (findings[::-1], findings[2:] + findings[:2]):
+        got = run(kept, shuffled)
+        assert list(got.entries.items()) == list(expected.entries.items())
+        assert got.events == expected.events

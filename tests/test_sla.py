@@ -211,6 +211,68 @@ def test_told_nothing_changed_a_running_suspension_is_still_judged_every_day() -
     assert rows[0].suspended_working_days == 2
 
 
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), size=st.integers(1, 6))
+def test_told_nothing_changed_the_recorder_writes_at_midnights_what_a_full_look_writes(
+    data: st.DataObject, size: int
+) -> None:
+    # A running suspension's row is looked at again at the next local midnight (its
+    # deadlines move with the date): instants a second either side of midnights.
+    hall: dict[str, Case] = {}
+    for n in range(size):
+        case, _, suspensions = data.draw(engine_cases(n))
+        hall[case.id] = case.model_copy(update={"suspensions": tuple(suspensions)})
+    snapshot = Snapshot(items=ENGINE_ITEMS, cases=hall)
+    full, told = SlaRecorder(cal(), POLICY), SlaRecorder(cal(), POLICY)
+    first = data.draw(st.integers(0, 45))
+    days = sorted(data.draw(st.lists(st.integers(0, 6), min_size=1, max_size=5)))
+    changed: set[str] | None = None
+    for day in days:
+        for jitter in data.draw(st.lists(st.integers(-2, 2), min_size=1, max_size=3, unique=True)):
+            at = t(2026, 9, 1) + dt.timedelta(days=first + day, seconds=jitter)
+            if told._at is not None and at < told._at:
+                continue
+            expected = full.changes(snapshot, at)
+            found = told.changes(snapshot, at, changed)
+            key = lambda r: r.case_id  # noqa: E731
+            assert sorted(found, key=key) == sorted(expected, key=key), at
+            full.commit(expected)
+            told.commit(found)
+            changed = set()
+
+
+def test_a_running_suspension_is_looked_at_again_exactly_at_each_midnight() -> None:
+    # Suspended from Wed Sep 16 to Tue Sep 29: the deadlines move on each working day
+    # (Sun Sep 20 is a make-up one; Sat 19, Fri 25 Mid-Autumn and its weekend are off),
+    # from the first second of it.
+    case = Case(
+        id="C1",
+        item="I3",
+        accepted_at=t(2026, 9, 14, 9),
+        suspensions=(
+            Suspension(
+                seq=1, kind="补正", started_at=t(2026, 9, 16, 9), ended_at=t(2026, 9, 29, 15)
+            ),
+        ),
+    )
+    snapshot = Snapshot(items=ENGINE_ITEMS, cases={"C1": case})
+    full, told = SlaRecorder(cal(), POLICY), SlaRecorder(cal(), POLICY)
+    changed: set[str] | None = None
+    moved = []
+    for day in range(16, 31):
+        for at in (t(2026, 9, day) - dt.timedelta(seconds=1), t(2026, 9, day), t(2026, 9, day, 12)):
+            expected = full.changes(snapshot, at)
+            found = told.changes(snapshot, at, changed)
+            assert found == expected, at
+            full.commit(expected)
+            told.commit(found)
+            changed = set()
+            moved += [(at, r.suspended_working_days) for r in found]
+    assert moved[2:5] == [(t(2026, 9, 17), 1), (t(2026, 9, 18), 2), (t(2026, 9, 20), 3)]
+    assert (t(2026, 9, 28), 8) in moved
+    assert not {at.day for at, _ in moved} & {19, 25, 26, 27}  # days off: nothing moves
+
+
 @pytest.mark.postgres
 def test_many_rows_are_appended_in_bulk_and_read_back() -> None:
     """Above COPY_UPSERT_ROWS rows PostgreSQL appends with COPY: same rows, ids in order."""
