@@ -779,7 +779,13 @@ class TicketClusters:
         self.case_keys: dict[str, tuple[object, ...]] = {}
         self.versions: dict[tuple[str, dt.date], int] = {}
         self.clusters: dict[tuple[dt.date, ...], _Cluster] = {}
-        self._spans: dict[dt.date, tuple[int, dt.datetime, dt.datetime]] = {}
+        # Each ticket day's earliest search start and latest deadline; a day a ticket left
+        # (or changed in) has none until it is found again from all its tickets.
+        self._spans: dict[dt.date, tuple[dt.datetime, dt.datetime]] = {}
+        # The tickets and cases each ("tickets"/"cases", day) lost, gained or changed
+        # since the last findings() call: all a cluster matched then has to look at again
+        # (see _additions), however many tickets and cases its days hold.
+        self.touched: dict[tuple[str, dt.date], set[str]] = {}
         # The last findings() call's findings of parts replaced, and of their replacements.
         self.rematched: tuple[list[Finding], list[Finding]] = ([], [])
 
@@ -792,14 +798,20 @@ class TicketClusters:
         far = RuleContext(ctx.calendar, ctx.policy, FAR, ctx.parameters)
         consultation = frozenset(ctx.parameters.offsystem.consultation_services)
         local = ctx.policy.local_date
-        touched: set[tuple[str, dt.date]] = set()  # each day's version moves once
+        days: set[tuple[str, dt.date]] = set()  # touched now
+
+        def touched(kind: str, day: dt.date) -> set[str]:
+            days.add((kind, day))
+            return self.touched.setdefault((kind, day), set())
+
         ticket_ids = list(dict.fromkeys(tickets))
         for ticket_id in ticket_ids:
             old = self.searches.pop(ticket_id, None)
             if old is not None:
                 day = local(old.start)
                 self.ticket_days[day].discard(ticket_id)
-                touched.add(("tickets", day))
+                touched("tickets", day).add(ticket_id)
+                self._spans.pop(day, None)
         found = (snapshot.tickets.get(i) for i in ticket_ids)
         present = (ticket for ticket in found if ticket is not None)
         for search in offsystem_rules.ticket_searches(present, far, consultation):
@@ -807,7 +819,10 @@ class TicketClusters:
             self.searches[ticket_id] = search
             day = local(search.start)
             self.ticket_days.setdefault(day, set()).add(ticket_id)
-            touched.add(("tickets", day))
+            touched("tickets", day).add(ticket_id)
+            span = self._spans.get(day)
+            if span is not None:  # widened by what comes; what went needs all of them
+                self._spans[day] = (min(span[0], search.start), max(span[1], search.due_at))
         for case_id in cases:
             # Only what matching reads counts as a change (a conclusion does not).
             case = snapshot.cases.get(case_id)
@@ -820,26 +835,25 @@ class TicketClusters:
             if old_key is not None:
                 day = local(old_key[0])
                 self.case_days[day].discard(case_id)
-                touched.add(("cases", day))
+                touched("cases", day).add(case_id)
             if key is not None:
                 day = local(key[0])
                 self.case_keys[case_id] = key
                 self.case_days.setdefault(day, set()).add(case_id)
-                touched.add(("cases", day))
-        for kind, day in touched:
+                touched("cases", day).add(case_id)
+        for kind, day in days:  # each day's version moves once
             self._touch(kind, day)
 
     def _groups(self) -> list[tuple[list[dt.date], dt.datetime, dt.datetime]]:
         """Clusters of ticket days: (days, earliest search start, latest deadline)."""
         groups: list[tuple[list[dt.date], dt.datetime, dt.datetime]] = []
         for day in sorted(d for d, ids in self.ticket_days.items() if ids):
-            version = self.versions.get(("tickets", day), 0)
             span = self._spans.get(day)
-            if span is None or span[0] != version:
+            if span is None:
                 searches = [self.searches[i] for i in self.ticket_days[day]]
-                span = (version, min(s.start for s in searches), max(s.due_at for s in searches))
+                span = (min(s.start for s in searches), max(s.due_at for s in searches))
                 self._spans[day] = span
-            _, start, end = span
+            start, end = span
             if groups and start <= groups[-1][2]:
                 days, first, last = groups[-1]
                 groups[-1] = ([*days, day], first, max(last, end))
@@ -871,6 +885,7 @@ class TicketClusters:
             found.extend(cluster.findings)
         self.rematched = _replaced(self.clusters, clusters)
         self.clusters = clusters
+        self.touched = {}  # every cluster is as matched now
         return found
 
     def _match(
@@ -997,10 +1012,11 @@ class TicketClusters:
         | None
     ):
         """What was added to a cluster since it was matched (the tickets that finished
-        since and the new ones, the new cases), looking only at its days that changed
-        (by their versions) and at its tickets then still being served; with the
-        :meth:`_members` it would have now. None: something changed or went (or its days,
-        or the instant went back), so the split is built again from all its members."""
+        since and the new ones, the new cases), looking only at the tickets and cases its
+        days lost, gained or changed since (:attr:`touched`) and at its tickets then still
+        being served; with the :meth:`_members` it would have now. None: something changed
+        or went (or its days, or the instant went back), so the split is built again from
+        all its members."""
         if (
             previous is None
             or previous.split is None
@@ -1012,13 +1028,13 @@ class TicketClusters:
         split = previous.split
         counts = dict(previous.counts)
         searched = len(days)
-        changed = {d for d, v, w in zip(days, version, previous.version, strict=False) if v != w}
+        touched = self.touched
         new_searches: list[offsystem_rules.TicketSearch] = []
         waiting: list[tuple[str, dt.date]] = []
         for i, d in previous.waiting:
-            if d in changed:
+            if i in touched.get(("tickets", d), ()):
                 continue  # looked at below
-            search = self.searches[i]  # the same (its day did not change)
+            search = self.searches[i]  # the same (it was not touched)
             finished = search.ticket.finished_at
             if finished is not None and finished <= at:
                 new_searches.append(search)
@@ -1026,45 +1042,44 @@ class TicketClusters:
             else:
                 waiting.append((i, d))
         known = split.searches
-        for d in sorted(changed):
-            kept = count = 0
-            for i in self.ticket_days[d]:
+        for d, v, w in zip(days, version, previous.version, strict=False):
+            if v == w:
+                continue
+            present = self.ticket_days[d]
+            for i in touched.get(("tickets", d), ()):
+                old = known.get(i)
+                if i not in present:
+                    if old is not None:
+                        return None  # searched before, gone now
+                    continue
                 search = self.searches[i]
                 finished = search.ticket.finished_at
-                old = known.get(i)
                 if finished is not None and finished <= at:
-                    count += 1
                     if old is None:
                         new_searches.append(search)
+                        counts[("tickets", d)] = counts.get(("tickets", d), 0) + 1
                     elif old is not search:
                         return None
-                    else:
-                        kept += 1
                 elif old is not None:
                     return None  # searched before, not now: a change
                 else:
                     waiting.append((i, d))
-            if kept != previous.counts.get(("tickets", d), 0):
-                return None  # one went
-            counts[("tickets", d)] = count
         mine = split.keys
         new_cases: list[Case] = []
         for d, v, w in zip(case_days, version[searched:], previous.version[searched:], strict=True):
             if v == w:
                 continue
-            ids = self.case_days.get(d, ())
-            kept = 0
-            for i in ids:
+            present = self.case_days.get(d, set())
+            for i in touched.get(("cases", d), ()):
                 old_key = mine.get(i)
-                if old_key is None:
+                if i not in present:
+                    if old_key is not None:
+                        return None  # matched with before, gone from the day now
+                elif old_key is None:
                     new_cases.append(snapshot.cases[i])
                 elif old_key is not self.case_keys[i]:
                     return None
-                else:
-                    kept += 1
-            if kept != previous.counts.get(("cases", d), 0):
-                return None
-            counts[("cases", d)] = len(ids)
+            counts[("cases", d)] = len(present)
         return new_searches, new_cases, waiting, counts
 
     def _match_part(
