@@ -117,10 +117,17 @@ class _HallCollector(Collector):
             yield from _hall_families(figures)
 
 
-def _gauge(
-    name: str, documentation: str, labels: list[str], values: Mapping[tuple[str, ...], float]
-) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, documentation, labels=labels)
+Values = Mapping[tuple[str, ...], float]
+# One family of the hall's figures: kind ("gauge"/"counter"), name, help, label names and
+# the values by label values.
+FamilyData = tuple[str, str, str, list[str], Values]
+
+
+def _family(
+    kind: str, name: str, documentation: str, labels: list[str], values: Values
+) -> GaugeMetricFamily | CounterMetricFamily:
+    family_type = GaugeMetricFamily if kind == "gauge" else CounterMetricFamily
+    family = family_type(name, documentation, labels=labels)
     for key, value in sorted(values.items()):
         family.add_metric(list(key), value)
     return family
@@ -151,57 +158,67 @@ MONTH_COUNTS = {
 }
 
 
-def _hall_families(f: HallFigures) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+def _hall_data(f: HallFigures) -> Iterator[FamilyData]:
+    """The hall's families as data, in exposition order."""
     place = ["center", "department"]
     window = ["center", "department", "window"]
-    yield _gauge("jiancha_cases_open", "Cases accepted and not concluded.", place, f.cases_open)
-    yield _gauge(
+    yield ("gauge", "jiancha_cases_open", "Cases accepted and not concluded.", place, f.cases_open)
+    yield (
+        "gauge",
         "jiancha_cases_suspended",
         "Open cases in a special procedure (clock stopped).",
         place,
         f.cases_suspended,
     )
-    yield _gauge(
-        "jiancha_cases_due_soon", "Open cases with a yellow card (黄牌).", window, f.due_soon
+    yield (
+        "gauge",
+        "jiancha_cases_due_soon",
+        "Open cases with a yellow card (黄牌).",
+        window,
+        f.due_soon,
     )
-    yield _gauge(
+    yield (
+        "gauge",
         "jiancha_cases_overdue",
         "Open cases past their promised deadline (红牌).",
         window,
         f.overdue,
     )
-    yield _gauge(
+    yield (
+        "gauge",
         "jiancha_oldest_overdue_age_seconds",
         "How long the longest-overdue open case has been past its deadline.",
         place,
         f.oldest_overdue_seconds,
     )
-    yield _gauge(
+    yield (
+        "gauge",
         "jiancha_findings_open",
         "Findings open in the ledger.",
         ["rule", "severity", "center", "department"],
         f.findings_open,
     )
-    yield _gauge(
+    yield (
+        "gauge",
         "jiancha_fee_unreconciled_yuan",
         "Fees due with no matching deposit in a designated account.",
         place,
         {k: float(Decimal(v) / 100) for k, v in f.unreconciled_fee_fen.items()},
     )
-    yield _gauge(
+    yield (
+        "gauge",
         "jiancha_deadlines_unconfirmed",
         "Open findings whose deadline lies beyond the confirmed official calendar.",
         [],
         {(): f.unconfirmed_deadlines},
     )
-    concluded = CounterMetricFamily(
+    yield (
+        "counter",
         "jiancha_cases_concluded",
         "Decided cases known to the daemon, by timeliness (on_time or late).",
-        labels=["center", "department", "timeliness"],
+        ["center", "department", "timeliness"],
+        f.concluded,
     )
-    for key, count in sorted(f.concluded.items()):
-        concluded.add_metric(list(key), count)
-    yield concluded
     kpis = {
         "jiancha_month_cases_accepted": ("Cases accepted this month.", "accepted"),
         "jiancha_month_conclusion_ratio": ("办结率 this month (0-1).", "conclusion_ratio"),
@@ -229,12 +246,17 @@ def _hall_families(f: HallFigures) -> Iterator[GaugeMetricFamily | CounterMetric
             for center, month in f.month.items()
             if (value := getattr(month, attribute)) is not None
         }
-        yield _gauge(name, documentation, ["center"], values)
+        yield ("gauge", name, documentation, ["center"], values)
     # The counts behind the ratios, so that Prometheus can add centers (and shards) up:
     # a province's on-time rate is a ratio of sums, never an average of ratios.
     for name, (documentation, attribute) in MONTH_COUNTS.items():
         values = {(center,): float(getattr(month, attribute)) for center, month in f.month.items()}
-        yield _gauge(name, documentation, ["center"], values)
+        yield ("gauge", name, documentation, ["center"], values)
+
+
+def _hall_families(f: HallFigures) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    for data in _hall_data(f):
+        yield _family(*data)
 
 
 # What Prometheus 2.x asks for when it scrapes (it prefers OpenMetrics).
@@ -253,6 +275,75 @@ def _render(figures: HallFigures, accept: str) -> bytes:
     return encoder(registry).removesuffix(_EOF)
 
 
+class _Families(Collector):
+    """Given families, as a collector."""
+
+    def __init__(self, *families: GaugeMetricFamily | CounterMetricFamily) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        return iter(self._families)
+
+
+class _HallText:
+    """:func:`_render` in one text format, each family's lines kept from render to render.
+
+    A province's figures are tens of thousands of samples (cards by window, findings by
+    rule and place …) and an evaluation changes few of them, while prometheus-client
+    formats every one again (label escaping, the value's Go form). Here every line is
+    prometheus-client's own: a family with several new lines is rendered whole by it, a
+    family with a few, one line at a time (the family with that sample alone); a line is
+    reused while its sample (family, label values, value) is the same. The text is the
+    same, byte for byte: a family's exposition is its ``# HELP``/``# TYPE`` lines and
+    then one line per sample, a label value's line breaks escaped.
+    """
+
+    WHOLE_FAMILY_AFTER = 8  # new lines in a family from which it is rendered whole
+
+    def __init__(self, accept: str) -> None:
+        self._encoder = choose_encoder(accept)[0]
+        self._lines: dict[tuple[object, ...], bytes] = {}
+
+    def _text(self, *families: GaugeMetricFamily | CounterMetricFamily) -> bytes:
+        registry = CollectorRegistry()
+        registry.register(_Families(*families))
+        return self._encoder(registry).removesuffix(_EOF)
+
+    def render(self, figures: HallFigures) -> bytes:
+        kept, lines = self._lines, {}
+        out: list[bytes] = []
+        for kind, name, documentation, labels, values in _hall_data(figures):
+            items = sorted(values.items())
+            head_key = (kind, name, documentation, tuple(labels))
+            # A zero by its sign too: -0.0 equals 0 but is rendered otherwise.
+            keys = [(name, key, value if value else repr(value)) for key, value in items]
+            missing = [(k, item) for k, item in zip(keys, items, strict=True) if k not in kept]
+            head = kept.get(head_key)
+            if head is None or len(missing) >= self.WHOLE_FAMILY_AFTER:
+                text = self._text(_family(kind, name, documentation, labels, dict(items)))
+                parts = [part + b"\n" for part in text.split(b"\n")[:-1]]
+                if len(parts) != 2 + len(items):  # not two head lines and a line each
+                    out.append(text)
+                    continue
+                head = b"".join(parts[:2])
+                fresh = dict(zip(keys, parts[2:], strict=True))
+            else:
+                fresh = {
+                    k: self._text(_family(kind, name, documentation, labels, dict([item])))[
+                        len(head) :
+                    ]
+                    for k, item in missing
+                }
+            lines[head_key] = head
+            out.append(head)
+            for k in keys:
+                line = fresh.get(k) or kept[k]
+                lines[k] = line
+                out.append(line)
+        self._lines = lines  # what this figures' samples need, and no more
+        return b"".join(out)
+
+
 class DaemonMetrics:
     """Every metric of one daemon, on its own registry."""
 
@@ -267,6 +358,7 @@ class DaemonMetrics:
         self.store_up = True
         self.calendar_confirmed_until: dt.datetime | None = None
         self._rendered: dict[str, bytes] = {}  # the hall's figures by content type
+        self._hall_text = _HallText(PROMETHEUS_ACCEPT)  # as publish renders them
         r = self.live
         self.build_info = Gauge(
             "jiancha_build_info", "Version of the running daemon.", ["version"], registry=r
@@ -343,7 +435,7 @@ class DaemonMetrics:
 
     def publish(self, figures: HallFigures) -> None:
         """The figures of an evaluation, rendered now in the format Prometheus asks for."""
-        rendered = {choose_encoder(PROMETHEUS_ACCEPT)[1]: _render(figures, PROMETHEUS_ACCEPT)}
+        rendered = {choose_encoder(PROMETHEUS_ACCEPT)[1]: self._hall_text.render(figures)}
         with self.lock:
             self.figures = figures
             self._rendered = rendered

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import time
 from collections import Counter
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporters.metrics import DaemonMetrics, SourceHealth
+from exporters.metrics import PROMETHEUS_ACCEPT, DaemonMetrics, SourceHealth, _HallText, _render
 from monitor.figures import HallFigures, MonthFigures
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -342,3 +346,94 @@ def test_live_metrics_move_at_once_the_hall_with_the_next_evaluation(
     emptier.cases_open.clear()
     metrics.publish(emptier)
     assert "jiancha_cases_open{" not in metrics.exposition(None)[0].decode()
+
+
+# --- the hall's text, its lines kept from evaluation to evaluation --------------------------
+
+_label_values = st.sampled_from(["HZ01", "HZ02", "", 'a"b', "a\\b", "a\nb", "a\rb", "市场监管"])
+_values = st.one_of(
+    st.integers(-3, 3),
+    st.integers(0, 10**12),
+    st.sampled_from([0.5, 1e-7, 2628001.0, 1e21, -0.0, float("inf")]),
+)
+
+
+@st.composite
+def _figures(draw: st.DrawFn) -> HallFigures:
+    place = st.tuples(_label_values, _label_values)
+    window = st.tuples(_label_values, _label_values, _label_values)
+    small = st.integers(0, 6)  # a few samples per family: the lines path; more: whole
+    many = st.integers(0, 30)
+    return HallFigures(
+        at=AT,
+        cases_open=Counter(draw(st.dictionaries(place, _values, max_size=draw(many)))),
+        cases_suspended=Counter(draw(st.dictionaries(place, _values, max_size=draw(small)))),
+        due_soon=Counter(draw(st.dictionaries(window, _values, max_size=draw(many)))),
+        overdue=Counter(draw(st.dictionaries(window, _values, max_size=draw(small)))),
+        oldest_overdue_seconds=draw(st.dictionaries(place, _values, max_size=draw(small))),
+        findings_open=Counter(
+            draw(
+                st.dictionaries(
+                    st.tuples(
+                        st.sampled_from(["case.overdue", "fee.unauthorized"]), _label_values
+                    ).map(lambda r: (r[0], "red", r[1], "SCJG")),
+                    _values,
+                    max_size=draw(small),
+                )
+            )
+        ),
+        unreconciled_fee_fen=Counter(
+            draw(st.dictionaries(place, st.integers(0, 10**9), max_size=draw(small)))
+        ),
+        concluded=Counter(
+            draw(
+                st.dictionaries(
+                    st.tuples(_label_values, _label_values, st.sampled_from(["on_time", "late"])),
+                    st.integers(0, 9),
+                    max_size=draw(small),
+                )
+            )
+        ),
+        month={
+            center: MonthFigures(
+                accepted=draw(small), decided=draw(small), decided_on_time=draw(small)
+            )
+            for center in draw(st.sets(_label_values, max_size=3))
+        },
+        unconfirmed_deadlines=draw(small),
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sequence=st.lists(_figures(), min_size=1, max_size=5), data=st.data())
+def test_the_hall_text_kept_line_by_line_is_what_prometheus_client_renders(
+    sequence: list[HallFigures], data: st.DataObject
+) -> None:
+    text = _HallText(PROMETHEUS_ACCEPT)
+    for figures in sequence:
+        assert text.render(figures) == _render(figures, PROMETHEUS_ACCEPT)
+        # A few samples changed, as an evaluation changes them: lines reused, a few new.
+        changed = copy.deepcopy(figures)
+        for key in data.draw(st.lists(st.sampled_from([*changed.due_soon] or [None]))):
+            if key is not None:
+                changed.due_soon[key] = data.draw(_values)
+        changed.cases_open[("HZ03", "GA")] = data.draw(_values)
+        assert text.render(changed) == _render(changed, PROMETHEUS_ACCEPT)
+
+
+def test_the_hall_text_renders_only_new_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = _HallText(PROMETHEUS_ACCEPT)
+    figures = hall()
+    first = text.render(figures)
+    rendered: list[int] = []
+    original = _HallText._text
+
+    def counted(self: _HallText, *families: Any) -> bytes:
+        rendered.append(sum(len(f.samples) for f in families))
+        return original(self, *families)
+
+    monkeypatch.setattr(_HallText, "_text", counted)
+    assert text.render(figures) == first and rendered == []
+    figures.overdue[("HZ01", "GA", "W3")] = 3
+    assert text.render(figures) == _render(figures, PROMETHEUS_ACCEPT)
+    assert rendered == [1]  # the one sample that changed, alone
