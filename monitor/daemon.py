@@ -452,7 +452,9 @@ class Daemon:
             delivered = frozenset(e for s in self.sources.values() for e in s.source.entities)
             changed, self._changed = self._changed, {}
             cases, rejects = self.assembler.update(self.records, changed)
-            snapshot = snapshot_of(self.records, self.assembler.cases, delivered)
+            # The held tables themselves, not copies: whatever reads the snapshot runs
+            # under the lock, which a poll takes to change them.
+            snapshot = snapshot_of(self.records, self.assembler.cases, delivered, copy=False)
             orphans = self._orphans
             self._orphans = {}
             for reject in rejects:
@@ -532,7 +534,8 @@ class Daemon:
                     else self.metrics.findings_resolved
                 )
                 counter.labels(rule, severity).inc()
-        self.metrics.publish(self.figure_book.figures(snapshot, cases, None, at, self.calendar))
+            figures = self.figure_book.figures(snapshot, cases, None, at, self.calendar)
+        self.metrics.publish(figures)
         self.metrics.evaluation_duration.observe(time.perf_counter() - started)
         if changes.events:
             log.info(

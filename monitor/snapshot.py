@@ -165,9 +165,23 @@ class Assembler:
 
 
 def snapshot_of(
-    records: Records, cases: dict[str, Case], delivered: frozenset[str] | None
+    records: Records, cases: dict[str, Case], delivered: frozenset[str] | None, copy: bool = True
 ) -> Snapshot:
-    """The rules' view: copies of the record tables (a poll may change them meanwhile)."""
+    """The rules' view: copies of the record tables (a poll may change them meanwhile).
+
+    ``copy`` False: the tables themselves, for a caller that holds off every change to
+    them for as long as it reads the snapshot (the daemon's lock): copying a province's
+    tables (millions of entries) is a good part of an evaluation that judges few cases.
+    """
+    if not copy:
+        return Snapshot.model_construct(
+            items=records.items,
+            cases=cases,
+            tickets=records.tickets,
+            evaluations=records.evaluations,
+            payments=records.payments,
+            delivered=delivered,
+        )
     return Snapshot.model_construct(
         items=dict(records.items),
         cases=dict(cases),
