@@ -117,10 +117,16 @@ def clock_stopped_at(case: Case, at: dt.datetime) -> dt.datetime | None:
     return None
 
 
-# The last answer of case_deadlines and what it was asked: the rules and the engine ask
-# the same question back to back (a case's cards, then its next boundary). Records are
-# frozen, so the same objects at the same instant give the same deadlines.
-_last: tuple[Case, Item, WorkingCalendar, DeadlinePolicy, dt.datetime, CaseDeadlines] | None = None
+# The answers of case_deadlines at the last instant asked, by case, with what each was
+# asked: within one evaluation the rules, the engine (a case's cards, then its next
+# boundary) and the SLA recorder (the changed cases' rows) ask the same questions.
+# Records are frozen, so the same objects at the same instant give the same deadlines.
+# Each answer is checked against everything it was asked (threads may share this), and
+# the memory is dropped at another instant or once it holds _MEMO_LIMIT cases.
+_MEMO_LIMIT = 20_000
+_Asked = tuple[Case, Item, WorkingCalendar, "DeadlinePolicy", dt.datetime, "CaseDeadlines"]
+_memo: dict[int, _Asked] = {}
+_memo_at: dt.datetime | None = None
 
 
 def case_deadlines(
@@ -131,19 +137,23 @@ def case_deadlines(
     at: dt.datetime,
 ) -> CaseDeadlines:
     """Promised and statutory deadlines of ``case`` as of ``at``."""
-    global _last
-    last = _last
+    global _memo, _memo_at
+    memo = _memo
+    if at != _memo_at or len(memo) >= _MEMO_LIMIT:
+        memo, _memo_at = {}, at
+        _memo = memo
+    asked = memo.get(id(case))
     if (
-        last is not None
-        and last[0] is case
-        and last[1] is item
-        and last[2] is calendar
-        and last[3] is policy
-        and last[4] == at
+        asked is not None
+        and asked[0] is case
+        and asked[1] is item
+        and asked[2] is calendar
+        and asked[3] is policy
+        and asked[4] == at
     ):
-        return last[5]
+        return asked[5]
     deadlines = _case_deadlines(case, item, calendar, policy, at)
-    _last = (case, item, calendar, policy, at, deadlines)
+    memo[id(case)] = (case, item, calendar, policy, at, deadlines)
     return deadlines
 
 

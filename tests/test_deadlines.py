@@ -13,6 +13,7 @@ from monitor.calendar import WorkingCalendar
 from monitor.deadlines import (
     CaseDeadlines,
     DeadlinePolicy,
+    _case_deadlines,
     case_deadlines,
     is_suspended,
     remaining_working_days,
@@ -654,3 +655,41 @@ def test_matches_naive_reference(data: st.DataObject, accepted: dt.datetime, lim
         s.started_at <= at and (s.ended_at is None or s.ended_at > at) for s in suspensions
     )
     assert r.suspended_now == (running and not stopped)
+
+
+# --- the answers kept within an instant ------------------------------------------------------
+
+_ITEM = Item(code="I5", statutory_limit_days=10, promised_limit_days=5)
+_ITEM_LONGER = Item(code="I5", statutory_limit_days=20, promised_limit_days=8)
+_SUSPENDED = Case(
+    id="C1",
+    item="I5",
+    accepted_at=t(2026, 9, 14, 9),
+    suspensions=(Suspension(seq=1, kind="补正", started_at=t(2026, 9, 15, 9)),),
+)
+_CONCLUDED = _SUSPENDED.model_copy(update={"concluded_at": t(2026, 9, 17, 12)})
+_OTHER = Case(id="C1", item="I5", accepted_at=t(2026, 9, 16, 9))  # same id, other record
+_INSTANTS = [t(2026, 9, 16, 23, 59, 59), t(2026, 9, 17), t(2026, 9, 18, 12), t(2026, 9, 21, 8)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([_SUSPENDED, _CONCLUDED, _OTHER]),
+            st.sampled_from([_ITEM, _ITEM_LONGER]),
+            st.sampled_from([*_INSTANTS, _INSTANTS[1].astimezone(UTC)]),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_deadlines_asked_again_are_what_counting_again_gives(
+    questions: list[tuple[Case, Item, dt.datetime]],
+) -> None:
+    # Asked back and forth (cases, items, instants, the same instant in another zone):
+    # each answer is the one counted afresh.
+    for case, item, at in questions:
+        assert case_deadlines(case, item, cal(), POLICY, at) == _case_deadlines(
+            case, item, cal(), POLICY, at
+        ), (case.id, item.statutory_limit_days, at)
