@@ -534,7 +534,9 @@ class Daemon:
                     else self.metrics.findings_resolved
                 )
                 counter.labels(rule, severity).inc()
-            figures = self.figure_book.figures(snapshot, cases, None, at, self.calendar)
+            figures = self.figure_book.figures(
+                snapshot, cases, None, at, self.calendar, changed.get("evaluations", ())
+            )
         self.metrics.publish(figures)
         self.metrics.evaluation_duration.observe(time.perf_counter() - started)
         if changes.events:

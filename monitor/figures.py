@@ -314,6 +314,10 @@ class FigureBook:
         self._distinct: dict[CaseShare, CaseShare] = {}  # each share value, once
         self._totals: Counter[tuple[str, ...]] = Counter()
         self._events: list[tuple[dt.datetime, str]] = []  # suspension starts and ends
+        # Each rating's part of the month figures (its center, and whether it is a
+        # satisfied one; None: not rated this month), and their totals by center.
+        self._ratings: dict[str, tuple[str, bool] | None] = {}
+        self._rated: Counter[tuple[str, str]] = Counter()  # (center, "ratings"/"satisfied")
         self.tally = FindingTally()  # the open findings' part
 
     def _count(self, share: CaseShare, sign: int) -> None:
@@ -351,6 +355,24 @@ class FigureBook:
                 if instant is not None and instant > at:
                     heapq.heappush(self._events, (instant, case_id))
 
+    def _rate(
+        self, rating_id: str, snapshot: Snapshot, month_start: dt.date, today: dt.date
+    ) -> None:
+        """Count one rating again (as :func:`_rating_figures` counts each)."""
+        old = self._ratings.pop(rating_id, None)
+        if old is not None:
+            self._rated[(old[0], "ratings")] -= 1
+            self._rated[(old[0], "satisfied")] -= old[1]
+        rating = snapshot.evaluations.get(rating_id)
+        if rating is None:
+            return
+        share = None
+        if month_start <= self.policy.local_date(rating.rated_at) <= today:
+            share = (_label(rating.center), rating.level <= 2)
+            self._rated[(share[0], "ratings")] += 1
+            self._rated[(share[0], "satisfied")] += share[1]
+        self._ratings[rating_id] = share
+
     def figures(
         self,
         snapshot: Snapshot,
@@ -358,11 +380,14 @@ class FigureBook:
         open_findings: Iterable[Finding] | None,
         at: dt.datetime,
         calendar: WorkingCalendar | None = None,
+        changed_ratings: Iterable[str] | None = None,
     ) -> HallFigures:
         """What :func:`compute_figures` says; ``changed_cases`` None: all of them changed.
 
         ``changed_cases`` names every case changed, added or gone since the last call (as
         the daemon's assembler reports them): the others are not compared again.
+        ``changed_ratings`` does the same for the ratings (None: every rating is counted
+        again).
 
         ``open_findings`` None: the open findings are those of :attr:`tally`, kept up to
         date by the caller (:meth:`FindingTally.set`); given, the tally is counted again.
@@ -378,6 +403,7 @@ class FigureBook:
             self._shares, self._totals, self._events = {}, Counter(), []
             self._distinct = {}
             due = set(snapshot.cases)
+            changed_ratings = None
         else:
             due = set(changed_cases)
             while self._events and self._events[0][0] <= at:
@@ -419,5 +445,26 @@ class FigureBook:
                 setattr(month, kind, count)
         for center, month in figures.month.items():
             month.decided_on_time = month.decided - late[(center,)]
-        _rating_figures(figures, snapshot, self.policy)
+        self._count_ratings(figures, snapshot, changed_ratings)
         return figures
+
+    def _count_ratings(
+        self, figures: HallFigures, snapshot: Snapshot, changed: Iterable[str] | None
+    ) -> None:
+        """:func:`_rating_figures`, the ratings named changed counted again (all of them
+        if None, or if a rating went without being named)."""
+        today = self.policy.local_date(figures.at)
+        month_start = today.replace(day=1)
+        if changed is None:
+            self._ratings, self._rated = {}, Counter()
+            changed = snapshot.evaluations
+        for rating_id in changed:
+            self._rate(rating_id, snapshot, month_start, today)
+        if len(self._ratings) != len(snapshot.evaluations):
+            for rating_id in set(self._ratings) - set(snapshot.evaluations):
+                self._rate(rating_id, snapshot, month_start, today)
+        for (center, kind), count in self._rated.items():
+            if kind == "ratings" and count:
+                month = figures.month.setdefault(center, MonthFigures())
+                month.ratings = count
+                month.satisfied = self._rated[(center, "satisfied")]

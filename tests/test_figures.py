@@ -326,9 +326,11 @@ def test_the_figure_book_equals_compute_figures_as_time_moves_and_cases_change(
         snapshot_cases[found.id] = found.model_copy(
             update={"steps": tuple(steps), "suspensions": tuple(suspensions)}
         )
+    ratings = {n: data.draw(_ratings(n)) for n in range(data.draw(st.integers(0, 4)))}
     book = FigureBook(POLICY)
     calendar = data.draw(st.sampled_from([None, cal()]))
     changed: set[str] | None = None
+    rated: set[str] | None = None
     base = data.draw(st.integers(0, 50 * 86400))  # several instants within two days
     instants = sorted(
         base + offset
@@ -336,16 +338,27 @@ def test_the_figure_book_equals_compute_figures_as_time_moves_and_cases_change(
     )
     for offset in instants:
         at = dt.datetime(2026, 9, 1, tzinfo=SH) + dt.timedelta(seconds=offset)
-        snapshot = Snapshot(items=ENGINE_ITEMS, cases=dict(snapshot_cases))
+        snapshot = Snapshot(
+            items=ENGINE_ITEMS,
+            cases=dict(snapshot_cases),
+            evaluations={r.id: r for r in ratings.values()},
+        )
         late = [
             finding(rule, case_id)
             for case_id in data.draw(st.sets(st.sampled_from([*snapshot_cases, "C99"])))
             for rule in (data.draw(st.sampled_from(["case.concluded_late", "case.due_soon"])),)
         ]
-        assert book.figures(snapshot, changed, late, at, calendar) == compute_figures(
+        assert book.figures(snapshot, changed, late, at, calendar, rated) == compute_figures(
             snapshot, late, at, POLICY, calendar
         )
-        changed = set()
+        changed, rated = set(), set()
+        for _ in range(data.draw(st.integers(0, 2))):  # ratings given, corrected, deleted
+            number = data.draw(st.integers(0, 4))
+            if data.draw(st.booleans()):
+                ratings.pop(number, None)
+            else:
+                ratings[number] = data.draw(_ratings(number))
+            rated.add(f"R{number}")
         for _ in range(data.draw(st.integers(0, 2))):
             number = data.draw(st.integers(0, max(size - 1, 0)))
             if data.draw(st.booleans()):
@@ -356,6 +369,46 @@ def test_the_figure_book_equals_compute_figures_as_time_moves_and_cases_change(
                     update={"suspensions": tuple(suspensions)}
                 )
             changed.add(f"C{number}")
+
+
+@st.composite
+def _ratings(draw: st.DrawFn, number: int) -> Evaluation:
+    # Rated in August, September or October (the months the instants above fall in).
+    return Evaluation(
+        id=f"R{number}",
+        center=draw(st.sampled_from([None, "HZ", "NB"])),
+        rated_at=dt.datetime(2026, 8, 25, tzinfo=SH)
+        + dt.timedelta(hours=draw(st.integers(0, 24 * 70))),
+        level=draw(st.integers(1, 5)),
+    )
+
+
+def test_the_figure_book_counts_ratings_given_corrected_and_deleted_within_a_day() -> None:
+    def rating(number: int, level: int, center: str | None = "HZ", day: int = 10) -> Evaluation:
+        return Evaluation(
+            id=f"R{number}",
+            center=center,
+            rated_at=dt.datetime(2026, 9, day, 9, tzinfo=SH),
+            level=level,
+        )
+
+    book = FigureBook(POLICY)
+    ratings = {
+        r.id: r for r in (rating(1, 1), rating(2, 5), rating(3, 2, "NB"), rating(4, 1, day=1))
+    }
+    steps: list[tuple[dict[str, Evaluation], set[str] | None]] = [
+        (dict(ratings), None),
+        ({**ratings, "R1": rating(1, 4)}, {"R1"}),  # corrected: no longer satisfied
+        ({k: v for k, v in ratings.items() if k != "R3"}, {"R1", "R3"}),  # R3 deleted, R1 back
+        ({**ratings, "R5": rating(5, 2, None), "R6": rating(6, 1, day=20)}, {"R3", "R5", "R6"}),
+        ({"R2": ratings["R2"]}, {"R1", "R3", "R4", "R5", "R6"}),
+    ]
+    for hour, (present, rated) in enumerate(steps, start=9):
+        at = dt.datetime(2026, 9, 15, hour, tzinfo=SH)
+        snapshot = Snapshot(items=ENGINE_ITEMS, evaluations=present)
+        figures = book.figures(snapshot, set(), [], at, None, rated)
+        assert figures == compute_figures(snapshot, [], at, POLICY), hour
+    assert figures.month == {"HZ": MonthFigures(ratings=1)}  # R2 alone, not satisfied
 
 
 def test_the_figure_book_sees_a_suspension_start_later_the_same_day() -> None:
