@@ -1310,8 +1310,9 @@ class Engine:
         The cyclic garbage collector is paused meanwhile: judging allocates a great many
         short-lived objects and makes no reference cycles, and every collection it would
         trigger walks the hall's millions of records again (a third of a full evaluation).
+        What survives (verdicts, findings, indexes) is frozen, not walked, at the end.
         """
-        with collector_paused():
+        with collector_paused(freeze=True):
             return self._evaluate(snapshot, ctx, changes, current)
 
     def _evaluate(
