@@ -391,8 +391,9 @@ class _Index(Generic[_V]):
         self.many: dict[str, tuple[_V, ...]] = {}
 
     def get(self, key: str) -> tuple[_V, ...]:
-        if key in self.one:
-            return (self.one[key],)
+        value = self.one.get(key)  # values are never None
+        if value is not None:
+            return (value,)
         return self.many.get(key, ())
 
     def add(self, key: str, value: _V) -> None:
@@ -1430,19 +1431,23 @@ class Engine:
         pending: list[tuple[Case, Item]] = []
         paid: list[tuple[Case, Item, tuple[Payment, ...]]] = []
         paid_inputs: list[tuple[object, ...]] = []  # each paid case's item and payments
+        cases, items, payments_of = snapshot.cases, snapshot.items, self._links.payments_of
+        verdicts, judged = self.fees, self.fees.by_subject  # (none judged yet: a fresh start)
         for case_id in case_ids:
-            case = snapshot.cases.get(case_id)
-            item = None if case is None else snapshot.items.get(case.item)
+            case = cases.get(case_id)
+            item = None if case is None else items.get(case.item)
             if case is None or item is None:
-                self.fees.drop(case_id)
+                verdicts.drop(case_id)
                 continue
-            payments = self._links.payments_of(case)
+            payments = payments_of(case)
             if payments:
                 inputs = (item, *payments)
-                if not self.fees.still_valid(case_id, inputs, ctx.at):
+                if case_id not in judged or not verdicts.still_valid(case_id, inputs, ctx.at):
                     paid.append((case, item, payments))
                     paid_inputs.append(inputs)
-            elif not self.fees.still_valid(case_id, self._alone(item), ctx.at):
+            elif case_id not in judged or not verdicts.still_valid(
+                case_id, self._alone(item), ctx.at
+            ):
                 pending.append((case, item))
         preselection = self._preselected(ctx)[1] if pending or paid else None
         if paid:
