@@ -488,26 +488,33 @@ class FeePreselection(_Preselection):
         if self.policy.end_of_day.microsecond:
             return {}
         day_of = _LocalDays(self.policy, self.calendar.first_day)
-        chosen: list[tuple[Payment, list[dt.datetime]]] = []
+        # Each chosen payment with the instants ahead that its verdict may turn at besides
+        # its grace due (it is made; a case it could match becomes known), if any.
+        chosen: list[tuple[Payment, list[dt.datetime] | None]] = []
         made: list[int] = []
         for payment, cases in deposits:
-            unknown: list[dt.datetime] = []  # when the cases not known yet become known
+            events: list[dt.datetime] | None = None
             matched = False
+            reference, linked = payment.reference, payment.case_id
             for case in cases:
-                if case.accepted_at > at or (
-                    case.recorded_at is not None and case.recorded_at > at
-                ):
-                    recorded = case.recorded_at
-                    unknown.append(
-                        case.accepted_at if recorded is None else max(case.accepted_at, recorded)
+                accepted_at, recorded_at = case.accepted_at, case.recorded_at
+                if accepted_at > at or (recorded_at is not None and recorded_at > at):
+                    # Not known yet (case_known): it matches nothing until it is.
+                    known_from = (
+                        accepted_at if recorded_at is None else max(accepted_at, recorded_at)
                     )
-                elif (payment.reference and case.payment_reference == payment.reference) or (
-                    payment.case_id and case.id == payment.case_id
+                    events = [*(events or ()), known_from]
+                elif (reference and case.payment_reference == reference) or (
+                    linked and case.id == linked
                 ):
                     matched = True
-            if matched or payment.amount_fen <= 0 or payment.paid_at > at:
-                chosen.append((payment, unknown))
-                made.append(day_of(payment.paid_at))
+            paid_at = payment.paid_at
+            later = paid_at > at
+            if matched or later or payment.amount_fen <= 0:
+                if later:
+                    events = [*(events or ()), paid_at]
+                chosen.append((payment, events))
+                made.append(day_of(paid_at))
         if not chosen:
             return {}
         arrays = self.arrays
@@ -525,10 +532,10 @@ class FeePreselection(_Preselection):
         )
         quiet: dict[str, dt.datetime | None] = {}
         instant = _Instants(self.policy.tz)
-        for (payment, unknown), boundary in zip(chosen, boundaries.tolist(), strict=True):
-            if boundary < 0:
-                continue
-            quiet[payment.id] = _exact(instant(boundary), (payment.paid_at, *unknown), at)
+        for (payment, events), boundary in zip(chosen, boundaries.tolist(), strict=True):
+            if boundary >= 0:
+                until = instant(boundary)
+                quiet[payment.id] = until if events is None else _exact(until, events, at)
         return quiet
 
 
