@@ -23,10 +23,12 @@ acceptance date A, the promised limit P and the statutory limit S of its item:
 
 Anything outside the calendar's range, or any other kind of case, goes to the rules.
 
-The fee family has the same kind of batch (:class:`FeePreselection`): the cases no payment
-refers to, whose fee is plain (:func:`fees_quiet`), settled over the same arrays.
-``tests/test_preselect.py`` and ``tests/test_engine.py`` hold the engine with this
-pre-selection to :func:`rules.evaluate_all`.
+The fee family has the same kind of batch (:class:`FeePreselection`): the cases whose fee
+is plain (:func:`fees_quiet`: no payment refers to them, or they are paid in full into a
+designated account under their reference), and the deposits a known case matches,
+settled over the same arrays. ``tests/test_preselect.py``,
+``tests/test_preselect_paid.py`` and ``tests/test_engine.py`` hold the engine with this
+pre-selection to :func:`rules.evaluate_all` and to the engine's judges.
 """
 
 from __future__ import annotations
