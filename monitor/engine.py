@@ -391,8 +391,9 @@ class _Index(Generic[_V]):
         self.many: dict[str, tuple[_V, ...]] = {}
 
     def get(self, key: str) -> tuple[_V, ...]:
-        if key in self.one:
-            return (self.one[key],)
+        value = self.one.get(key)  # values are never None
+        if value is not None:
+            return (value,)
         return self.many.get(key, ())
 
     def add(self, key: str, value: _V) -> None:
@@ -1360,8 +1361,7 @@ class Engine:
             if not fresh:
                 for payment_id in payments:
                     self.deposits.drop(payment_id)
-            for payment_id in deposits_due:
-                self._deposit(payment_id, ctx)
+            self._deposits_all(deposits_due, ctx)
         self.overdue.shared.clear()
         self.fees.shared.clear()
         self.tickets.update(snapshot, tickets, cases, ctx)
@@ -1425,27 +1425,45 @@ class Engine:
     def _fees_all(
         self, case_ids: set[str], snapshot: Snapshot, ctx: RuleContext, monitored: bool
     ) -> None:
-        """Judge the fee family of these cases again: the quiet ones without a payment
-        referring to them over arrays (:class:`monitor.preselect.FeePreselection`), the
-        others by the rules (:func:`judge_fees`)."""
+        """Judge the fee family of these cases again: the quiet ones of plain shapes over
+        arrays (:class:`monitor.preselect.FeePreselection`: without a payment referring
+        to them, or paid in full into a designated account), the others by the rules
+        (:func:`judge_fees`)."""
         pending: list[tuple[Case, Item]] = []
+        paid: list[tuple[Case, Item, tuple[Payment, ...]]] = []
+        paid_inputs: list[tuple[object, ...]] = []  # each paid case's item and payments
+        cases, items, payments_of = snapshot.cases, snapshot.items, self._links.payments_of
+        verdicts, judged = self.fees, self.fees.by_subject  # (none judged yet: a fresh start)
         for case_id in case_ids:
-            case = snapshot.cases.get(case_id)
-            item = None if case is None else snapshot.items.get(case.item)
+            case = cases.get(case_id)
+            item = None if case is None else items.get(case.item)
             if case is None or item is None:
-                self.fees.drop(case_id)
+                verdicts.drop(case_id)
                 continue
-            payments = self._links.payments_of(case)
+            payments = payments_of(case)
             if payments:
                 inputs = (item, *payments)
-                if not self.fees.still_valid(case_id, inputs, ctx.at):
-                    verdict = judge_fees(case, item, payments, monitored, ctx, inputs)
-                    self.fees.store(case_id, verdict)
-            elif not self.fees.still_valid(case_id, self._alone(item), ctx.at):
+                if case_id not in judged or not verdicts.still_valid(case_id, inputs, ctx.at):
+                    paid.append((case, item, payments))
+                    paid_inputs.append(inputs)
+            elif case_id not in judged or not verdicts.still_valid(
+                case_id, self._alone(item), ctx.at
+            ):
                 pending.append((case, item))
+        preselection = self._preselected(ctx)[1] if pending or paid else None
+        if paid:
+            assert preselection is not None
+            quiet = preselection.quiet_paid(paid, ctx)
+            for (case, item, payments), inputs in zip(paid, paid_inputs, strict=True):
+                if case.id in quiet:
+                    verdict = Verdict(inputs, (), ctx.at, quiet[case.id])
+                else:
+                    verdict = judge_fees(case, item, payments, monitored, ctx, inputs)
+                self.fees.store(case.id, verdict)
         if not pending:
             return
-        quiet = self._preselected(ctx)[1].quiet(pending, monitored, ctx)
+        assert preselection is not None
+        quiet = preselection.quiet(pending, monitored, ctx)
         self._settle(
             self.fees,
             pending,
@@ -1485,11 +1503,26 @@ class Engine:
                     verdict = verdicts.quiet(alone, verdict.since, verdict.until)
             verdicts.store(case.id, verdict)
 
-    def _deposit(self, payment_id: str, ctx: RuleContext) -> None:
-        payment = self._links.payments.get(payment_id)
-        if payment is None:
-            self.deposits.drop(payment_id)
+    def _deposits_all(self, payment_ids: set[str], ctx: RuleContext) -> None:
+        """Judge these payments again as deposits possibly without a case: those that
+        match a known case (or are no deposit, or not made yet) over arrays
+        (:meth:`monitor.preselect.FeePreselection.quiet_deposits`), the others by the
+        rules (:func:`judge_deposit`)."""
+        pending: list[tuple[Payment, tuple[Case, ...]]] = []
+        for payment_id in payment_ids:
+            payment = self._links.payments.get(payment_id)
+            if payment is None:
+                self.deposits.drop(payment_id)
+                continue
+            cases = self._links.cases_of(payment)
+            if not self.deposits.still_valid(payment_id, cases, ctx.at):
+                pending.append((payment, cases))
+        if not pending:
             return
-        cases = self._links.cases_of(payment)
-        if not self.deposits.still_valid(payment_id, cases, ctx.at):
-            self.deposits.store(payment_id, judge_deposit(payment, cases, ctx))
+        quiet = self._preselected(ctx)[1].quiet_deposits(pending, ctx)
+        for payment, cases in pending:
+            if payment.id in quiet:
+                verdict = Verdict(cases, (), ctx.at, quiet[payment.id])
+            else:
+                verdict = judge_deposit(payment, cases, ctx)
+            self.deposits.store(payment.id, verdict)

@@ -23,10 +23,12 @@ acceptance date A, the promised limit P and the statutory limit S of its item:
 
 Anything outside the calendar's range, or any other kind of case, goes to the rules.
 
-The fee family has the same kind of batch (:class:`FeePreselection`): the cases no payment
-refers to, whose fee is plain (:func:`fees_quiet`), settled over the same arrays.
-``tests/test_preselect.py`` and ``tests/test_engine.py`` hold the engine with this
-pre-selection to :func:`rules.evaluate_all`.
+The fee family has the same kind of batch (:class:`FeePreselection`): the cases whose fee
+is plain (:func:`fees_quiet`: no payment refers to them, or they are paid in full into a
+designated account under their reference), and the deposits a known case matches,
+settled over the same arrays. ``tests/test_preselect.py``,
+``tests/test_preselect_paid.py`` and ``tests/test_engine.py`` hold the engine with this
+pre-selection to :func:`rules.evaluate_all` and to the engine's judges.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from rules.parameters import FeePayableAt
 
 _NONE = np.iinfo(np.int64).max  # "no such instant" in an int64 column of epoch seconds
 _NO_DAY = np.iinfo(np.int64).max  # "no such day" in an int64 column of day offsets
+_UNPAID = -1  # "no payment refers to the case" in a column of sums paid (fen)
 
 
 class _Instants:
@@ -112,6 +115,22 @@ class CalendarArrays:
     def day_of(self, instants: np.ndarray) -> np.ndarray:
         """The local day offset of each instant (epoch seconds); -1 or ``days`` outside."""
         return np.searchsorted(self.midnight, instants, side="right") - 1
+
+
+class _LocalDays:
+    """Local dates (:meth:`DeadlinePolicy.local_date`) as day offsets from ``first_day``.
+
+    An instant already in the policy's zone is not converted (``astimezone`` to its own
+    zone gives it back unchanged): its own date is the local one.
+    """
+
+    def __init__(self, policy: DeadlinePolicy, first_day: dt.date) -> None:
+        self.tz, self.local_date, self.base = policy.tz, policy.local_date, first_day.toordinal()
+
+    def __call__(self, instant: dt.datetime) -> int:
+        if instant.tzinfo is self.tz:
+            return instant.toordinal() - self.base
+        return self.local_date(instant).toordinal() - self.base
 
 
 def _epoch(instant: dt.datetime | None) -> float:
@@ -290,16 +309,30 @@ class OverduePreselection(_Preselection):
 
 
 class FeePreselection(_Preselection):
-    """Settles a batch's plain fee cases over arrays: those with no payment referring to
-    them at all, known by the instant, for which :func:`fees_quiet` holds — the same test,
-    over columns — and their verdict's boundary as :func:`monitor.engine.judge_fees` gives
-    it: the first of the conclusion and the grace due's next second (the case being known
-    already). The grace due (:func:`rules.fees.fee_grace_due`) is the end of the Nth
-    working day after the acceptance date, N and ``payable_at`` per item and department
+    """Settles a batch's plain fee cases and deposits over arrays: what
+    :func:`monitor.engine.judge_fees` and :func:`monitor.engine.judge_deposit` would give
+    — no finding — and their verdict's boundary as those give it.
+
+    Cases (:meth:`quiet`, :meth:`quiet_paid`), known by the instant, of one of the two
+    plain shapes of :func:`fees_quiet` — the same test, over columns: no payment referring
+    to them at all, or every payment referring to them a designated deposit under the
+    case's own reference, made by the instant, together the item's standard fee. Their
+    boundary is the first of the conclusion and the grace due's next second (the case
+    and its payments being known already). The grace due
+    (:func:`rules.fees.fee_grace_due`) is the end of the Nth working day after the
+    acceptance date, N and ``payable_at`` per item and department
     (``ctx.parameters.fees``). Sent to the rules instead: cases not known yet, cases with
     an item payable at conclusion whose clock has stopped (their grace counts from the
-    conclusion), acceptance dates or grace days outside the calendar's range, and every
-    case if the policy's end of day is not a whole second.
+    conclusion), acceptance dates or grace days outside the calendar's range, any other
+    payment (a reversal, another reference, another account, made later, another sum),
+    and every case if the policy's end of day is not a whole second.
+
+    Deposits (:meth:`quiet_deposits`): ``offsystem.payment_without_case`` says nothing of
+    a payment that is no deposit or not made yet, or that a known case matches by
+    reference or case id; its boundary is the first of the payment, its grace due's next
+    second (``payment_grace_working_days`` after the day it was made) and the moment a
+    case it could match becomes known. Payments made on a day outside the calendar's
+    range, or whose grace ends beyond it, go to the rules.
     """
 
     def quiet(
@@ -307,17 +340,59 @@ class FeePreselection(_Preselection):
     ) -> dict[str, dt.datetime | None]:
         """The quiet cases among ``cases`` (none of them with a payment referring to it):
         their id and when their verdict may change. The others must go to the rules."""
+        return self._quiet(((case, item, _UNPAID) for case, item in cases), monitored, ctx)
+
+    def quiet_paid(
+        self, cases: Iterable[tuple[Case, Item, tuple[Payment, ...]]], ctx: RuleContext
+    ) -> dict[str, dt.datetime | None]:
+        """The quiet cases among ``cases``, each with the payments that refer to it (by
+        reference or case id, as :meth:`monitor.engine._Links.payments_of` gives them):
+        their id and when their verdict may change. The others must go to the rules."""
+        at, fees = ctx.at, ctx.parameters.fees
+        designated: dict[str | None, dict[str, bool]] = {}  # by center, by account
+        plain: list[tuple[Case, Item, int]] = []
+        for case, item, payments in cases:
+            reference = case.payment_reference
+            if not reference or not payments:
+                continue
+            center = case.center
+            accounts = designated.get(center)
+            if accounts is None:
+                accounts = designated[center] = {}
+            total = 0
+            for payment in payments:
+                amount, account = payment.amount_fen, payment.account
+                if amount <= 0 or payment.paid_at > at:
+                    break  # a reversal, or a deposit not made yet
+                if payment.reference != reference:
+                    break  # linked by case id only, or under another reference
+                into = accounts.get(account)
+                if into is None:
+                    into = accounts[account] = fees.is_designated(account, center)
+                if not into:
+                    break
+                total += amount
+            else:
+                plain.append((case, item, total))
+        return self._quiet(plain, False, ctx)
+
+    def _quiet(
+        self, cases: Iterable[tuple[Case, Item, int]], monitored: bool, ctx: RuleContext
+    ) -> dict[str, dt.datetime | None]:
+        """Cases with what their payments sum to (``_UNPAID``: no payment refers to them)."""
         at = ctx.at
         if self.policy.end_of_day.microsecond:
             return {}
         fees = ctx.parameters.fees
         first_day = self.calendar.first_day
+        day_of = _LocalDays(self.policy, first_day)
         keys: dict[tuple[str, str | None], tuple[int, bool]] = {}
         abolished: dict[dt.date | None, int] = {None: _NO_DAY}
         chosen: list[Case] = []
-        rows: list[tuple[float, int, int, int, int, bool, bool]] = []
-        for case, item in cases:
-            if case.accepted_at > at or (case.recorded_at is not None and case.recorded_at > at):
+        rows: list[tuple[int, int, int, int, int, bool, bool, int]] = []
+        for case, item, paid in cases:
+            accepted_at, recorded_at = case.accepted_at, case.recorded_at
+            if accepted_at > at or (recorded_at is not None and recorded_at > at):
                 continue  # not known yet (case_known)
             key = (case.item, case.department)
             shape = keys.get(key)
@@ -338,13 +413,14 @@ class FeePreselection(_Preselection):
             chosen.append(case)
             rows.append(
                 (
-                    case.accepted_at.timestamp(),
+                    day_of(accepted_at),
                     shape[0],
                     case.fee_due_fen,
                     item.fee_standard_fen,
                     gone,
                     shape[1],
                     ended,
+                    paid,
                 )
             )
         if not rows:
@@ -355,12 +431,16 @@ class FeePreselection(_Preselection):
         for case, boundary in zip(chosen, boundaries.tolist(), strict=True):
             if boundary < 0:
                 continue
-            quiet[case.id] = _exact(instant(boundary), (case.concluded_at,), at)
+            until = instant(boundary)
+            concluded = case.concluded_at  # a boundary while it is ahead (see _exact)
+            if concluded is not None and concluded > at and (until is None or concluded < until):
+                until = concluded
+            quiet[case.id] = until
         return quiet
 
     def _boundaries(
         self,
-        rows: list[tuple[float, int, int, int, int, bool, bool]],
+        rows: list[tuple[int, int, int, int, int, bool, bool, int]],
         monitored: bool,
         at: dt.datetime,
     ) -> np.ndarray:
@@ -368,13 +448,11 @@ class FeePreselection(_Preselection):
         epoch seconds (``_NONE`` when the fee is not due yet)."""
         arrays = self.arrays
         days, total = arrays.days, len(arrays.nth)
-        accepted_at = np.fromiter((r[0] for r in rows), dtype=np.float64, count=len(rows))
-        table = np.array([r[1:] for r in rows], dtype=np.int64)
-        grace, due, standard, gone = table[:, 0], table[:, 1], table[:, 2], table[:, 3]
-        flags, ended = table[:, 4] > 0, table[:, 5] > 0
+        table = np.array(rows, dtype=np.int64)
+        accepted, grace, due, standard = table[:, 0], table[:, 1], table[:, 2], table[:, 3]
+        gone, flags, ended, paid = table[:, 4], table[:, 5] > 0, table[:, 6] > 0, table[:, 7]
         at_seconds = int(at.replace(microsecond=0).timestamp())  # rules.common.past
 
-        accepted = arrays.day_of(accepted_at)
         valid = (accepted >= 0) & (accepted < days)
         accepted_c = np.clip(accepted, 0, days - 1)
         acceptance = grace >= 0
@@ -383,17 +461,84 @@ class FeePreselection(_Preselection):
         grace_day = np.where(grace <= 0, accepted_c, arrays.nth[np.clip(index, 0, total - 1)])
         grace_due = arrays.end_of_day[grace_day]  # meaningful where acceptance
 
+        unpaid = paid == _UNPAID
         owed = (due != 0) & monitored & ~ended
-        late = acceptance & owed & (at_seconds > grace_due)
+        late = unpaid & acceptance & owed & (at_seconds > grace_due)
         free = (standard == 0) | (gone <= accepted)
         fair = np.where(
-            free,
-            due == 0,
-            (due == standard) | ((due < standard) & (ended | ~flags)),
+            unpaid,
+            np.where(
+                free,
+                due == 0,
+                (due == standard) | ((due < standard) & (ended | ~flags)),
+            ),
+            ~free & (due == standard) & (paid == standard),  # all into the 专户, in full
         )
         ahead = acceptance & (grace_due + 1 > at.timestamp())
         boundary = np.where(ahead, grace_due + 1, _NONE)
         return np.where(valid & ~late & fair, boundary, -1)
+
+    def quiet_deposits(
+        self,
+        deposits: Iterable[tuple[Payment, tuple[Case, ...]]],
+        ctx: RuleContext,
+    ) -> dict[str, dt.datetime | None]:
+        """The quiet payments among ``deposits``, each with the cases it could match (as
+        :meth:`monitor.engine._Links.cases_of` gives them): their id and when their
+        verdict may change. The others must go to the rules."""
+        at = ctx.at
+        if self.policy.end_of_day.microsecond:
+            return {}
+        day_of = _LocalDays(self.policy, self.calendar.first_day)
+        # Each chosen payment with the instants ahead that its verdict may turn at besides
+        # its grace due (it is made; a case it could match becomes known), if any.
+        chosen: list[tuple[Payment, list[dt.datetime] | None]] = []
+        made: list[int] = []
+        for payment, cases in deposits:
+            events: list[dt.datetime] | None = None
+            matched = False
+            reference, linked = payment.reference, payment.case_id
+            for case in cases:
+                accepted_at, recorded_at = case.accepted_at, case.recorded_at
+                if accepted_at > at or (recorded_at is not None and recorded_at > at):
+                    # Not known yet (case_known): it matches nothing until it is.
+                    known_from = (
+                        accepted_at if recorded_at is None else max(accepted_at, recorded_at)
+                    )
+                    events = [*(events or ()), known_from]
+                elif (reference and case.payment_reference == reference) or (
+                    linked and case.id == linked
+                ):
+                    matched = True
+            paid_at = payment.paid_at
+            later = paid_at > at
+            if matched or later or payment.amount_fen <= 0:
+                if later:
+                    events = [*(events or ()), paid_at]
+                chosen.append((payment, events))
+                made.append(day_of(paid_at))
+        if not chosen:
+            return {}
+        arrays = self.arrays
+        days, total = arrays.days, len(arrays.nth)
+        grace = ctx.parameters.offsystem.payment_grace_working_days
+        day = np.array(made, dtype=np.int64)
+        valid = (day >= 0) & (day < days)
+        day_c = np.clip(day, 0, days - 1)
+        index = arrays.count_through[day_c] + grace - 1
+        valid &= (grace == 0) | (index < total)
+        grace_day = day_c if grace == 0 else arrays.nth[np.clip(index, 0, total - 1)]
+        grace_due = arrays.end_of_day[grace_day]
+        boundaries = np.where(
+            valid, np.where(grace_due + 1 > at.timestamp(), grace_due + 1, _NONE), -1
+        )
+        quiet: dict[str, dt.datetime | None] = {}
+        instant = _Instants(self.policy.tz)
+        for (payment, events), boundary in zip(chosen, boundaries.tolist(), strict=True):
+            if boundary >= 0:
+                until = instant(boundary)
+                quiet[payment.id] = until if events is None else _exact(until, events, at)
+        return quiet
 
 
 def fees_quiet(
