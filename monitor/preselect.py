@@ -34,13 +34,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from monitor.calendar import WorkingCalendar
 from monitor.deadlines import DeadlinePolicy, clock_stopped_at
-from monitor.model import Case, Item, Payment
-from rules.common import past
+from monitor.model import Case, Finding, Item, Payment, Severity
+from rules import overdue as overdue_rules
+from rules.common import case_finding, iso, past
 from rules.context import RuleContext
 from rules.parameters import FeePayableAt
 
@@ -132,94 +134,202 @@ class _Preselection:
         self.arrays = arrays if arrays is not None else CalendarArrays.build(calendar, policy)
 
 
+@dataclass
+class OverdueBatch:
+    """What :meth:`OverduePreselection.settle` made of a batch of cases.
+
+    ``quiet``: the quiet cases, in groups judged from the same item with the same boundary
+    (item, boundary, case ids); ``found``: the cases whose findings the arrays settled, as
+    (case id, item, findings, ticking, boundary) — ``ticking`` per finding as
+    :func:`monitor.engine.ticks` says; ``rules``: the cases the rules must judge.
+    """
+
+    quiet: list[tuple[Item, dt.datetime | None, list[str]]]
+    found: list[tuple[str, Item, tuple[Finding, ...], tuple[bool, ...], dt.datetime | None]]
+    rules: list[tuple[Case, Item]]
+
+
+@dataclass(frozen=True)
+class _Deadlines:
+    """Per row of a batch: its deadlines over the calendar's arrays (module doc)."""
+
+    valid: np.ndarray  # every date within the calendar's range
+    promise: np.ndarray  # day offset of the promised due date
+    statutory: np.ndarray  # day offset of the statutory due date
+    mismatch: np.ndarray  # source promise minus the catalogue's, in working days (or 0)
+    promised_due: np.ndarray  # epoch seconds of the due instants (whole seconds)
+    statutory_due: np.ndarray
+    yellow_at: np.ndarray  # epoch seconds of the midnight that starts the yellow card
+
+
 class OverduePreselection(_Preselection):
-    """Finds the quiet cases of a batch (module doc); one per calendar and policy."""
+    """Settles a batch's plain cases over arrays (module doc); one per calendar and policy."""
 
     def quiet(
         self, cases: Iterable[tuple[Case, Item]], ctx: RuleContext
     ) -> dict[str, dt.datetime | None]:
         """The quiet cases among ``cases``: their id and when their verdict may change.
 
-        The others (not returned) must be judged by the rules.
+        The others (not returned) carry findings or must be judged by the rules.
         """
+        return {
+            case_id: until for _, until, ids in self.settle(cases, ctx).quiet for case_id in ids
+        }
+
+    def settle(self, cases: Iterable[tuple[Case, Item]], ctx: RuleContext) -> OverdueBatch:
+        """The batch's quiet cases, the findings of its plain cases that carry a card, and
+        the cases left to the rules (:class:`OverdueBatch`)."""
         at = ctx.at
-        parameters = ctx.parameters
-        limits: dict[tuple[str, str | None], tuple[int, int, int, bool]] = {}
+        rules: list[tuple[Case, Item]] = []
         chosen: list[Case] = []
-        rows: list[tuple[float, float, int, int, int, bool]] = []
+        accepted: list[float] = []
+        source: list[float] = []
+        shape_of: list[int] = []  # per row: its (item, department)'s index in shape_items
+        shapes: dict[tuple[str, str | None], int] = {}
+        shape_items: list[Item] = []
+        shape_keys: list[tuple[str, str | None]] = []
         steps: list[tuple[int, float, float, int]] = []
+        concluding: list[tuple[int, float]] = []  # a conclusion after the instant
+        nan = np.nan
+        # One pass over the cases, reading what the arrays need and nothing else.
         for case, item in cases:
             if case.suspensions:
+                rules.append((case, item))
                 continue
-            if case.accepted_at > at or (case.recorded_at is not None and case.recorded_at > at):
-                continue  # not in the approval system yet
-            if case.concluded_at is not None and case.concluded_at <= at:
-                continue  # concluded: its clock stopped, the rules judge how it ended
+            accepted_at, recorded, concluded = case.accepted_at, case.recorded_at, case.concluded_at
+            if (
+                accepted_at > at
+                or (recorded is not None and recorded > at)
+                or (concluded is not None and concluded <= at)
+            ):
+                rules.append((case, item))  # not in the approval system yet, or concluded
+                continue
             key = (case.item, case.department)
-            limit = limits.get(key)
-            if limit is None or limit[0] != item.promised_limit_days:
-                promised = item.promised_limit_days
-                limit = limits[key] = (
-                    promised,
-                    item.statutory_limit_days,
-                    parameters.due_soon_threshold(case.item, case.department, promised),
-                    promised > 0 or parameters.warns_immediate(case.item, case.department),
-                )
+            shape = shapes.get(key)
+            if shape is None or shape_items[shape] is not item:
+                shape = shapes[key] = len(shape_items)
+                shape_items.append(item)
+                shape_keys.append(key)
+            row = len(chosen)
+            if concluded is not None:
+                concluding.append((row, concluded.timestamp()))
             for step in case.steps:
                 steps.append(
                     (
-                        len(rows),
+                        row,
                         step.started_at.timestamp(),
                         _epoch(step.ended_at),
                         -1 if step.limit_days is None else step.limit_days,
                     )
                 )
+            promised = case.promised_due_at
             chosen.append(case)
-            rows.append(
-                (
-                    case.accepted_at.timestamp(),
-                    _epoch(case.promised_due_at),
-                    limit[0],
-                    limit[1],
-                    limit[2],
-                    limit[3],
-                )
-            )
-        if not rows:
-            return {}
-        table = np.array(rows, dtype=np.float64)
-        boundaries = self._boundaries(table, at)
-        if steps:
-            self._steps(np.array(steps, dtype=np.float64), boundaries, at)
-        quiet: dict[str, dt.datetime | None] = {}
-        instant = _Instants(self.policy.tz)
-        for case, boundary in zip(chosen, boundaries.tolist(), strict=True):
-            if boundary < 0:
-                continue
-            until = instant(boundary)
-            if case.concluded_at is not None or case.steps:
-                # The conclusion (later than the instant, else not chosen) and the steps'
-                # starts and ends.
-                events = [case.concluded_at]
-                for step in case.steps:
-                    events += [step.started_at, step.ended_at]
-                until = _exact(until, events, at)
-            quiet[case.id] = until
-        return quiet
+            accepted.append(accepted_at.timestamp())
+            source.append(nan if promised is None else promised.timestamp())
+            shape_of.append(shape)
+        batch = OverdueBatch([], [], rules)
+        if not chosen:
+            return batch
 
-    def _boundaries(self, table: np.ndarray, at: dt.datetime) -> np.ndarray:
-        """Per row: -1 if the rules must judge it, else its next boundary in epoch seconds
-        (the calendar's part: due instants and the yellow card's midnight)."""
+        arrays, policy = self.arrays, self.policy
+        parameters = ctx.parameters
+        limits = np.array(
+            [
+                (
+                    item.promised_limit_days,
+                    item.statutory_limit_days,
+                    parameters.due_soon_threshold(code, department, item.promised_limit_days),
+                    item.promised_limit_days > 0 or parameters.warns_immediate(code, department),
+                )
+                for item, (code, department) in zip(shape_items, shape_keys, strict=True)
+            ],
+            dtype=np.int64,
+        )
+        shape = np.array(shape_of, dtype=np.int64)
+        threshold, warns = limits[shape, 2], limits[shape, 3] > 0
+        at_day = (policy.local_date(at) - self.calendar.first_day).days
+        at_seconds = int(at.replace(microsecond=0).timestamp())  # rules.common.past
+        at_exact = at.timestamp()
+        days = arrays.days
+        today = min(max(at_day, 0), days - 1)
+        deadlines = self._deadlines(
+            np.array(accepted), np.array(source), limits[shape, 0], limits[shape, 1], threshold
+        )
+        promised_due, statutory_due = deadlines.promised_due, deadlines.statutory_due
+        remaining = arrays.count_through[deadlines.promise] - arrays.count_through[today]
+        statutory_passed = at_seconds > statutory_due
+        promise_passed = at_seconds > promised_due
+        yellow = warns & (remaining <= threshold) & ~statutory_passed & ~promise_passed
+        carded = statutory_passed | promise_passed | yellow
+        settled = deadlines.valid & (0 <= at_day < days)
+        # The instants a verdict may change at: due instants' next seconds, the yellow
+        # card's first midnight, and for a case with a finding the next midnight (its
+        # counted days move on).
+        ahead = np.stack(
+            [
+                promised_due + 1,
+                statutory_due + 1,
+                deadlines.yellow_at,
+                np.where(carded, arrays.midnight[min(today + 1, days)], _NONE),
+            ]
+        )
+        boundary = np.where(ahead > at_exact, ahead, _NONE).min(axis=0)
+        exact = np.zeros(len(chosen), dtype=bool)  # a case's own event before the boundary
+        if steps:
+            table = np.array(steps, dtype=np.float64)
+            rejected, step_ahead = self._steps(table, len(chosen), at)
+            settled &= ~rejected
+            np.minimum(boundary, step_ahead, out=boundary)
+            for column in (1, 2):
+                _flag_events(exact, table[:, 0].astype(np.int64), table[:, column], boundary, at)
+        if concluding:
+            table = np.array(concluding, dtype=np.float64)
+            _flag_events(exact, table[:, 0].astype(np.int64), table[:, 1], boundary, at)
+        if policy.end_of_day.microsecond:  # due instants are not whole seconds: the rules
+            settled &= ~carded
+
+        instant = _Instants(policy.tz)
+        quiet = settled & ~carded
+        self._group_quiet(
+            batch, np.flatnonzero(quiet & ~exact), boundary, shape, shape_items, chosen, instant
+        )
+        for row in np.flatnonzero(quiet & exact).tolist():
+            case = chosen[row]
+            until = _exact(instant(int(boundary[row])), _events(case), at)
+            batch.quiet.append((shape_items[shape_of[row]], until, [case.id]))
+        cards = _Cards(ctx, arrays, at_day)
+        for row in np.flatnonzero(settled & carded).tolist():
+            case, item = chosen[row], shape_items[shape_of[row]]
+            until = instant(int(boundary[row]))
+            if exact[row]:
+                until = _exact(until, _events(case), at)
+            findings, ticking = cards.of(
+                case,
+                item,
+                int(deadlines.promise[row]),
+                int(deadlines.statutory[row]),
+                int(deadlines.mismatch[row]),
+                int(threshold[row]),
+                (bool(statutory_passed[row]), bool(promise_passed[row]), bool(yellow[row])),
+            )
+            batch.found.append((case.id, item, findings, ticking, until))
+        for row in np.flatnonzero(~settled).tolist():
+            rules.append((chosen[row], shape_items[shape_of[row]]))
+        return batch
+
+    def _deadlines(
+        self,
+        accepted_at: np.ndarray,
+        source_promise: np.ndarray,
+        promised: np.ndarray,
+        statutory: np.ndarray,
+        threshold: np.ndarray,
+    ) -> _Deadlines:
+        """The rows' deadlines (:func:`monitor.deadlines.case_deadlines`, no suspension)."""
         arrays = self.arrays
         days, total = arrays.days, len(arrays.nth)
-        at_seconds = int(at.replace(microsecond=0).timestamp())  # rules.common.past
-        at_day = int(arrays.day_of(np.array([at.timestamp()]))[0])
-        accepted = arrays.day_of(table[:, 0])
-        source_promise = table[:, 1]
-        promised, statutory = table[:, 2].astype(np.int64), table[:, 3].astype(np.int64)
-        threshold, warns = table[:, 4].astype(np.int64), table[:, 5] > 0
-
-        valid = (accepted >= 0) & (accepted < days) & (0 <= at_day < days)
+        accepted = arrays.day_of(accepted_at)
+        valid = (accepted >= 0) & (accepted < days)
         accepted_c = np.clip(accepted, 0, days - 1)
 
         def nth_after(limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -235,36 +345,27 @@ class OverduePreselection(_Preselection):
         ok_source = ~has_source | ((source_day >= 0) & (source_day < days))
         promise = np.where(has_source, np.clip(source_day, 0, days - 1), catalogue)
         valid &= ok_promise & ok_statutory & ok_source
-
-        promised_due = arrays.end_of_day[promise]
-        statutory_due = arrays.end_of_day[statutory_day]
-        remaining = (
-            arrays.count_through[promise] - arrays.count_through[min(max(at_day, 0), days - 1)]
-        )
-        quiet = (
-            valid
-            & (at_seconds <= promised_due)
-            & (at_seconds <= statutory_due)
-            & (~warns | (remaining > threshold))
-        )
+        difference = arrays.count_through[promise] - arrays.count_through[catalogue]
         yellow = np.searchsorted(
             arrays.count_through, arrays.count_through[promise] - threshold, side="left"
         )
-        yellow_at = arrays.midnight[yellow]
-        at_exact = at.timestamp()
-        candidates = np.stack(
-            [
-                promised_due + 1,
-                statutory_due + 1,
-                np.where(yellow_at > at_exact, yellow_at, _NONE),
-            ]
+        return _Deadlines(
+            valid=valid,
+            promise=promise,
+            statutory=statutory_day,
+            mismatch=np.where(has_source & (np.abs(difference) > 1), difference, 0),
+            promised_due=arrays.end_of_day[promise],
+            statutory_due=arrays.end_of_day[statutory_day],
+            yellow_at=arrays.midnight[yellow],
         )
-        return np.where(quiet, candidates.min(axis=0), -1)
 
-    def _steps(self, steps: np.ndarray, boundaries: np.ndarray, at: dt.datetime) -> None:
-        """Fold the steps into their cases' boundaries (in place): a step overdue by the
-        instant, or whose due date lies outside the calendar, sends its case to the rules;
-        a limited step's due instant is a boundary (``step_due_at``, no suspension)."""
+    def _steps(
+        self, steps: np.ndarray, rows: int, at: dt.datetime
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: whether a step sends its case to the rules — overdue by the instant (a
+        ``case.step_overdue`` finding), or due outside the calendar — and the first next
+        second of a limited step's due instant after the instant (``step_due_at``, no
+        suspension)."""
         arrays = self.arrays
         days, total = arrays.days, len(arrays.nth)
         at_exact = at.timestamp()
@@ -282,11 +383,161 @@ class OverduePreselection(_Preselection):
         ended_by = ~np.isnan(ended) & (ended <= at_exact)
         until = np.where(ended_by, np.floor(np.nan_to_num(ended)), at_seconds)
         late = limited & (started <= at_exact) & (until > due)
-        rejected = np.zeros(len(boundaries), dtype=bool)
+        rejected = np.zeros(rows, dtype=bool)
         np.logical_or.at(rejected, row, bad | late)
-        ahead = np.where(limited & (due + 1 > at_exact), due + 1, _NONE)
-        np.minimum.at(boundaries, row, ahead)
-        boundaries[rejected] = -1
+        ahead = np.full(rows, _NONE, dtype=np.int64)
+        np.minimum.at(ahead, row, np.where(limited & (due + 1 > at_exact), due + 1, _NONE))
+        return rejected, ahead
+
+    @staticmethod
+    def _group_quiet(
+        batch: OverdueBatch,
+        rows: np.ndarray,
+        boundary: np.ndarray,
+        shape: np.ndarray,
+        shape_items: list[Item],
+        chosen: list[Case],
+        instant: _Instants,
+    ) -> None:
+        """The quiet ``rows`` into ``batch.quiet``, grouped by item and boundary."""
+        if not len(rows):
+            return
+        item_index: dict[int, int] = {}
+        of_shape = np.array(
+            [item_index.setdefault(id(item), len(item_index)) for item in shape_items],
+            dtype=np.int64,
+        )
+        items = {index: shape_items[s] for s, index in enumerate(of_shape.tolist())}
+        item = of_shape[shape[rows]]
+        until = boundary[rows]
+        order = np.lexsort((item, until))
+        item, until, rows = item[order], until[order], rows[order]
+        starts = np.flatnonzero(np.r_[True, (item[1:] != item[:-1]) | (until[1:] != until[:-1])])
+        ends = [*starts[1:].tolist(), len(rows)]
+        row_list = rows.tolist()
+        for start, end in zip(starts.tolist(), ends, strict=True):
+            batch.quiet.append(
+                (
+                    items[int(item[start])],
+                    instant(int(until[start])),
+                    [chosen[r].id for r in row_list[start:end]],
+                )
+            )
+
+
+def _flag_events(
+    exact: np.ndarray, rows: np.ndarray, events: np.ndarray, boundary: np.ndarray, at: dt.datetime
+) -> None:
+    """Flag (in ``exact``) the rows with an event (epoch seconds, NaN: none) after the
+    instant and before their boundary, give or take a second: their boundary is made
+    exact from the case's own instants (:func:`_exact`)."""
+    near = (events > at.timestamp() - 1) & (events < boundary[rows] + 1)
+    exact[rows[near]] = True
+
+
+def _events(case: Case) -> list[dt.datetime | None]:
+    """A case's own instants that bound a verdict: its conclusion, its steps' starts and ends."""
+    events = [case.concluded_at]
+    for step in case.steps:
+        events += [step.started_at, step.ended_at]
+    return events
+
+
+class _Cards:
+    """The card findings of plain open cases (no suspension, no step overdue), exactly as
+    :func:`rules.overdue.case_cards` gives them, from the arrays' day offsets."""
+
+    def __init__(self, ctx: RuleContext, arrays: CalendarArrays, at_day: int) -> None:
+        self.ctx = ctx
+        self.first_day = ctx.calendar.first_day
+        self.count_through = arrays.count_through
+        self.today = int(arrays.count_through[at_day]) if 0 <= at_day < arrays.days else 0
+        self.ends: dict[int, tuple[dt.datetime, str | None, int, int]] = {}
+
+    def _end(self, day: int) -> tuple[dt.datetime, str | None, int, int]:
+        """The due instant at the end of a day offset, its ISO text, working days late at
+        the instant (``remaining_working_days``, negated) and seconds late."""
+        known = self.ends.get(day)
+        if known is None:
+            at = self.ctx.at
+            due = self.ctx.policy.end_of(self.first_day + dt.timedelta(days=day))
+            late = self.today - int(self.count_through[day])
+            known = self.ends[day] = (due, iso(due), late, int((at - due).total_seconds()))
+        return known
+
+    def of(
+        self,
+        case: Case,
+        item: Item,
+        promise: int,
+        statutory: int,
+        mismatch: int,
+        threshold: int,
+        passed: tuple[bool, bool, bool],
+    ) -> tuple[tuple[Finding, ...], tuple[bool, ...]]:
+        """A carded case's findings and whether each ticks (``seconds_late`` follows the
+        clock); ``passed``: the statutory due instant, the promised one, the yellow card's
+        start."""
+        ctx = self.ctx
+        statutory_passed, promise_passed, yellow = passed
+        promised_due, promised_iso, promised_late, promised_seconds = self._end(promise)
+        statutory_due, statutory_iso, statutory_late, statutory_seconds = self._end(statutory)
+        evidence: dict[str, Any] = {
+            "accepted_at": iso(case.accepted_at),
+            "promised_limit_days": item.promised_limit_days,
+            "statutory_limit_days": item.statutory_limit_days,
+            "promised_due_at": promised_iso,
+            "statutory_due_at": statutory_iso,
+            "suspended_working_days": 0,
+        }
+        if mismatch:
+            evidence["source_due_mismatch_working_days"] = mismatch
+        findings: list[Finding] = []
+        ticking: list[bool] = []
+        if statutory_passed:
+            findings.append(
+                case_finding(
+                    overdue_rules.STATUTORY_OVERDUE,
+                    Severity.RED,
+                    case,
+                    ctx,
+                    due_at=statutory_due,
+                    evidence=evidence
+                    | {
+                        "state": "open",
+                        "working_days_late": statutory_late,
+                        "seconds_late": statutory_seconds,
+                    },
+                )
+            )
+            ticking.append(True)
+        if promise_passed:
+            findings.append(
+                case_finding(
+                    overdue_rules.OVERDUE,
+                    Severity.RED,
+                    case,
+                    ctx,
+                    due_at=promised_due,
+                    evidence=evidence
+                    | {"working_days_late": promised_late, "seconds_late": promised_seconds},
+                )
+            )
+            ticking.append(True)
+        elif yellow:
+            findings.append(
+                case_finding(
+                    overdue_rules.DUE_SOON,
+                    Severity.YELLOW,
+                    case,
+                    ctx,
+                    due_at=promised_due,
+                    evidence=evidence
+                    | {"remaining_working_days": -promised_late, "threshold_days": threshold},
+                )
+            )
+            ticking.append(False)
+        return tuple(findings), tuple(ticking)
 
 
 class FeePreselection(_Preselection):
