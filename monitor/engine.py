@@ -1474,7 +1474,11 @@ class Engine:
                     verdicts.drop(case_id)
                 elif not verdicts.still_valid(case_id, (item,), at):
                     pending.append((case, item))
-        else:  # nothing kept (a fresh start): nothing to drop, nothing still valid
+        elif len(case_ids) == len(cases) and case_ids <= cases.keys():
+            # Every case, none kept (a fresh start): in the snapshot's order, which is
+            # the order the records were made in (far fewer cache misses than the set's).
+            pending = [(c, i) for c in cases.values() if (i := items.get(c.item)) is not None]
+        else:  # none kept: nothing to drop, nothing still valid
             for case_id in case_ids:
                 case = cases.get(case_id)
                 item = None if case is None else items.get(case.item)
