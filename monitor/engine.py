@@ -21,10 +21,11 @@ Inside that interval the rules would say the same again, except ``seconds_late``
 ticks with the clock and is brought up to the instant here. An earlier instant (``scan
 --at`` into the past), a new calendar or new parameters judge everything again, so SLA
 state is still recomputed deterministically from the case history (DESIGN.md §5).
-When many cases must be judged (a fresh start: every case), most of them are quiet: the
-overdue and fee rules would find nothing. :mod:`monitor.preselect` proves that for cases of
-plain shapes — over arrays for the overdue family — and gives them an empty verdict with
-the same boundary, so that the rules only see the others; it never decides a finding.
+When many cases must be judged (a fresh start: every case), most of them are plain: the
+overdue rules would find nothing or a simple card, the fee rules nothing.
+:mod:`monitor.preselect` settles cases of plain shapes over arrays — the overdue family's
+verdicts with their cards and boundaries, exactly as the rules and :func:`judge_overdue`
+give them; the fee family's quiet ones — so that the rules only see the others.
 Queue tickets are matched per cluster of days (:class:`TicketClusters`); backfilled cases
 and double acceptances are judged over the few cases that can show them
 (:class:`FewCases`); ratings are judged as they are. ``tests/test_engine.py`` holds the
@@ -184,7 +185,8 @@ class Verdicts(Generic[_K]):
             self.active.add(key)
         else:
             self.active.discard(key)
-        self._compact()
+        if self.waiting > 2 * len(self.by_subject) + 1000:
+            self._compact()
 
     def store_all(self, verdicts: Iterable[tuple[_K, Verdict]]) -> None:
         """:meth:`store` each (key, verdict), in one loop without a call per subject."""
@@ -238,8 +240,9 @@ class Verdicts(Generic[_K]):
         self._compact()
 
     def _compact(self) -> None:
+        """Drop the entries of verdicts judged again since, when they outnumber the
+        current ones: keep the current one per subject."""
         if self.waiting > 2 * len(self.by_subject) + 1000:
-            # Entries of verdicts judged again since: keep the current one per subject.
             self.due, self.instants, self.heap, self.waiting = {}, {}, [], 0
             for k, v in self.by_subject.items():
                 if v.until is not None:

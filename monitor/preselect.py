@@ -1,32 +1,41 @@
-"""Pre-selection: the cases the overdue rules need not see, because they provably say nothing.
+"""Pre-selection: the overdue verdicts of plain cases, settled over arrays instead of the rules.
 
 Judging a hall again from scratch (a restart, a new calendar, ``scan``) calls the overdue
-rules for every case, yet most open cases are quiet: far from their promise, no yellow
-card, no red one. This module finds those cases over arrays (NumPy), so that the engine
-asks the rules only about the others. It never decides that a case *has* a finding; it
-only proves, for a simple kind of case, that :func:`rules.overdue.case_cards`,
-``step_cards`` and ``suspension_cards`` would all return nothing at the instant, and
-when that could change (what :func:`monitor.engine.next_boundary` says).
+rules for every case, yet most open cases are plain: far from their promise or carrying a
+simple yellow or red card. This module settles those cases over arrays (NumPy), so that
+the engine asks the rules only about the others. For a plain case it proves what
+:func:`rules.overdue.case_cards`, ``step_cards`` and ``suspension_cards`` would return at
+the instant — nothing, or the case's cards with exactly the rules' fields — and when that
+could change (what :func:`monitor.engine.next_boundary` says).
 
-A case is considered only when its deadlines are the plain ones of DESIGN.md §1: no steps,
-no suspensions (so no extension and no pause), in the approval system at the instant
-(:func:`rules.common.case_known`) and not concluded by then. For such a case, with the
-acceptance date A, the promised limit P and the statutory limit S of its item:
+A case is plain when its deadlines are those of DESIGN.md §1 with at most one suspension:
+in the approval system at the instant (:func:`rules.common.case_known`), not concluded by
+then, no step overdue, and either no suspension or one suspension and no steps. For such
+a case, with the acceptance date A, the promised limit P and the statutory limit S of its
+item, and E the working days in its suspension's span (S, E] up to the instant's date:
 
 * promise = the Pth working day after A (or the source's 承诺办结时间 date), statutory
-  due date = the Sth working day after A, each due at the end of its day;
-* it is quiet when neither due instant has passed (in whole seconds) and either the
-  remaining working days from today to the promise exceed the yellow threshold, or the
-  item is immediate (P = 0) and does not warn immediate items;
+  due date = the Sth working day after A, each moved E working days on and due at the
+  end of its day;
+* while the suspension runs the case has no card; otherwise it is red (case.overdue)
+  once the promise has passed and red (case.statutory_overdue) once the statutory due
+  instant has (in whole seconds), else yellow (case.due_soon) when the remaining working
+  days from today to the promise are at most the yellow threshold — unless the item is
+  immediate (P = 0) and does not warn immediate items;
 * its verdict holds until the first of: a due instant's next second, the midnight that
-  starts its yellow card (:meth:`WorkingCalendar.first_day_within`), its conclusion.
+  starts its yellow card (:meth:`WorkingCalendar.first_day_within`), its own next event
+  (conclusion, a step's or suspension's start or end) and, for a case with a card or a
+  suspension, the next midnight (its counted working days move on).
 
-Anything outside the calendar's range, or any other kind of case, goes to the rules.
+Anything outside the calendar's range, a suspension longer than its item allows (a
+finding), a step overdue (a finding), an end of day that is not a whole second (for the
+cards), or any other kind of case, goes to the rules.
 
 The fee family has the same kind of batch (:class:`FeePreselection`): the cases no payment
 refers to, whose fee is plain (:func:`fees_quiet`), settled over the same arrays.
 ``tests/test_preselect.py`` and ``tests/test_engine.py`` hold the engine with this
-pre-selection to :func:`rules.evaluate_all`.
+pre-selection to :func:`rules.evaluate_all`; ``tests/test_overdue_batch.py`` holds every
+overdue verdict settled over arrays to :func:`monitor.engine.judge_overdue`.
 """
 
 from __future__ import annotations
