@@ -21,10 +21,11 @@ Inside that interval the rules would say the same again, except ``seconds_late``
 ticks with the clock and is brought up to the instant here. An earlier instant (``scan
 --at`` into the past), a new calendar or new parameters judge everything again, so SLA
 state is still recomputed deterministically from the case history (DESIGN.md §5).
-When many cases must be judged (a fresh start: every case), most of them are quiet: the
-overdue and fee rules would find nothing. :mod:`monitor.preselect` proves that for cases of
-plain shapes — over arrays for the overdue family — and gives them an empty verdict with
-the same boundary, so that the rules only see the others; it never decides a finding.
+When many cases must be judged (a fresh start: every case), most of them are plain: the
+overdue rules would find nothing or a simple card, the fee rules nothing.
+:mod:`monitor.preselect` settles cases of plain shapes over arrays — the overdue family's
+verdicts with their cards and boundaries, exactly as the rules and :func:`judge_overdue`
+give them; the fee family's quiet ones — so that the rules only see the others.
 Queue tickets are matched per cluster of days (:class:`TicketClusters`); backfilled cases
 and double acceptances are judged over the few cases that can show them
 (:class:`FewCases`); ratings are judged as they are. ``tests/test_engine.py`` holds the
@@ -185,7 +186,63 @@ class Verdicts(Generic[_K]):
         else:
             self.active.discard(key)
         if self.waiting > 2 * len(self.by_subject) + 1000:
-            # Entries of verdicts judged again since: keep the current one per subject.
+            self._compact()
+
+    def store_all(self, verdicts: Iterable[tuple[_K, Verdict]]) -> None:
+        """:meth:`store` each (key, verdict), in one loop without a call per subject."""
+        by_subject, active, due, instants = self.by_subject, self.active, self.due, self.instants
+        waiting = 0
+        for key, verdict in verdicts:
+            until = verdict.until
+            if until is not None:
+                waiting += 1
+                keys = due.get(until)
+                if keys is None:
+                    due[until] = [key]
+                    instants[until] = until
+                    heapq.heappush(self.heap, until)
+                else:
+                    keys.append(key)
+                    kept = instants[until]
+                    if kept is not until:  # an instant already kept: that object
+                        v = verdict
+                        verdict = Verdict(v.inputs, v.findings, v.since, kept, v.ticking)
+            by_subject[key] = verdict
+            if verdict.findings:
+                active.add(key)
+            else:
+                active.discard(key)
+        self.waiting += waiting
+        self._compact()
+
+    def store_shared(self, keys: list[_K], verdict: Verdict) -> None:
+        """:meth:`store` one verdict (one object: see :meth:`quiet`) for all ``keys``, in bulk."""
+        if not keys:
+            return
+        until = verdict.until
+        if until is not None:
+            kept = self.instants.get(until)
+            if kept is None:
+                self.due[until] = list(keys)
+                self.instants[until] = until
+                heapq.heappush(self.heap, until)
+            else:
+                self.due[until].extend(keys)
+                if kept is not until:  # an instant already kept: that object
+                    v = verdict
+                    verdict = Verdict(v.inputs, v.findings, v.since, kept, v.ticking)
+            self.waiting += len(keys)
+        self.by_subject.update(dict.fromkeys(keys, verdict))
+        if verdict.findings:
+            self.active.update(keys)
+        elif self.active:
+            self.active.difference_update(keys)
+        self._compact()
+
+    def _compact(self) -> None:
+        """Drop the entries of verdicts judged again since, when they outnumber the
+        current ones: keep the current one per subject."""
+        if self.waiting > 2 * len(self.by_subject) + 1000:
             self.due, self.instants, self.heap, self.waiting = {}, {}, [], 0
             for k, v in self.by_subject.items():
                 if v.until is not None:
@@ -1407,20 +1464,40 @@ class Engine:
         return fee_cases, deposits
 
     def _overdue_all(self, case_ids: set[str], snapshot: Snapshot, ctx: RuleContext) -> None:
-        """Judge the overdue family of these cases again: the quiet ones without the rules
-        (:mod:`monitor.preselect`), the others by the rules."""
+        """Judge the overdue family of these cases again: the plain ones over arrays
+        (:meth:`monitor.preselect.OverduePreselection.settle`: quiet, or carrying a card),
+        the others by the rules."""
+        verdicts, at = self.overdue, ctx.at
+        cases, items = snapshot.cases, snapshot.items
         pending: list[tuple[Case, Item]] = []
-        for case_id in case_ids:
-            case = snapshot.cases.get(case_id)
-            item = None if case is None else snapshot.items.get(case.item)
-            if case is None or item is None:
-                self.overdue.drop(case_id)
-            elif not self.overdue.still_valid(case_id, (item,), ctx.at):
-                pending.append((case, item))
+        if verdicts.by_subject:
+            for case_id in case_ids:
+                case = cases.get(case_id)
+                item = None if case is None else items.get(case.item)
+                if case is None or item is None:
+                    verdicts.drop(case_id)
+                elif not verdicts.still_valid(case_id, (item,), at):
+                    pending.append((case, item))
+        elif len(case_ids) == len(cases) and case_ids <= cases.keys():
+            # Every case, none kept (a fresh start): in the snapshot's order, which is
+            # the order the records were made in (far fewer cache misses than the set's).
+            pending = [(c, i) for c in cases.values() if (i := items.get(c.item)) is not None]
+        else:  # none kept: nothing to drop, nothing still valid
+            for case_id in case_ids:
+                case = cases.get(case_id)
+                item = None if case is None else items.get(case.item)
+                if case is not None and item is not None:
+                    pending.append((case, item))
         if not pending:
             return
-        quiet = self._preselected(ctx)[0].quiet(pending, ctx)
-        self._settle(self.overdue, pending, quiet, ctx, lambda c, i, a: judge_overdue(c, i, ctx, a))
+        batch = self._preselected(ctx)[0].settle(pending, ctx)
+        for item, until, ids in batch.quiet:
+            verdicts.store_shared(ids, verdicts.quiet(self._alone(item), at, until))
+        verdicts.store_all(
+            (case_id, Verdict(self._alone(item), findings, at, until, ticking))
+            for case_id, item, findings, ticking, until in batch.found
+        )
+        self._settle(verdicts, batch.rules, {}, ctx, lambda c, i, a: judge_overdue(c, i, ctx, a))
 
     def _fees_all(
         self, case_ids: set[str], snapshot: Snapshot, ctx: RuleContext, monitored: bool
