@@ -25,8 +25,9 @@ When many cases must be judged (a fresh start: every case), most of them are qui
 overdue and fee rules would find nothing. :mod:`monitor.preselect` proves that for cases of
 plain shapes — over arrays for the overdue family — and gives them an empty verdict with
 the same boundary, so that the rules only see the others; it never decides a finding.
-Queue tickets are matched per cluster of days (:class:`TicketClusters`); backfilled cases
-and double acceptances are judged over the few cases that can show them
+Queue tickets are matched per cluster of days (:class:`TicketClusters`), the settled ones
+(every day before today, at a fresh start) in bulk over arrays (:mod:`monitor.ticketmatch`);
+backfilled cases and double acceptances are judged over the few cases that can show them
 (:class:`FewCases`); ratings are judged as they are. ``tests/test_engine.py`` holds the
 engine to :func:`rules.evaluate_all` on generated halls, changes and moving instants.
 """
@@ -837,9 +838,10 @@ class TicketClusters:
         touched: set[tuple[str, dt.date]],
     ) -> None:
         """:meth:`update` of clusters that hold nothing yet (a full evaluation): the same,
-        without looking for what each ticket and case replaces, and only the served
-        tickets given to :func:`rules.offsystem.ticket_search` (it expects a case of no
-        other); the days they fall on go to ``touched``."""
+        without looking for what each ticket and case replaces, and with only the tickets
+        that may expect a case (served, not flagged consultation, finished) given to
+        :func:`rules.offsystem.ticket_search`, which returns None for every other; the
+        days they fall on go to ``touched``."""
         local = far.policy.local_date
         served = TicketStatus.SERVED
         get_ticket = snapshot.tickets.get

@@ -82,19 +82,18 @@ def unmatched(
     applicants: dict[str, int] = {}
 
     # The searches: place, applicant's place (if keyed), instants; the rule's order.
-    places_of = [s.place for s in searches]
+    tickets, starts, dues, _, places_of, own = zip(*searches, strict=True)  # fields in order
     s_window = _codes([c if k == "window" else None for k, c in places_of], windows)
     s_dept = _codes([c if k == "department" else None for k, c in places_of], departments)
-    own = [s.applicant_place for s in searches]  # ("applicant", key, kind, code) or None
+    # ``own``: each search's applicant_place, ("applicant", key, kind, code) or None.
     s_key = _codes([None if p is None else p[1] for p in own], applicants)
     a_window = _codes([p[3] if p is not None and p[2] == "window" else None for p in own], windows)
     a_dept = _codes(
         [p[3] if p is not None and p[2] == "department" else None for p in own], departments
     )
-    tickets = [s.ticket for s in searches]
-    keyed = np.fromiter((bool(t.applicant_key) for t in tickets), dtype=bool, count=len(tickets))
-    start = micros([s.start for s in searches])
-    due = micros([s.due_at for s in searches])
+    keyed = np.array([bool(t.applicant_key) for t in tickets], dtype=bool)
+    start = micros(starts)
+    due = micros(dues)
     ticket_order = np.lexsort((_ranks([t.id for t in tickets]), start, due))
 
     # The cases known at ``at``: acceptance, window, department, key.
