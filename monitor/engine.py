@@ -26,8 +26,9 @@ overdue rules would find nothing or a simple card, the fee rules nothing.
 :mod:`monitor.preselect` settles cases of plain shapes over arrays — the overdue family's
 verdicts with their cards and boundaries, exactly as the rules and :func:`judge_overdue`
 give them; the fee family's quiet ones — so that the rules only see the others.
-Queue tickets are matched per cluster of days (:class:`TicketClusters`); backfilled cases
-and double acceptances are judged over the few cases that can show them
+Queue tickets are matched per cluster of days (:class:`TicketClusters`), the settled ones
+(every day before today, at a fresh start) in bulk over arrays (:mod:`monitor.ticketmatch`);
+backfilled cases and double acceptances are judged over the few cases that can show them
 (:class:`FewCases`); ratings are judged as they are. ``tests/test_engine.py`` holds the
 engine to :func:`rules.evaluate_all` on generated halls, changes and moving instants.
 """
@@ -47,8 +48,10 @@ from typing import Generic, TypeVar
 from monitor.calendar import CalendarRangeError, WorkingCalendar
 from monitor.collector import collector_paused
 from monitor.deadlines import case_deadlines, step_due_at
-from monitor.model import Case, Finding, Item, Payment, Snapshot
+from monitor.model import Case, Finding, Item, Payment, Snapshot, TicketStatus
 from monitor.preselect import FeePreselection, OverduePreselection, fees_quiet
+from monitor.ticketmatch import match_key as _match_key
+from monitor.ticketmatch import unmatched as unmatched_in_bulk
 from rules import evaluation as evaluation_rules
 from rules import fees as fee_rules
 from rules import offsystem as offsystem_rules
@@ -557,6 +560,8 @@ class _Links:
 # --- queue tickets without a case (matched per cluster of days) ----------------------------
 
 FAR = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+# The key of a settled cluster's one part (_Cluster.parts): no scope is a 1-tuple.
+_SETTLED: tuple[str, ...] = ("settled",)
 
 
 @dataclass
@@ -805,11 +810,6 @@ def _split(
     return split
 
 
-def _match_key(case: Case) -> tuple[object, ...]:
-    """What ticket matching reads of a case (its acceptance time first)."""
-    return (case.accepted_at, case.recorded_at, case.window, case.department, case.applicant_key)
-
-
 class TicketClusters:
     """``offsystem.ticket_without_case``, matched one cluster of days at a time.
 
@@ -845,6 +845,11 @@ class TicketClusters:
         consultation = frozenset(ctx.parameters.offsystem.consultation_services)
         local = ctx.policy.local_date
         touched: set[tuple[str, dt.date]] = set()  # each day's version moves once
+        if not self.searches and not self.case_keys:
+            self._load(snapshot, tickets, cases, far, consultation, touched)
+            for kind, day in touched:
+                self._touch(kind, day)
+            return
         ticket_ids = list(dict.fromkeys(tickets))
         for ticket_id in ticket_ids:
             old = self.searches.pop(ticket_id, None)
@@ -880,6 +885,55 @@ class TicketClusters:
                 touched.add(("cases", day))
         for kind, day in touched:
             self._touch(kind, day)
+
+    def _load(
+        self,
+        snapshot: Snapshot,
+        tickets: Iterable[str],
+        cases: Iterable[str],
+        far: RuleContext,
+        consultation: frozenset[str],
+        touched: set[tuple[str, dt.date]],
+    ) -> None:
+        """:meth:`update` of clusters that hold nothing yet (a full evaluation): the same,
+        without looking for what each ticket and case replaces, and with only the tickets
+        that may expect a case (served, not flagged consultation, finished) given to
+        :func:`rules.offsystem.ticket_search`, which returns None for every other; the
+        days they fall on go to ``touched``."""
+        local = far.policy.local_date
+        served = TicketStatus.SERVED
+        get_ticket = snapshot.tickets.get
+        candidates = [
+            ticket
+            for ticket in map(get_ticket, tickets)
+            if ticket is not None
+            and ticket.status is served
+            and not ticket.consultation
+            and ticket.finished_at is not None
+        ]
+        searches, ticket_days = self.searches, self.ticket_days
+        for search in offsystem_rules.ticket_searches(candidates, far, consultation):
+            ticket_id = search.ticket.id
+            searches[ticket_id] = search
+            day = local(search.start)
+            days = ticket_days.get(day)
+            if days is None:
+                days = ticket_days[day] = set()
+                touched.add(("tickets", day))
+            days.add(ticket_id)
+        keys, case_days = self.case_keys, self.case_days
+        get_case = snapshot.cases.get
+        for case_id in cases:
+            case = get_case(case_id)
+            if case is None:
+                continue
+            key = keys[case_id] = _match_key(case)
+            day = local(key[0])
+            days = case_days.get(day)
+            if days is None:
+                days = case_days[day] = set()
+                touched.add(("cases", day))
+            days.add(case_id)
 
     def _groups(self) -> list[tuple[list[dt.date], dt.datetime, dt.datetime]]:
         """Clusters of ticket days: (days, earliest search start, latest deadline)."""
@@ -918,12 +972,52 @@ class TicketClusters:
                 or at < cluster.since
                 or (cluster.until is not None and at >= cluster.until)
             ):
-                cluster = self._match(days, case_days, version, snapshot, ctx, cluster)
+                settled = None
+                if cluster is None and end + SECOND <= at:
+                    settled = self._settled(days, case_days, version, snapshot, ctx)
+                if settled is None:
+                    settled = self._match(days, case_days, version, snapshot, ctx, cluster)
+                cluster = settled
             clusters[key] = cluster
             found.extend(cluster.findings)
         self.rematched = _replaced(self.clusters, clusters)
         self.clusters = clusters
         return found
+
+    def _settled(
+        self,
+        days: list[dt.date],
+        case_days: list[dt.date],
+        version: tuple[object, ...],
+        snapshot: Snapshot,
+        ctx: RuleContext,
+    ) -> _Cluster | None:
+        """A settled cluster matched in bulk (:func:`monitor.ticketmatch.unmatched`), its
+        findings kept without its split and parts; None if it is not settled.
+
+        Settled: every deadline in it passed (in whole seconds) and every case of its days
+        in the approval system by ``ctx.at``, so that nothing in it changes with time: it
+        is matched again only when a ticket or case of its days changes, which for the
+        days before today is rare. A full evaluation matches most clusters this way, and
+        builds the split and parts (which only make such a match again cheaper) of those
+        that are not settled — today's — and of a settled one when it is first matched
+        again. The caller has checked the deadlines."""
+        at = ctx.at
+        ids = [i for d in case_days for i in self.case_days.get(d, ())]
+        keys = [self.case_keys[i] for i in ids]
+        for accepted, recorded, *_ in keys:
+            if accepted > at or (recorded is not None and recorded > at):
+                return None  # typed in after ``at``: it would change the matching then
+        searches = [self.searches[i] for d in days for i in self.ticket_days[d]]
+        unmatched = unmatched_in_bulk(searches, ids, keys, at)
+        part = _past_due(
+            _Part({}, {}, tuple(unmatched), None, (), at, None),
+            snapshot,
+            ctx,
+        )
+        if part.until is not None:
+            return None
+        return _Cluster(version, part.findings, at, None, {_SETTLED: part}, None, tuple(case_days))
 
     def _match(
         self,
