@@ -130,14 +130,16 @@ class CalendarArrays:
 
 
 class _LocalDays:
-    """Local dates (:meth:`DeadlinePolicy.local_date`) as day offsets from ``first_day``.
+    """Local dates (:meth:`DeadlinePolicy.local_date`) as day offsets from ``first_day``
+    (None: proleptic ordinals, :meth:`datetime.date.toordinal`).
 
     An instant already in the policy's zone is not converted (``astimezone`` to its own
     zone gives it back unchanged): its own date is the local one.
     """
 
-    def __init__(self, policy: DeadlinePolicy, first_day: dt.date) -> None:
-        self.tz, self.local_date, self.base = policy.tz, policy.local_date, first_day.toordinal()
+    def __init__(self, policy: DeadlinePolicy, first_day: dt.date | None = None) -> None:
+        self.tz, self.local_date = policy.tz, policy.local_date
+        self.base = 0 if first_day is None else first_day.toordinal()
 
     def __call__(self, instant: dt.datetime) -> int:
         if instant.tzinfo is self.tz:
@@ -340,7 +342,7 @@ class OverduePreselection(_Preselection):
         cases of no plain shape go to ``rules``: several suspensions, a suspension and
         steps, not in the approval system at the instant, concluded by then. An instant in
         the hall's zone has its local date as it is (:meth:`DeadlinePolicy.local_date`)."""
-        tz, local_date = self.policy.tz, self.policy.local_date
+        ordinal = _LocalDays(self.policy)
         rows = _Rows()
         chosen, ids, accepted, source, of_shape = (
             rows.cases,
@@ -380,7 +382,7 @@ class OverduePreselection(_Preselection):
                 rows.steps.append(
                     (
                         row,
-                        (started if started.tzinfo is tz else local_date(started)).toordinal(),
+                        ordinal(started),
                         started <= at,
                         ended.timestamp() if ended is not None and ended_by else np.nan,
                         -1 if step.limit_days is None else step.limit_days,
@@ -396,25 +398,17 @@ class OverduePreselection(_Preselection):
                 rows.suspensions.append(
                     (
                         row,
-                        (started if started.tzinfo is tz else local_date(started)).toordinal(),
+                        ordinal(started),
                         started <= at,
-                        (ended if ended.tzinfo is tz else local_date(ended)).toordinal()
-                        if ended is not None and ended_by
-                        else 0,
+                        ordinal(ended) if ended is not None and ended_by else 0,
                         -1 if allowed is None else allowed,
                     )
                 )
             promised = case.promised_due_at
             chosen.append(case)
             ids.append(case.id)
-            accepted.append(
-                (accepted_at if accepted_at.tzinfo is tz else local_date(accepted_at)).toordinal()
-            )
-            source.append(
-                0
-                if promised is None
-                else (promised if promised.tzinfo is tz else local_date(promised)).toordinal()
-            )
+            accepted.append(ordinal(accepted_at))
+            source.append(0 if promised is None else ordinal(promised))
             of_shape.append(shape)
         return rows
 
