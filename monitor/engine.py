@@ -21,12 +21,14 @@ Inside that interval the rules would say the same again, except ``seconds_late``
 ticks with the clock and is brought up to the instant here. An earlier instant (``scan
 --at`` into the past), a new calendar or new parameters judge everything again, so SLA
 state is still recomputed deterministically from the case history (DESIGN.md §5).
-When many cases must be judged (a fresh start: every case), most of them are quiet: the
-overdue and fee rules would find nothing. :mod:`monitor.preselect` proves that for cases of
-plain shapes — over arrays for the overdue family — and gives them an empty verdict with
-the same boundary, so that the rules only see the others; it never decides a finding.
-Queue tickets are matched per cluster of days (:class:`TicketClusters`); backfilled cases
-and double acceptances are judged over the few cases that can show them
+When many cases must be judged (a fresh start: every case), most of them are plain: the
+overdue rules would find nothing or a simple card, the fee rules nothing.
+:mod:`monitor.preselect` settles cases of plain shapes over arrays — the overdue family's
+verdicts with their cards and boundaries, exactly as the rules and :func:`judge_overdue`
+give them; the fee family's quiet ones — so that the rules only see the others.
+Queue tickets are matched per cluster of days (:class:`TicketClusters`), the settled ones
+(every day before today, at a fresh start) in bulk over arrays (:mod:`monitor.ticketmatch`);
+backfilled cases and double acceptances are judged over the few cases that can show them
 (:class:`FewCases`); ratings are judged as they are. ``tests/test_engine.py`` holds the
 engine to :func:`rules.evaluate_all` on generated halls, changes and moving instants.
 """
@@ -46,8 +48,10 @@ from typing import Generic, TypeVar
 from monitor.calendar import CalendarRangeError, WorkingCalendar
 from monitor.collector import collector_paused
 from monitor.deadlines import case_deadlines, step_due_at
-from monitor.model import Case, Finding, Item, Payment, Snapshot
+from monitor.model import Case, Finding, Item, Payment, Snapshot, TicketStatus
 from monitor.preselect import FeePreselection, OverduePreselection, fees_quiet
+from monitor.ticketmatch import match_key as _match_key
+from monitor.ticketmatch import unmatched as unmatched_in_bulk
 from rules import evaluation as evaluation_rules
 from rules import fees as fee_rules
 from rules import offsystem as offsystem_rules
@@ -185,7 +189,63 @@ class Verdicts(Generic[_K]):
         else:
             self.active.discard(key)
         if self.waiting > 2 * len(self.by_subject) + 1000:
-            # Entries of verdicts judged again since: keep the current one per subject.
+            self._compact()
+
+    def store_all(self, verdicts: Iterable[tuple[_K, Verdict]]) -> None:
+        """:meth:`store` each (key, verdict), in one loop without a call per subject."""
+        by_subject, active, due, instants = self.by_subject, self.active, self.due, self.instants
+        waiting = 0
+        for key, verdict in verdicts:
+            until = verdict.until
+            if until is not None:
+                waiting += 1
+                keys = due.get(until)
+                if keys is None:
+                    due[until] = [key]
+                    instants[until] = until
+                    heapq.heappush(self.heap, until)
+                else:
+                    keys.append(key)
+                    kept = instants[until]
+                    if kept is not until:  # an instant already kept: that object
+                        v = verdict
+                        verdict = Verdict(v.inputs, v.findings, v.since, kept, v.ticking)
+            by_subject[key] = verdict
+            if verdict.findings:
+                active.add(key)
+            else:
+                active.discard(key)
+        self.waiting += waiting
+        self._compact()
+
+    def store_shared(self, keys: list[_K], verdict: Verdict) -> None:
+        """:meth:`store` one verdict (one object: see :meth:`quiet`) for all ``keys``, in bulk."""
+        if not keys:
+            return
+        until = verdict.until
+        if until is not None:
+            kept = self.instants.get(until)
+            if kept is None:
+                self.due[until] = list(keys)
+                self.instants[until] = until
+                heapq.heappush(self.heap, until)
+            else:
+                self.due[until].extend(keys)
+                if kept is not until:  # an instant already kept: that object
+                    v = verdict
+                    verdict = Verdict(v.inputs, v.findings, v.since, kept, v.ticking)
+            self.waiting += len(keys)
+        self.by_subject.update(dict.fromkeys(keys, verdict))
+        if verdict.findings:
+            self.active.update(keys)
+        elif self.active:
+            self.active.difference_update(keys)
+        self._compact()
+
+    def _compact(self) -> None:
+        """Drop the entries of verdicts judged again since, when they outnumber the
+        current ones: keep the current one per subject."""
+        if self.waiting > 2 * len(self.by_subject) + 1000:
             self.due, self.instants, self.heap, self.waiting = {}, {}, [], 0
             for k, v in self.by_subject.items():
                 if v.until is not None:
@@ -397,8 +457,9 @@ class _Index(Generic[_V]):
         self.many: dict[str, tuple[_V, ...]] = {}
 
     def get(self, key: str) -> tuple[_V, ...]:
-        if key in self.one:
-            return (self.one[key],)
+        value = self.one.get(key)  # values are never None
+        if value is not None:
+            return (value,)
         return self.many.get(key, ())
 
     def add(self, key: str, value: _V) -> None:
@@ -505,6 +566,8 @@ class _Links:
 # --- queue tickets without a case (matched per cluster of days) ----------------------------
 
 FAR = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+# The key of a settled cluster's one part (_Cluster.parts): no scope is a 1-tuple.
+_SETTLED: tuple[str, ...] = ("settled",)
 
 
 @dataclass
@@ -753,11 +816,6 @@ def _split(
     return split
 
 
-def _match_key(case: Case) -> tuple[object, ...]:
-    """What ticket matching reads of a case (its acceptance time first)."""
-    return (case.accepted_at, case.recorded_at, case.window, case.department, case.applicant_key)
-
-
 class TicketClusters:
     """``offsystem.ticket_without_case``, matched one cluster of days at a time.
 
@@ -798,7 +856,12 @@ class TicketClusters:
         far = RuleContext(ctx.calendar, ctx.policy, FAR, ctx.parameters)
         consultation = frozenset(ctx.parameters.offsystem.consultation_services)
         local = ctx.policy.local_date
-        days: set[tuple[str, dt.date]] = set()  # touched now
+        days: set[tuple[str, dt.date]] = set()  # touched now: each day's version moves once
+        if not self.searches and not self.case_keys:
+            self._load(snapshot, tickets, cases, far, consultation, days)
+            for kind, day in days:
+                self._touch(kind, day)
+            return
 
         def touched(kind: str, day: dt.date) -> set[str]:
             days.add((kind, day))
@@ -844,6 +907,55 @@ class TicketClusters:
         for kind, day in days:  # each day's version moves once
             self._touch(kind, day)
 
+    def _load(
+        self,
+        snapshot: Snapshot,
+        tickets: Iterable[str],
+        cases: Iterable[str],
+        far: RuleContext,
+        consultation: frozenset[str],
+        touched: set[tuple[str, dt.date]],
+    ) -> None:
+        """:meth:`update` of clusters that hold nothing yet (a full evaluation): the same,
+        without looking for what each ticket and case replaces, and with only the tickets
+        that may expect a case (served, not flagged consultation, finished) given to
+        :func:`rules.offsystem.ticket_search`, which returns None for every other; the
+        days they fall on go to ``touched``."""
+        local = far.policy.local_date
+        served = TicketStatus.SERVED
+        get_ticket = snapshot.tickets.get
+        candidates = [
+            ticket
+            for ticket in map(get_ticket, tickets)
+            if ticket is not None
+            and ticket.status is served
+            and not ticket.consultation
+            and ticket.finished_at is not None
+        ]
+        searches, ticket_days = self.searches, self.ticket_days
+        for search in offsystem_rules.ticket_searches(candidates, far, consultation):
+            ticket_id = search.ticket.id
+            searches[ticket_id] = search
+            day = local(search.start)
+            days = ticket_days.get(day)
+            if days is None:
+                days = ticket_days[day] = set()
+                touched.add(("tickets", day))
+            days.add(ticket_id)
+        keys, case_days = self.case_keys, self.case_days
+        get_case = snapshot.cases.get
+        for case_id in cases:
+            case = get_case(case_id)
+            if case is None:
+                continue
+            key = keys[case_id] = _match_key(case)
+            day = local(key[0])
+            days = case_days.get(day)
+            if days is None:
+                days = case_days[day] = set()
+                touched.add(("cases", day))
+            days.add(case_id)
+
     def _groups(self) -> list[tuple[list[dt.date], dt.datetime, dt.datetime]]:
         """Clusters of ticket days: (days, earliest search start, latest deadline)."""
         groups: list[tuple[list[dt.date], dt.datetime, dt.datetime]] = []
@@ -880,13 +992,53 @@ class TicketClusters:
                 or at < cluster.since
                 or (cluster.until is not None and at >= cluster.until)
             ):
-                cluster = self._match(days, case_days, version, snapshot, ctx, cluster)
+                settled = None
+                if cluster is None and end + SECOND <= at:
+                    settled = self._settled(days, case_days, version, snapshot, ctx)
+                if settled is None:
+                    settled = self._match(days, case_days, version, snapshot, ctx, cluster)
+                cluster = settled
             clusters[key] = cluster
             found.extend(cluster.findings)
         self.rematched = _replaced(self.clusters, clusters)
         self.clusters = clusters
         self.touched = {}  # every cluster is as matched now
         return found
+
+    def _settled(
+        self,
+        days: list[dt.date],
+        case_days: list[dt.date],
+        version: tuple[object, ...],
+        snapshot: Snapshot,
+        ctx: RuleContext,
+    ) -> _Cluster | None:
+        """A settled cluster matched in bulk (:func:`monitor.ticketmatch.unmatched`), its
+        findings kept without its split and parts; None if it is not settled.
+
+        Settled: every deadline in it passed (in whole seconds) and every case of its days
+        in the approval system by ``ctx.at``, so that nothing in it changes with time: it
+        is matched again only when a ticket or case of its days changes, which for the
+        days before today is rare. A full evaluation matches most clusters this way, and
+        builds the split and parts (which only make such a match again cheaper) of those
+        that are not settled — today's — and of a settled one when it is first matched
+        again. The caller has checked the deadlines."""
+        at = ctx.at
+        ids = [i for d in case_days for i in self.case_days.get(d, ())]
+        keys = [self.case_keys[i] for i in ids]
+        for accepted, recorded, *_ in keys:
+            if accepted > at or (recorded is not None and recorded > at):
+                return None  # typed in after ``at``: it would change the matching then
+        searches = [self.searches[i] for d in days for i in self.ticket_days[d]]
+        unmatched = unmatched_in_bulk(searches, ids, keys, at)
+        part = _past_due(
+            _Part({}, {}, tuple(unmatched), None, (), at, None),
+            snapshot,
+            ctx,
+        )
+        if part.until is not None:
+            return None
+        return _Cluster(version, part.findings, at, None, {_SETTLED: part}, None, tuple(case_days))
 
     def _match(
         self,
@@ -1334,8 +1486,9 @@ class Engine:
         The cyclic garbage collector is paused meanwhile: judging allocates a great many
         short-lived objects and makes no reference cycles, and every collection it would
         trigger walks the hall's millions of records again (a third of a full evaluation).
+        What survives (verdicts, findings, indexes) is frozen, not walked, at the end.
         """
-        with collector_paused():
+        with collector_paused(freeze=True):
             findings = self._evaluate(snapshot, ctx, changes, current)
             return sorted(findings, key=finding_order) if ordered else findings
 
@@ -1384,8 +1537,7 @@ class Engine:
             if not fresh:
                 for payment_id in payments:
                     self.deposits.drop(payment_id)
-            for payment_id in deposits_due:
-                self._deposit(payment_id, ctx)
+            self._deposits_all(deposits_due, ctx)
         self.overdue.shared.clear()
         self.fees.shared.clear()
         self.tickets.update(snapshot, tickets, cases, ctx)
@@ -1431,45 +1583,83 @@ class Engine:
         return fee_cases, deposits
 
     def _overdue_all(self, case_ids: set[str], snapshot: Snapshot, ctx: RuleContext) -> None:
-        """Judge the overdue family of these cases again: the quiet ones without the rules
-        (:mod:`monitor.preselect`), the others by the rules."""
+        """Judge the overdue family of these cases again: the plain ones over arrays
+        (:meth:`monitor.preselect.OverduePreselection.settle`: quiet, or carrying a card),
+        the others by the rules."""
+        verdicts, at = self.overdue, ctx.at
+        cases, items = snapshot.cases, snapshot.items
         pending: list[tuple[Case, Item]] = []
-        for case_id in case_ids:
-            case = snapshot.cases.get(case_id)
-            item = None if case is None else snapshot.items.get(case.item)
-            if case is None or item is None:
-                self.overdue.drop(case_id)
-            elif not self.overdue.still_valid(case_id, (item,), ctx.at):
-                pending.append((case, item))
+        if verdicts.by_subject:
+            for case_id in case_ids:
+                case = cases.get(case_id)
+                item = None if case is None else items.get(case.item)
+                if case is None or item is None:
+                    verdicts.drop(case_id)
+                elif not verdicts.still_valid(case_id, (item,), at):
+                    pending.append((case, item))
+        elif len(case_ids) == len(cases) and case_ids <= cases.keys():
+            # Every case, none kept (a fresh start): in the snapshot's order, which is
+            # the order the records were made in (far fewer cache misses than the set's).
+            pending = [(c, i) for c in cases.values() if (i := items.get(c.item)) is not None]
+        else:  # none kept: nothing to drop, nothing still valid
+            for case_id in case_ids:
+                case = cases.get(case_id)
+                item = None if case is None else items.get(case.item)
+                if case is not None and item is not None:
+                    pending.append((case, item))
         if not pending:
             return
-        quiet = self._preselected(ctx)[0].quiet(pending, ctx)
-        self._settle(self.overdue, pending, quiet, ctx, lambda c, i, a: judge_overdue(c, i, ctx, a))
+        batch = self._preselected(ctx)[0].settle(pending, ctx)
+        for item, until, ids in batch.quiet:
+            verdicts.store_shared(ids, verdicts.quiet(self._alone(item), at, until))
+        verdicts.store_all(
+            (case_id, Verdict(self._alone(item), findings, at, until, ticking))
+            for case_id, item, findings, ticking, until in batch.found
+        )
+        self._settle(verdicts, batch.rules, {}, ctx, lambda c, i, a: judge_overdue(c, i, ctx, a))
 
     def _fees_all(
         self, case_ids: set[str], snapshot: Snapshot, ctx: RuleContext, monitored: bool
     ) -> None:
-        """Judge the fee family of these cases again: the quiet ones without a payment
-        referring to them over arrays (:class:`monitor.preselect.FeePreselection`), the
-        others by the rules (:func:`judge_fees`)."""
+        """Judge the fee family of these cases again: the quiet ones of plain shapes over
+        arrays (:class:`monitor.preselect.FeePreselection`: without a payment referring
+        to them, or paid in full into a designated account), the others by the rules
+        (:func:`judge_fees`)."""
         pending: list[tuple[Case, Item]] = []
+        paid: list[tuple[Case, Item, tuple[Payment, ...]]] = []
+        paid_inputs: list[tuple[object, ...]] = []  # each paid case's item and payments
+        cases, items, payments_of = snapshot.cases, snapshot.items, self._links.payments_of
+        verdicts, judged = self.fees, self.fees.by_subject  # (none judged yet: a fresh start)
         for case_id in case_ids:
-            case = snapshot.cases.get(case_id)
-            item = None if case is None else snapshot.items.get(case.item)
+            case = cases.get(case_id)
+            item = None if case is None else items.get(case.item)
             if case is None or item is None:
-                self.fees.drop(case_id)
+                verdicts.drop(case_id)
                 continue
-            payments = self._links.payments_of(case)
+            payments = payments_of(case)
             if payments:
                 inputs = (item, *payments)
-                if not self.fees.still_valid(case_id, inputs, ctx.at):
-                    verdict = judge_fees(case, item, payments, monitored, ctx, inputs)
-                    self.fees.store(case_id, verdict)
-            elif not self.fees.still_valid(case_id, self._alone(item), ctx.at):
+                if case_id not in judged or not verdicts.still_valid(case_id, inputs, ctx.at):
+                    paid.append((case, item, payments))
+                    paid_inputs.append(inputs)
+            elif case_id not in judged or not verdicts.still_valid(
+                case_id, self._alone(item), ctx.at
+            ):
                 pending.append((case, item))
+        preselection = self._preselected(ctx)[1] if pending or paid else None
+        if paid:
+            assert preselection is not None
+            quiet = preselection.quiet_paid(paid, ctx)
+            for (case, item, payments), inputs in zip(paid, paid_inputs, strict=True):
+                if case.id in quiet:
+                    verdict = Verdict(inputs, (), ctx.at, quiet[case.id])
+                else:
+                    verdict = judge_fees(case, item, payments, monitored, ctx, inputs)
+                self.fees.store(case.id, verdict)
         if not pending:
             return
-        quiet = self._preselected(ctx)[1].quiet(pending, monitored, ctx)
+        assert preselection is not None
+        quiet = preselection.quiet(pending, monitored, ctx)
         self._settle(
             self.fees,
             pending,
@@ -1509,11 +1699,26 @@ class Engine:
                     verdict = verdicts.quiet(alone, verdict.since, verdict.until)
             verdicts.store(case.id, verdict)
 
-    def _deposit(self, payment_id: str, ctx: RuleContext) -> None:
-        payment = self._links.payments.get(payment_id)
-        if payment is None:
-            self.deposits.drop(payment_id)
+    def _deposits_all(self, payment_ids: set[str], ctx: RuleContext) -> None:
+        """Judge these payments again as deposits possibly without a case: those that
+        match a known case (or are no deposit, or not made yet) over arrays
+        (:meth:`monitor.preselect.FeePreselection.quiet_deposits`), the others by the
+        rules (:func:`judge_deposit`)."""
+        pending: list[tuple[Payment, tuple[Case, ...]]] = []
+        for payment_id in payment_ids:
+            payment = self._links.payments.get(payment_id)
+            if payment is None:
+                self.deposits.drop(payment_id)
+                continue
+            cases = self._links.cases_of(payment)
+            if not self.deposits.still_valid(payment_id, cases, ctx.at):
+                pending.append((payment, cases))
+        if not pending:
             return
-        cases = self._links.cases_of(payment)
-        if not self.deposits.still_valid(payment_id, cases, ctx.at):
-            self.deposits.store(payment_id, judge_deposit(payment, cases, ctx))
+        quiet = self._preselected(ctx)[1].quiet_deposits(pending, ctx)
+        for payment, cases in pending:
+            if payment.id in quiet:
+                verdict = Verdict(cases, (), ctx.at, quiet[payment.id])
+            else:
+                verdict = judge_deposit(payment, cases, ctx)
+            self.deposits.store(payment.id, verdict)

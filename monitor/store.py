@@ -654,11 +654,15 @@ class StateStore:
 
     @staticmethod
     def _copy_rows(
-        conn: Connection, target: str, table: Table, rows: Sequence[dict[str, Any]]
+        conn: Connection,
+        target: str,
+        table: Table,
+        names: Sequence[str],
+        rows: Iterable[Sequence[Any]],
     ) -> None:
-        """COPY rows (all with the same keys, ``table``'s columns) into ``target``, in the
-        caller's transaction (the same connection)."""
-        names = list(rows[0])
+        """COPY rows (values of ``table``'s columns ``names``, in that order) into
+        ``target``, in the caller's transaction (the same connection). The rows are
+        consumed one at a time: a generator keeps no second copy of a big batch."""
         quoted = ", ".join(f'"{n}"' for n in names)
         times = [i for i, n in enumerate(names) if isinstance(table.c[n].type, UtcDateTime)]
         utc = UtcDateTime()
@@ -667,7 +671,7 @@ class StateStore:
         assert driver is not None
         with driver.cursor().copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
             for row in rows:
-                values = [row[n] for n in names]
+                values = list(row)
                 for i in times:
                     value = values[i]
                     if value is not None:
@@ -690,7 +694,7 @@ class StateStore:
         target = self._target(table)
         temporary = f'"jiancha_copy_{table.name}"'
         conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {temporary} (LIKE {target}) ON COMMIT DROP")
-        self._copy_rows(conn, temporary, table, unique)
+        self._copy_rows(conn, temporary, table, names, ([row[n] for n in names] for row in unique))
         updates = ", ".join(f'"{n}" = EXCLUDED."{n}"' for n in names if n not in keys)
         conflict = ", ".join(f'"{k}"' for k in keys)
         conn.exec_driver_sql(
@@ -816,8 +820,9 @@ class StateStore:
             return
         with self.engine.begin() as conn:
             if self.backend == "postgresql" and len(rows) >= COPY_UPSERT_ROWS:
-                values = [{f: getattr(r, f) for f in _SLA_FIELDS} for r in rows]
-                self._copy_rows(conn, self._target(case_sla_table), case_sla_table, values)
+                values = ([getattr(r, f) for f in _SLA_FIELDS] for r in rows)
+                target = self._target(case_sla_table)
+                self._copy_rows(conn, target, case_sla_table, _SLA_FIELDS, values)
                 return
             for start in range(0, len(rows), 1000):
                 conn.execute(

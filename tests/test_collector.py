@@ -63,3 +63,19 @@ def test_nested_pauses() -> None:
             pass
         assert not gc.isenabled()
     assert gc.isenabled()
+
+
+def test_freeze_moves_what_the_block_left_alive_out_of_the_collectors_sight() -> None:
+    """With ``freeze``, what the block allocated and kept is frozen (not walked by the
+    collections its allocations would trigger); without it, nothing is frozen."""
+    gc.unfreeze()
+    try:
+        with collector_paused():
+            kept = [[n] for n in range(1000)]
+        assert gc.get_freeze_count() == 0
+        with collector_paused(freeze=True):
+            kept += [[n] for n in range(1000)]
+        assert gc.get_freeze_count() >= 2000
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -296,6 +298,50 @@ def test_the_engine_agrees_with_the_rules_as_time_moves_and_records_change(
         changes = Changes(
             frozenset(rejoined), frozenset(changed_payments), frozenset(changed_tickets)
         )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.data(),
+    size=st.integers(1, 12),
+    paid=st.integers(0, 6),
+    served=st.integers(0, 10),
+    parameters=st.sampled_from(PARAMETERS),
+)
+def test_judging_makes_no_reference_cycles(
+    data: st.DataObject, size: int, paid: int, served: int, parameters: RuleParameters
+) -> None:
+    """The engine freezes what its evaluation leaves alive instead of letting the cyclic
+    collector walk it (monitor/collector.py): a reference cycle made while judging would
+    be kept until the daemon closes. With freezing switched off, nothing an evaluation
+    (first, incremental, or with every subject judged again) leaves behind is cyclic
+    garbage."""
+    hall = [data.draw(cases(n)) for n in range(size)]
+    records = _records(
+        hall,
+        [data.draw(payments(n)) for n in range(paid)],
+        [data.draw(tickets(n)) for n in range(served)],
+    )
+    instants = _instants(data.draw)
+    assembler = Assembler(cal(), POLICY)
+    assembler.update(records)
+    snapshot = snapshot_of(records, assembler.cases, frozenset({"cases", "payments"}))
+    every = Changes(
+        frozenset(assembler.cases), frozenset(records.payments), frozenset(records.tickets)
+    )
+    engine = Engine()
+    with patch.object(gc, "freeze"):
+        gc.collect()
+        gc.disable()
+        try:
+            changes: Changes | None = None
+            for at in instants:
+                engine.evaluate(snapshot, _ctx(at, parameters), changes)
+                changes = every
+            Engine().evaluate(snapshot, _ctx(instants[-1], parameters), None)
+            assert gc.collect() == 0
+        finally:
+            gc.enable()
 
 
 def test_an_earlier_instant_or_new_parameters_judge_everything_again() -> None:

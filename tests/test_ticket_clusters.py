@@ -225,7 +225,9 @@ def _change_some(
 
 def test_a_change_at_one_window_leaves_the_other_departments_matched() -> None:
     """Tickets at W1 (D1) and W3 (D2) on one day: a new case at W1 matches W1's part
-    again, not W3's (its verdict object is kept)."""
+    again, not W3's (its verdict object is kept). The cluster is first matched while its
+    deadlines are ahead (a settled one is matched in bulk, without parts: see the test
+    after this one)."""
     day = t(2026, 9, 1, 9)
     queue = {
         "T1": _served(1, "W1", day),
@@ -240,6 +242,7 @@ def test_a_change_at_one_window_leaves_the_other_departments_matched() -> None:
     )
     snapshot = Snapshot(items=ITEMS, tickets=queue, cases={"C0": earlier})
     clusters.update(snapshot, queue, ["C0"], ctx)
+    assert clusters.findings(snapshot, _ctx(day + dt.timedelta(minutes=30))) == []
     assert {f.subject_id for f in clusters.findings(snapshot, ctx)} == {"T1", "T2"}
     (before,) = clusters.clusters.values()
     case = Case(
@@ -360,7 +363,8 @@ def test_a_finishing_ticket_and_a_new_case_extend_the_split() -> None:
 def test_a_case_changed_in_what_matching_does_not_read_keeps_its_part() -> None:
     """C1 covers T1; C1 is concluded (a new version, the same match key) and T2 finishes
     at another department: W1's part keeps its matching (the very part object), and the
-    findings are still the rule's."""
+    findings are still the rule's. (First matched while its deadlines are ahead, as in
+    the test before.)"""
     day = t(2026, 9, 1, 9)
     queue = {
         "T1": _served(1, "W1", day),
@@ -373,6 +377,7 @@ def test_a_case_changed_in_what_matching_does_not_read_keeps_its_part() -> None:
     ctx = _ctx(day + dt.timedelta(hours=2))
     snapshot = Snapshot(items=ITEMS, tickets=queue, cases={"C1": case})
     clusters.update(snapshot, queue, ["C1"], ctx)
+    assert clusters.findings(snapshot, _ctx(day + dt.timedelta(minutes=30))) == []
     assert [f.subject_id for f in clusters.findings(snapshot, ctx)] == ["T2"]
     (before,) = clusters.clusters.values()
     concluded = case.model_copy(update={"concluded_at": day + dt.timedelta(hours=1)})

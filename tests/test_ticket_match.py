@@ -1,0 +1,265 @@
+"""Ticket matching in bulk (:func:`monitor.ticketmatch.unmatched`) gives what the rule gives.
+
+:func:`rules.offsystem.unmatched_searches` is the definition: random halls of several
+windows, departments (one sharing a window's code), services and applicant keys (the
+empty key too), cases typed in late, instants to the microsecond and edge times exactly
+on a ticket's call or deadline; then a fixed sweep of a case's acceptance and typing-in
+around a ticket's bounds. A full evaluation of :class:`monitor.engine.TicketClusters`
+(whose settled clusters are matched in bulk) is held to the rule's findings too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.engine import _SETTLED, TicketClusters
+from monitor.model import Case, Item, Snapshot, Ticket, TicketStatus
+from monitor.ticketmatch import match_key, micros, unmatched
+from rules import offsystem
+from rules.context import RuleContext
+from rules.parameters import RuleParameters
+from tests.hall_time import POLICY, cal, t
+
+START = t(2026, 9, 1, 9)
+ITEMS = {"I1": Item(code="I1", statutory_limit_days=5, promised_limit_days=3)}
+PARAMETERS = RuleParameters.model_validate(
+    {
+        "offsystem": {
+            "consultation_services": ["ZX"],
+            "ticket_grace_minutes": 30,
+            "overrides": {"items": {"I2": {"ticket_grace_minutes": 90}}},
+        }
+    }
+)
+# "D2" is a window's code and a department's: the two places must stay apart.
+WINDOWS = [None, "W1", "W2", "W3", "D2"]
+DEPARTMENTS = [None, "D1", "D2", "D3"]
+KEYS = [None, "", "K1", "K2", "K3"]
+MINUTE = dt.timedelta(minutes=1)
+
+
+def _ctx(at: dt.datetime) -> RuleContext:
+    return RuleContext(calendar=cal(), policy=POLICY, at=at, parameters=PARAMETERS)
+
+
+def _instant(draw: st.DrawFn) -> dt.datetime:
+    minutes = draw(st.integers(0, 2)) * 60 * 24 + draw(st.integers(0, 240))
+    micro = draw(st.sampled_from([0, 0, 1, 500_000, 999_999]))
+    return START + dt.timedelta(minutes=minutes, microseconds=micro)
+
+
+@st.composite
+def tickets(draw: st.DrawFn, number: int) -> Ticket:
+    called = _instant(draw)
+    finished = called + dt.timedelta(
+        minutes=draw(st.sampled_from([0, 5, 20, 90])),
+        microseconds=draw(st.sampled_from([0, 1, 999_999])),
+    )
+    return Ticket(
+        id=f"T{number:03d}",
+        department=draw(st.sampled_from(DEPARTMENTS)),
+        window=draw(st.sampled_from(WINDOWS)),
+        service=draw(st.sampled_from([None, "I1", "I2", "ZX"])),
+        applicant_key=draw(st.sampled_from(KEYS)),
+        issued_at=called - MINUTE,
+        called_at=called if draw(st.integers(0, 9)) else None,
+        finished_at=finished if draw(st.integers(0, 9)) else None,
+        status=draw(st.sampled_from([TicketStatus.SERVED] * 4 + [TicketStatus.ABSENT])),
+        consultation=draw(st.integers(0, 7)) == 0,
+    )
+
+
+@st.composite
+def cases(draw: st.DrawFn, number: int, tickets: list[Ticket]) -> Case:
+    accepted = _instant(draw)
+    window = draw(st.sampled_from(WINDOWS))
+    department = draw(st.sampled_from(DEPARTMENTS))
+    served = [x for x in tickets if x.called_at is not None and x.finished_at is not None]
+    if served and draw(st.booleans()):  # on a ticket's bound, to the microsecond
+        ticket = draw(st.sampled_from(served))
+        if draw(st.integers(0, 3)):  # at its place
+            window, department = ticket.window, ticket.department
+        grace = PARAMETERS.offsystem.ticket_grace(ticket.service, ticket.department)
+        bound = draw(
+            st.sampled_from([min(ticket.called_at, ticket.finished_at), ticket.finished_at + grace])
+        )
+        accepted = bound + dt.timedelta(microseconds=draw(st.sampled_from([-1, 0, 0, 1])))
+    recorded = None
+    if draw(st.integers(0, 3)) == 0:
+        recorded = accepted + dt.timedelta(minutes=draw(st.integers(0, 600)))
+    return Case(
+        id=f"C{draw(st.integers(0, 999)):03d}-{number}",  # ids not in acceptance order
+        item="I1",
+        center="HZ",
+        department=department,
+        window=window,
+        applicant_key=draw(st.sampled_from(KEYS)),
+        accepted_at=accepted,
+        recorded_at=recorded,
+    )
+
+
+def _both(tickets: list[Ticket], hall: list[Case], at: dt.datetime) -> tuple[list, list]:
+    """The rule's unmatched searches and the bulk matcher's, at ``at``."""
+    ctx = _ctx(at)
+    consultation = frozenset(PARAMETERS.offsystem.consultation_services)
+    searches = list(offsystem.ticket_searches(tickets, ctx, consultation))
+    rule = offsystem.unmatched_searches(searches, hall, ctx)
+    bulk = unmatched(searches, [c.id for c in hall], [match_key(c) for c in hall], at)
+    return rule, bulk
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), served=st.integers(0, 25), size=st.integers(0, 25))
+def test_bulk_matching_is_the_rules(data: st.DataObject, served: int, size: int) -> None:
+    queue = [data.draw(tickets(n)) for n in range(served)]
+    hall = [data.draw(cases(n, queue)) for n in range(size)]
+    at = START + dt.timedelta(minutes=data.draw(st.integers(0, 60 * 24 * 4)))
+    rule, bulk = _both(queue, hall, at)
+    assert bulk == rule
+
+
+def test_a_sweep_around_a_tickets_bounds() -> None:
+    """A ticket at W1 called 9:00:00, finished 9:10:00, due 9:40:00; cases accepted from
+    just before its call to just after its deadline, typed in before or after the
+    instant; with a second ticket competing for the case."""
+    called = START
+    ticket = Ticket(
+        id="T1",
+        window="W1",
+        department="D1",
+        applicant_key="K1",
+        issued_at=called,
+        called_at=called,
+        finished_at=called + 10 * MINUTE,
+        status=TicketStatus.SERVED,
+    )
+    other = ticket.model_copy(update={"id": "T0", "applicant_key": None})
+    due = called + 40 * MINUTE
+    micro = dt.timedelta(microseconds=1)
+    outcomes = set()
+    for accepted in [called - micro, called, called + micro, due - micro, due, due + micro]:
+        for key in [None, "K1", "K2"]:
+            for typed_in in [None, due + MINUTE]:
+                for at in [due + MINUTE - micro, due + MINUTE, due + 2 * MINUTE]:
+                    for queue in ([ticket], [ticket, other]):
+                        case = Case(
+                            id="C1",
+                            item="I1",
+                            window="W1",
+                            department="D1",
+                            applicant_key=key,
+                            accepted_at=accepted,
+                            recorded_at=typed_in,
+                        )
+                        rule, bulk = _both(queue, [case], at)
+                        assert bulk == rule, (accepted, key, typed_in, at, len(queue))
+                        outcomes.add(tuple(s.ticket.id for s in rule))
+    assert {(), ("T1",), ("T0",)} <= outcomes  # the sweep crosses the bounds both ways
+
+
+def test_micros_are_exact() -> None:
+    """Instants to the microsecond, across the era, come back exactly."""
+    instants = [
+        START + dt.timedelta(days=d, microseconds=m)
+        for d in (-20000, -1, 0, 1, 3000)
+        for m in (0, 1, 499_999, 999_999)
+    ]
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    expected = [(i - epoch) // dt.timedelta(microseconds=1) for i in instants]
+    assert micros(instants).tolist() == expected
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), served=st.integers(0, 20), size=st.integers(0, 20))
+def test_a_full_evaluation_gives_the_rules_findings(
+    data: st.DataObject, served: int, size: int
+) -> None:
+    """Fresh clusters, days after the tickets (settled: matched in bulk) or among them;
+    then a change to every ticket day, matched again with splits and parts."""
+    queue = {f"T{n:03d}": data.draw(tickets(n)) for n in range(served)}
+    hall_list = [data.draw(cases(n, list(queue.values()))) for n in range(size)]
+    hall = {c.id: c for c in hall_list}
+    at = START + dt.timedelta(minutes=data.draw(st.integers(0, 60 * 24 * 6)))
+    snapshot = Snapshot(items=ITEMS, cases=hall, tickets=queue)
+    clusters = TicketClusters()
+    clusters.update(snapshot, set(queue), set(hall), _ctx(at))
+    found = clusters.findings(snapshot, _ctx(at))
+    expected = list(offsystem.tickets_without_case(snapshot, _ctx(at)))
+    assert sorted(found, key=lambda f: f.subject_id) == sorted(expected, key=lambda f: f.subject_id)
+    later = at + dt.timedelta(minutes=data.draw(st.integers(0, 60 * 24)))
+    changed = {i: x.model_copy(update={"number": "X"}) for i, x in queue.items()}
+    snapshot = Snapshot(items=ITEMS, cases=hall, tickets=changed)
+    clusters.update(snapshot, set(changed), (), _ctx(later))
+    found = clusters.findings(snapshot, _ctx(later))
+    expected = list(offsystem.tickets_without_case(snapshot, _ctx(later)))
+    assert sorted(found, key=lambda f: f.subject_id) == sorted(expected, key=lambda f: f.subject_id)
+    assert not any(_SETTLED in c.parts for c in clusters.clusters.values())
+
+
+def test_settled_clusters_are_matched_in_bulk_then_split_when_changed() -> None:
+    """Days whose deadlines all passed are matched in bulk (no split, no parts); a change
+    to one builds its split and parts, and the next change there rematches one part."""
+    day = START
+    queue = {
+        "T1": Ticket(
+            id="T1",
+            window="W1",
+            department="D1",
+            issued_at=day,
+            called_at=day,
+            finished_at=day + 10 * MINUTE,
+            status=TicketStatus.SERVED,
+        ),
+    }
+    queue["T2"] = queue["T1"].model_copy(update={"id": "T2", "window": "W3", "department": "D3"})
+    at = day + dt.timedelta(hours=3)
+    clusters = TicketClusters()
+    snapshot = Snapshot(items=ITEMS, tickets=queue, cases={})
+    clusters.update(snapshot, queue, (), _ctx(at))
+    assert {f.subject_id for f in clusters.findings(snapshot, _ctx(at))} == {"T1", "T2"}
+    (cluster,) = clusters.clusters.values()
+    assert cluster.split is None and set(cluster.parts) == {_SETTLED}
+    hall = {"C1": Case(id="C1", item="I1", window="W1", department="D1", accepted_at=day)}
+    snapshot = Snapshot(items=ITEMS, tickets=queue, cases=hall)
+    clusters.update(snapshot, (), ["C1"], _ctx(at))
+    assert {f.subject_id for f in clusters.findings(snapshot, _ctx(at))} == {"T2"}
+    (cluster,) = clusters.clusters.values()
+    assert cluster.split is not None and len(cluster.parts) == 2
+    gone, now = clusters.rematched  # the bulk findings count as replaced
+    assert {f.subject_id for f in gone} == {"T1", "T2"} and {f.subject_id for f in now} == {"T2"}
+    w3 = next(p for p in cluster.parts.values() if "T2" in p.tickets)
+    hall["C2"] = hall["C1"].model_copy(update={"id": "C2", "accepted_at": day + MINUTE})
+    snapshot = Snapshot(items=ITEMS, tickets=queue, cases=hall)
+    clusters.update(snapshot, (), ["C2"], _ctx(at))
+    assert {f.subject_id for f in clusters.findings(snapshot, _ctx(at))} == {"T2"}
+    (cluster,) = clusters.clusters.values()
+    assert next(p for p in cluster.parts.values() if "T2" in p.tickets) is w3
+
+
+def test_cases_accepted_at_one_instant_are_taken_in_the_order_of_their_ids() -> None:
+    """C1 (applicant K1) and C2 (no key) accepted at the same instant at W1: the ticket
+    without a key, due first, takes C1 (the lower id), which leaves C2 for the keyed
+    ticket of another applicant (a keyless case only)."""
+    called = START
+    first = Ticket(
+        id="T1",
+        window="W1",
+        department="D1",
+        issued_at=called,
+        called_at=called,
+        finished_at=called + 10 * MINUTE,
+        status=TicketStatus.SERVED,
+    )
+    second = first.model_copy(
+        update={"id": "T2", "applicant_key": "K2", "finished_at": called + 20 * MINUTE}
+    )
+    accepted = called + 5 * MINUTE
+    keyless = Case(id="C2", item="I1", window="W1", department="D1", accepted_at=accepted)
+    keyed = keyless.model_copy(update={"id": "C1", "applicant_key": "K1"})
+    for hall in ([keyless, keyed], [keyed, keyless]):
+        rule, bulk = _both([first, second], hall, called + dt.timedelta(hours=2))
+        assert rule == bulk == []
