@@ -203,6 +203,15 @@ def _records(
     return records
 
 
+def _drawn_records(data: st.DataObject, size: int, paid: int, served: int) -> Records:
+    """A drawn hall: ``size`` cases, ``paid`` payments and ``served`` queue tickets."""
+    return _records(
+        [data.draw(cases(n)) for n in range(size)],
+        [data.draw(payments(n)) for n in range(paid)],
+        [data.draw(tickets(n)) for n in range(served)],
+    )
+
+
 def _instants(draw: st.DrawFn | st.DataObject) -> list[dt.datetime]:
     """Increasing instants: random ones, plus midnights and the second after a deadline."""
     offsets = draw(st.lists(st.integers(0, 24 * 3600 * 60), min_size=1, max_size=8))
@@ -222,12 +231,7 @@ def _instants(draw: st.DrawFn | st.DataObject) -> list[dt.datetime]:
 def test_the_engine_agrees_with_the_rules_as_time_moves_and_records_change(
     data: st.DataObject, size: int, paid: int, served: int, parameters: RuleParameters
 ) -> None:
-    hall = [data.draw(cases(n)) for n in range(size)]
-    records = _records(
-        hall,
-        [data.draw(payments(n)) for n in range(paid)],
-        [data.draw(tickets(n)) for n in range(served)],
-    )
+    records = _drawn_records(data, size, paid, served)
     assembler = Assembler(cal(), POLICY)
     assembler.update(records)
     engine = Engine()
@@ -316,12 +320,7 @@ def test_judging_makes_no_reference_cycles(
     be kept until the daemon closes. With freezing switched off, nothing an evaluation
     (first, incremental, or with every subject judged again) leaves behind is cyclic
     garbage."""
-    hall = [data.draw(cases(n)) for n in range(size)]
-    records = _records(
-        hall,
-        [data.draw(payments(n)) for n in range(paid)],
-        [data.draw(tickets(n)) for n in range(served)],
-    )
+    records = _drawn_records(data, size, paid, served)
     instants = _instants(data.draw)
     assembler = Assembler(cal(), POLICY)
     assembler.update(records)
