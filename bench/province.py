@@ -93,8 +93,14 @@ class Run:
     timings: dict[str, float] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     profiles: dict[str, str] = field(default_factory=dict)
+    peaks: dict[str, int] = field(default_factory=dict)  # peak RSS (bytes) after each step
     findings: int = 0
     report: tuple[str, int, int] = ("", 0, 0)  # month, its cases, files written
+
+    def took(self, label: str, seconds: float) -> None:
+        """A step's time, and the process's peak RSS once it is done (where the peak is)."""
+        self.timings[label] = seconds
+        self.peaks[label] = peak_rss_bytes()
 
 
 @contextmanager
@@ -116,7 +122,7 @@ def fresh_databases(*suffixes: str) -> Iterator[list[str]]:
 def _timed(run: Run, label: str, step: Callable[[], Any]) -> Any:
     started = time.perf_counter()
     result = step()
-    run.timings[label] = time.perf_counter() - started
+    run.took(label, time.perf_counter() - started)
     print(f"  {label:<28} {run.timings[label]:8.2f} s", flush=True)
     return result
 
@@ -259,7 +265,7 @@ def monthly_report(run: Run, daemon: Daemon, config: Any, workdir: Path) -> None
     month, cases = months.most_common(1)[0]
     started = time.perf_counter()
     written = generate(config, month, AT, SHANGHAI, directory=workdir / "reports")
-    run.timings["monthly report"] = time.perf_counter() - started
+    run.took("monthly report", time.perf_counter() - started)
     run.report = (month, cases, len(written))
     print(
         f"  {'monthly report':<28} {run.timings['monthly report']:8.2f} s ({month}, "
@@ -399,7 +405,7 @@ def measure(run: Run, profile: bool, generator: str) -> None:
             if generator == "simulator"
             else OwnHall(spec, source_url, state_url)
         )
-        run.timings["generate (COPY)"] = time.perf_counter() - started
+        run.took("generate (COPY)", time.perf_counter() - started)
         config = parse_config(hall.config, workdir)
         floor_s, floor_rows = _timed(run, "read floor (bare psycopg)", lambda: read_floor(config))
         run.rows["source rows"] = floor_rows
@@ -436,7 +442,7 @@ def measure(run: Run, profile: bool, generator: str) -> None:
             steady_at = AT + dt.timedelta(minutes=1, seconds=30)
             _timed(run, "steady evaluation (no change)", lambda: daemon.run_evaluation(steady_at))
             scrape_s, scrape_bytes = scrape(server.port)
-            run.timings["/metrics scrape"] = scrape_s
+            run.took("/metrics scrape", scrape_s)
             print(f"  {'/metrics scrape':<28} {scrape_s:8.3f} s ({scrape_bytes} bytes)")
 
             clock_at = hall.change(CHANGED_ROWS, "N1")
@@ -569,8 +575,11 @@ def report(run: Run, command: str, load_before: str, load_after: str) -> str:
     ]
     for f in run.figures:
         lines.append(f"| {f.target} | {f.goal} | {f.measured} | {mark[f.met]} | {f.note} |")
-    lines += ["", "## Steps", "", "| step | seconds |", "|---|---|"]
-    lines += [f"| {label} | {seconds:.2f} |" for label, seconds in run.timings.items()]
+    lines += ["", "## Steps", "", "| step | seconds | peak RSS after it |", "|---|---|---|"]
+    lines += [
+        f"| {label} | {seconds:.2f} | {run.peaks[label] / 1e9:.2f} GB |"
+        for label, seconds in run.timings.items()
+    ]
     for label, text in run.profiles.items():
         lines += ["", f"## Hot spots: {label} (cProfile, by own time)", "", "```", text, "```"]
     return "\n".join(lines) + "\n"
