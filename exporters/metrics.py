@@ -291,14 +291,12 @@ class _HallText:
     A province's figures are tens of thousands of samples (cards by window, findings by
     rule and place …) and an evaluation changes few of them, while prometheus-client
     formats every one again (label escaping, the value's Go form). Here every line is
-    prometheus-client's own: a family with several new lines is rendered whole by it, a
-    family with a few, one line at a time (the family with that sample alone); a line is
-    reused while its sample (family, label values, value) is the same. The text is the
-    same, byte for byte: a family's exposition is its ``# HELP``/``# TYPE`` lines and
-    then one line per sample, a label value's line breaks escaped.
+    prometheus-client's own: a family seen for the first time is rendered whole by it,
+    afterwards only its new samples are (the family with those samples alone, in one
+    call); a line is reused while its sample (family, label values, value) is the same.
+    The text is the same, byte for byte: a family's exposition is its ``# HELP``/``# TYPE``
+    lines and then one line per sample, a label value's line breaks escaped.
     """
-
-    WHOLE_FAMILY_AFTER = 8  # new lines in a family from which it is rendered whole
 
     def __init__(self, accept: str) -> None:
         self._encoder = choose_encoder(accept)[0]
@@ -309,6 +307,20 @@ class _HallText:
         registry.register(_Families(*families))
         return self._encoder(registry).removesuffix(_EOF)
 
+    def _lines_of(
+        self,
+        kind: str,
+        name: str,
+        documentation: str,
+        labels: list[str],
+        items: list[tuple[tuple[str, ...], float]],
+    ) -> tuple[bytes, list[bytes] | None]:
+        """The family of these samples as prometheus-client renders it, and line by line:
+        two head lines, then a line per sample in order (None if not of that shape)."""
+        text = self._text(_family(kind, name, documentation, labels, dict(items)))
+        lines = [line + b"\n" for line in text.split(b"\n")[:-1]]
+        return text, lines if len(lines) == 2 + len(items) else None
+
     def render(self, figures: HallFigures) -> bytes:
         kept, lines = self._lines, {}
         out: list[bytes] = []
@@ -317,23 +329,25 @@ class _HallText:
             head_key = (kind, name, documentation, tuple(labels))
             # A zero by its sign too: -0.0 equals 0 but is rendered otherwise.
             keys = [(name, key, value if value else repr(value)) for key, value in items]
-            missing = [(k, item) for k, item in zip(keys, items, strict=True) if k not in kept]
             head = kept.get(head_key)
-            if head is None or len(missing) >= self.WHOLE_FAMILY_AFTER:
-                text = self._text(_family(kind, name, documentation, labels, dict(items)))
-                parts = [part + b"\n" for part in text.split(b"\n")[:-1]]
-                if len(parts) != 2 + len(items):  # not two head lines and a line each
+            fresh: dict[tuple[object, ...], bytes] = {}
+            if head is not None:
+                missing = [(k, item) for k, item in zip(keys, items, strict=True) if k not in kept]
+                if missing:
+                    _, rendered = self._lines_of(
+                        kind, name, documentation, labels, [item for _, item in missing]
+                    )
+                    if rendered is None or rendered[0] + rendered[1] != head:
+                        head = None  # not line by line: rendered whole below
+                    else:
+                        fresh = dict(zip((k for k, _ in missing), rendered[2:], strict=True))
+            if head is None:
+                text, whole = self._lines_of(kind, name, documentation, labels, items)
+                if whole is None:
                     out.append(text)
                     continue
-                head = b"".join(parts[:2])
-                fresh = dict(zip(keys, parts[2:], strict=True))
-            else:
-                fresh = {
-                    k: self._text(_family(kind, name, documentation, labels, dict([item])))[
-                        len(head) :
-                    ]
-                    for k, item in missing
-                }
+                head = whole[0] + whole[1]
+                fresh = dict(zip(keys, whole[2:], strict=True))
             lines[head_key] = head
             out.append(head)
             for k in keys:

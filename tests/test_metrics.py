@@ -437,3 +437,25 @@ def test_the_hall_text_renders_only_new_samples(monkeypatch: pytest.MonkeyPatch)
     figures.overdue[("HZ01", "GA", "W3")] = 3
     assert text.render(figures) == _render(figures, PROMETHEUS_ACCEPT)
     assert rendered == [1]  # the one sample that changed, alone
+
+
+def test_the_hall_text_renders_many_new_samples_without_the_rest_of_their_family(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    figures = hall()
+    figures.overdue.update({("HZ02", "GA", f"W{n:02d}"): n + 1 for n in range(40)})
+    text = _HallText(PROMETHEUS_ACCEPT)
+    text.render(figures)
+    rendered: list[int] = []
+    original = _HallText._text
+
+    def counted(self: _HallText, *families: Any) -> bytes:
+        rendered.append(sum(len(f.samples) for f in families))
+        return original(self, *families)
+
+    monkeypatch.setattr(_HallText, "_text", counted)
+    for n in range(12):  # a dozen of the family's 42 samples change
+        figures.overdue[("HZ02", "GA", f"W{n:02d}")] += 100
+    figures.overdue[("HZ09", "GA", "W01")] = 7  # and one is new
+    assert text.render(figures) == _render(figures, PROMETHEUS_ACCEPT)
+    assert rendered == [13]  # those alone, in one family
