@@ -40,7 +40,7 @@ from monitor.deadlines import DeadlinePolicy, case_deadlines, working_days_used
 from monitor.model import Case, Item, Snapshot
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CaseSla:
     """One judgment of one case, as of ``recorded_at`` (a row of ``jiancha_case_sla``)."""
 

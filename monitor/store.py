@@ -228,6 +228,35 @@ parameter_sets_table = Table(
 
 _SLA_FIELDS = tuple(c.name for c in case_sla_table.columns if c.name != "id")
 assert tuple(f.name for f in fields(CaseSla)) == _SLA_FIELDS  # rows built positionally
+# Columns whose values recur from row to row (places, items, when a batch was recorded,
+# deadlines at a day's end, the calendar): one object for each distinct value.
+_SLA_SHARED = frozenset(
+    _SLA_FIELDS.index(name)
+    for name in (
+        "recorded_at",
+        "center",
+        "department",
+        "window",
+        "item",
+        "item_kind",
+        "result",
+        "promised_due_at",
+        "statutory_due_at",
+        "calendar_version",
+    )
+)
+
+
+def _sla_rows(rows: Iterable[Sequence[Any]]) -> Iterator[CaseSla]:
+    """SLA rows as :class:`CaseSla`, equal values of the recurring columns shared: a
+    report holds a month's rows, and the driver gives every row its own strings and
+    datetimes."""
+    shared: dict[Any, Any] = {}
+    keep = shared.setdefault
+    for row in rows:
+        yield CaseSla(
+            *(keep(value, value) if i in _SLA_SHARED else value for i, value in enumerate(row))
+        )
 
 
 @dataclass(frozen=True)
@@ -857,8 +886,7 @@ class StateStore:
             result = conn.execution_options(stream_results=True, yield_per=5000).execute(
                 select(*(case_sla_table.c[f] for f in _SLA_FIELDS)).order_by(case_sla_table.c.id)
             )
-            for row in result:
-                yield CaseSla(**row._asdict())
+            yield from _sla_rows(result)
 
     def sla_rows_touching(
         self,
@@ -897,8 +925,7 @@ class StateStore:
                 .where(t.c.case_id.in_(wanted))
                 .order_by(t.c.id)
             )
-            for row in result:
-                yield CaseSla(*row)  # the table's columns are CaseSla's fields, in order
+            yield from _sla_rows(result)  # the table's columns are CaseSla's fields, in order
 
     def sla_first_accepted(self) -> dict[str | None, dt.datetime]:
         """The earliest acceptance among the SLA rows of each center."""

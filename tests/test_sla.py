@@ -318,3 +318,20 @@ def test_facts_digest_is_the_plain_canonical_digest(facts: tuple[Any, ...]) -> N
     very same text as the plain recursive one."""
     plain = hashlib.blake2b(repr(_plain_canonical(facts)).encode(), digest_size=16).hexdigest()
     assert facts_digest(facts) == plain
+
+
+def test_rows_read_back_share_their_recurring_values_and_equal_what_was_stored(
+    tmp_path: Path,
+) -> None:
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    store.open()
+    twins = (case(), case(id="C2"))  # one place, item and acceptance: the same deadlines
+    rows = SlaRecorder(cal(), POLICY).changes(snapshot(*twins), t(2026, 10, 12, 12))
+    store.append_sla(rows)
+    period = (t(2026, 10, 1), t(2026, 11, 1))
+    for read in (list(store.sla_rows()), list(store.sla_rows_touching(*period))):
+        assert read == rows
+        first, second = read
+        for name in ("recorded_at", "center", "item", "promised_due_at", "calendar_version"):
+            assert getattr(first, name) is getattr(second, name), name
+    store.close()
