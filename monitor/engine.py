@@ -40,7 +40,7 @@ import datetime as dt
 import heapq
 import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -1318,27 +1318,37 @@ def _same_part(
 # --- backfilled cases and double acceptances (judged over the few cases that can show them)
 
 
-def may_be_backfilled(case: Case, ctx: RuleContext) -> bool:
+def may_be_backfilled(
+    case: Case,
+    ctx: RuleContext,
+    limits: dict[tuple[str, str | None], tuple[dt.timedelta, dt.timedelta]] | None = None,
+) -> bool:
     """Whether a case can ever show a pattern of ``offsystem.backfilled_case``.
 
     Typed in after its threshold (late entry), or on a later day than its acceptance (a
     backdated case, which bursts are made of), or concluded within the instant-conclusion
     limit of its acceptance. Every other case can be left out of the rule's input without
-    changing its answer.
+    changing its answer. ``limits`` keeps the two limits of each item and department
+    from case to case (a pass over a million cases has a few hundred of them).
     """
-    offsystem = ctx.parameters.offsystem
+    key = (case.item, case.department)
+    found = None if limits is None else limits.get(key)
+    if found is None:
+        offsystem = ctx.parameters.offsystem
+        found = (
+            offsystem.backfill_threshold(*key),
+            offsystem.instant_conclusion(*key),
+        )
+        if limits is not None:
+            limits[key] = found
+    threshold, instant = found
     if case.recorded_at is not None:
         local = ctx.policy.local_date
         if local(case.accepted_at) < local(case.recorded_at):
             return True
-        if case.recorded_at - case.accepted_at > offsystem.backfill_threshold(
-            case.item, case.department
-        ):
+        if case.recorded_at - case.accepted_at > threshold:
             return True
-    return case.concluded_at is not None and (
-        case.concluded_at - case.accepted_at
-        < offsystem.instant_conclusion(case.item, case.department)
-    )
+    return case.concluded_at is not None and (case.concluded_at - case.accepted_at < instant)
 
 
 class FewCases:
@@ -1355,20 +1365,27 @@ class FewCases:
         self.groups: _Index[str] = _Index()  # case ids by applicant key
         self.group_of: dict[str, str] = {}  # applicant key by case id
 
-    def update(self, snapshot: Snapshot, cases: Iterable[str], ctx: RuleContext) -> None:
+    def update(self, snapshot: Snapshot, cases: Collection[str], ctx: RuleContext) -> None:
+        """Look again at these cases (each id once); the rest are as they were."""
+        backfill, group_of, groups = self.backfill, self.group_of, self.groups
+        held = bool(backfill or group_of)  # nothing held (a full evaluation): nothing to drop
+        get_case = snapshot.cases.get
+        limits: dict[tuple[str, str | None], tuple[dt.timedelta, dt.timedelta]] = {}
         for case_id in cases:
-            self.backfill.discard(case_id)
-            group = self.group_of.pop(case_id, None)
-            if group is not None:
-                self.groups.remove(group, case_id)
-            case = snapshot.cases.get(case_id)
+            if held:
+                backfill.discard(case_id)
+                group = group_of.pop(case_id, None)
+                if group is not None:
+                    groups.remove(group, case_id)
+            case = get_case(case_id)
             if case is None:
                 continue
-            if may_be_backfilled(case, ctx):
-                self.backfill.add(case_id)
-            if case.applicant_key is not None:
-                self.group_of[case_id] = case.applicant_key
-                self.groups.add(case.applicant_key, case_id)
+            if may_be_backfilled(case, ctx, limits):
+                backfill.add(case_id)
+            applicant = case.applicant_key
+            if applicant is not None:
+                group_of[case_id] = applicant
+                groups.add(applicant, case_id)
 
     def findings(self, snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
         cases = snapshot.cases

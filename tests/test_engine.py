@@ -13,11 +13,13 @@ from hypothesis import strategies as st
 from monitor.engine import (
     Changes,
     Engine,
+    FewCases,
     Verdict,
     Verdicts,
     _Index,
     brought_to,
     finding_order,
+    may_be_backfilled,
     next_boundary,
     ticks,
 )
@@ -510,3 +512,56 @@ def test_a_case_typed_in_hours_late_on_its_own_day_is_still_seen() -> None:
     expected = _reference(snapshot, ctx)
     assert "offsystem.backfilled_case" in [f.rule for f in expected]
     assert Engine().evaluate(snapshot, ctx, None) == expected
+
+
+def test_late_entry_limits_are_each_item_and_departments_own_in_one_pass() -> None:
+    """FewCases keeps the limits of an item and department from case to case: a case of
+    another item or department must get its own (overrides by item win over departments)."""
+    parameters = RuleParameters.model_validate(
+        {
+            **ACCOUNTS,
+            "offsystem": {
+                **ACCOUNTS["offsystem"],
+                "overrides": {
+                    "departments": {"D1": {"backfill_hours": 10}},
+                    "items": {"I3": {"backfill_hours": 4, "instant_conclusion_seconds": 0}},
+                },
+            },
+        }
+    )
+    accepted = t(2026, 9, 14, 0, 30)
+    cases = [
+        # typed in 20 hours late on the same day: late for 4 h and 10 h, not for 24 h
+        Case(
+            id=f"C{n}",
+            item=item,
+            department=department,
+            window="W1",
+            accepted_at=accepted,
+            recorded_at=accepted + dt.timedelta(hours=20),
+        )
+        for n, (item, department) in enumerate(
+            [("I3", "D1"), ("I0", "D1"), ("I0", "D2"), ("I3", "D2"), ("I0", "D1")]
+        )
+    ] + [
+        # concluded 30 seconds after acceptance: instant for 60 s, not where 0 disables it
+        Case(
+            id=f"Q{n}",
+            item=item,
+            department="D2",
+            window="W1",
+            accepted_at=accepted,
+            recorded_at=accepted,
+            concluded_at=accepted + dt.timedelta(seconds=30),
+        )
+        for n, item in enumerate(["I0", "I3", "I0"])
+    ]
+    records = _records([(case, [], []) for case in cases])
+    assembler = Assembler(cal(), POLICY)
+    assembler.update(records)
+    snapshot = snapshot_of(records, assembler.cases, None)
+    ctx = _ctx(t(2026, 9, 15, 9), parameters)
+    few = FewCases()
+    few.update(snapshot, [c.id for c in cases], ctx)
+    assert few.backfill == {"C0", "C1", "C3", "C4", "Q0", "Q2"}
+    assert few.backfill == {c.id for c in cases if may_be_backfilled(c, ctx)}
