@@ -421,10 +421,8 @@ def test_the_hall_text_kept_line_by_line_is_what_prometheus_client_renders(
         assert text.render(changed) == _render(changed, PROMETHEUS_ACCEPT)
 
 
-def test_the_hall_text_renders_only_new_samples(monkeypatch: pytest.MonkeyPatch) -> None:
-    text = _HallText(PROMETHEUS_ACCEPT)
-    figures = hall()
-    first = text.render(figures)
+def _count_renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, the samples of each prometheus-client render of the hall text."""
     rendered: list[int] = []
     original = _HallText._text
 
@@ -433,6 +431,14 @@ def test_the_hall_text_renders_only_new_samples(monkeypatch: pytest.MonkeyPatch)
         return original(self, *families)
 
     monkeypatch.setattr(_HallText, "_text", counted)
+    return rendered
+
+
+def test_the_hall_text_renders_only_new_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = _HallText(PROMETHEUS_ACCEPT)
+    figures = hall()
+    first = text.render(figures)
+    rendered = _count_renders(monkeypatch)
     assert text.render(figures) == first and rendered == []
     figures.overdue[("HZ01", "GA", "W3")] = 3
     assert text.render(figures) == _render(figures, PROMETHEUS_ACCEPT)
@@ -446,14 +452,7 @@ def test_the_hall_text_renders_many_new_samples_without_the_rest_of_their_family
     figures.overdue.update({("HZ02", "GA", f"W{n:02d}"): n + 1 for n in range(40)})
     text = _HallText(PROMETHEUS_ACCEPT)
     text.render(figures)
-    rendered: list[int] = []
-    original = _HallText._text
-
-    def counted(self: _HallText, *families: Any) -> bytes:
-        rendered.append(sum(len(f.samples) for f in families))
-        return original(self, *families)
-
-    monkeypatch.setattr(_HallText, "_text", counted)
+    rendered = _count_renders(monkeypatch)
     for n in range(12):  # a dozen of the family's 42 samples change
         figures.overdue[("HZ02", "GA", f"W{n:02d}")] += 100
     figures.overdue[("HZ09", "GA", "W01")] = 7  # and one is new
