@@ -8,8 +8,8 @@ behind the case, consultations, absentees); the bank's deposits for the fee case
 sprinkling of ratings — and the usual share of violations (tickets and payments without
 a case, money in the wrong account, wrong amounts, backfilled and double acceptances).
 A row's update time (GXSJ) is when it last changed, as a source keeps it: a running step
-or suspension when it started (stamping them with the benchmark's instant, as this hall
-did before, made every incremental poll read some 65 k of them again in its overlap).
+or suspension when it started, not the benchmark's instant (which would put every one of
+them into each incremental poll's overlap window).
 
 Tables: the example's approval schema (SXML, SL_BJ, SP_HJ, TBCX, SF_JKD, times as
 ``YYYYMMDDhhmmss`` text) plus a queue system (PD_QH, PJ_PJ) and the bank's transaction
