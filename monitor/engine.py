@@ -581,6 +581,11 @@ class _Part:
     findings: tuple[Finding, ...]  # the unmatched tickets past their deadline
     since: dt.datetime
     until: dt.datetime | None  # the next deadline: findings again, from the same matching
+    # The matching itself, to go on from when tickets or cases are added, and how far it
+    # had gone then (:attr:`rules.offsystem.Matching.extended`): once it went on for one
+    # part, it is no longer any other's.
+    matching: offsystem_rules.Matching | None = None
+    extended: int = 0
 
 
 @dataclass
@@ -1072,7 +1077,7 @@ class TicketClusters:
             # Only additions: a part whose members did not change is the one matched then.
             dirty = split.take_dirty()
             for root in split.members:
-                part = None if root in dirty else old_parts.get(root)
+                part = old_parts.get(root)
                 if (
                     part is None
                     or at < part.since
@@ -1080,6 +1085,9 @@ class TicketClusters:
                 ):
                     part_searches, part_cases = split.part(root, snapshot)
                     part = self._match_part(part_searches, part_cases, snapshot, ctx)
+                elif root in dirty:
+                    part_searches, part_cases = split.part(root, snapshot)
+                    part = self._go_on(part, part_searches, part_cases, snapshot, ctx)
                 elif part.until is not None and at >= part.until:
                     part = _past_due(part, snapshot, ctx)
                 parts[root] = part
@@ -1244,16 +1252,56 @@ class TicketClusters:
         at = ctx.at
         # The searches were made at FAR: ticket_search at ``at`` gives the same for these
         # tickets (finished by ``at``, as _match takes them), so they are not made again.
-        unmatched = offsystem_rules.unmatched_searches(searches, cases, ctx)
+        matching = offsystem_rules.Matching(searches, cases, ctx)
         return _past_due(
             _Part(
                 {s.ticket.id: s.ticket for s in searches},
                 {c.id: self.case_keys[c.id] for c in cases},
-                tuple(unmatched),
+                tuple(matching.unmatched),
                 _first_after(at, [_known_from(c) for c in cases]),
                 (),
                 at,
                 None,
+                matching,
+                matching.extended,
+            ),
+            snapshot,
+            ctx,
+        )
+
+    def _go_on(
+        self,
+        part: _Part,
+        searches: list[offsystem_rules.TicketSearch],
+        cases: list[Case],
+        snapshot: Snapshot,
+        ctx: RuleContext,
+    ) -> _Part:
+        """A part that only gained tickets or cases since it was matched (its members
+        now ``searches`` and ``cases``): its matching carried on with them where it can
+        be (:meth:`rules.offsystem.Matching.extend`), else matched again whole."""
+        matching, tickets, known = part.matching, part.tickets, part.cases
+        new_searches = [s for s in searches if s.ticket.id not in tickets]
+        new_cases = [c for c in cases if c.id not in known]
+        if (
+            matching is None
+            or matching.extended != part.extended
+            or len(searches) - len(new_searches) != len(tickets)
+            or len(cases) - len(new_cases) != len(known)
+            or not matching.extend(new_searches, new_cases, ctx)
+        ):
+            return self._match_part(searches, cases, snapshot, ctx)
+        return _past_due(
+            _Part(
+                {**tickets, **{s.ticket.id: s.ticket for s in new_searches}},
+                {**known, **{c.id: self.case_keys[c.id] for c in new_cases}},
+                tuple(matching.unmatched),
+                _first_after(ctx.at, [part.rematch, *(_known_from(c) for c in new_cases)]),
+                (),
+                ctx.at,
+                None,
+                matching,
+                matching.extended,
             ),
             snapshot,
             ctx,

@@ -101,6 +101,18 @@ class _Slots:
             index = self._find(index + 1)
         return None
 
+    def append(self, case: Case, order: tuple[dt.datetime, str]) -> bool:
+        """Add a case that sorts after every case here; False (nothing added) if it
+        does not."""
+        cases = self._cases
+        if cases and order <= (cases[-1].accepted_at, cases[-1].id):
+            return False
+        # The end marker (free: its own next) becomes the new case's index, free.
+        cases.append(case)
+        self._times.append(case.accepted_at)
+        self._next.append(len(cases))
+        return True
+
 
 class TicketSearch(NamedTuple):  # one per served ticket: immutable, cheap to make, no dict
     """What a served ticket needs to be covered by a case (:func:`ticket_search`)."""
@@ -225,37 +237,120 @@ def unmatched_searches(
 ) -> list[TicketSearch]:
     """:func:`unmatched_tickets` given the tickets' searches (:func:`ticket_search` at
     ``ctx``: served tickets finished by then that expect a case)."""
-    ordered = sorted(searches, key=attrgetter("due_at", "start", "ticket.id"))
-    if not ordered:
-        return []
+    return Matching(searches, cases, ctx).unmatched
 
-    needed: set[Scope] = set()
-    for s in ordered:
-        needed.update(search_scopes(s))
-    grouped: dict[Scope, list[Case]] = defaultdict(list)
-    for case in cases:
-        if not case_known(case, ctx.at):
-            continue
-        for scope in _case_scopes(case):
-            if scope in needed:
+
+_ORDER = attrgetter("due_at", "start", "ticket.id")  # the greedy order of the searches
+
+
+class Matching:
+    """The greedy matching of :func:`unmatched_tickets`, kept so that it can go on when
+    tickets and cases are added (:meth:`extend`) instead of being done again whole.
+
+    Tickets come in the order of their deadlines: a ticket that finished last, with the
+    usual grace, comes after every ticket matched so far, and a case accepted last sits
+    after every case of its scopes. The greedy matching of all of them is then the
+    matching so far carried on with the new tickets, provided that no ticket matched
+    so far would have taken a new case (none that found nothing searched that scope up
+    to the case's acceptance) and that no new ticket takes, in the first (same
+    applicant) pass, a case a ticket so far took in the second. :meth:`extend` checks
+    exactly that, and says False — the caller matches everything again — otherwise.
+    """
+
+    def __init__(self, searches: Iterable[TicketSearch], cases: Iterable[Case], ctx: RuleContext):
+        self.unmatched: list[TicketSearch] = []
+        self._at = ctx.at
+        self._last: tuple[dt.datetime, dt.datetime, str] | None = None  # last search's order
+        self._slots: dict[Scope, _Slots] = {}  # by scope some search takes from
+        self._grouped: dict[Scope, list[Case]] = defaultdict(list)  # no search's scope yet
+        self._unknown: list[Case] = []  # not in the approval system at ``_at``
+        self._first: set[str] = set()  # taken in the first (same applicant) pass
+        self._used: set[str] = set()  # taken in either pass
+        self._failed: dict[Scope, dt.datetime] = {}  # latest deadline that found none there
+        self._valid = True
+        self.extended = 0  # how many times :meth:`extend` was asked
+        self._add_cases(cases)
+        self._run(sorted(searches, key=_ORDER))
+
+    def extend(
+        self, searches: Iterable[TicketSearch], cases: Iterable[Case], ctx: RuleContext
+    ) -> bool:
+        """The matching of everything so far and these new searches and cases at
+        ``ctx.at``, if it carries on from the one so far; False otherwise, and the
+        matching is then spent (the caller starts afresh)."""
+        self.extended += 1
+        self._valid = self._valid and self._extend(searches, cases, ctx)
+        return self._valid
+
+    def _extend(
+        self, searches: Iterable[TicketSearch], cases: Iterable[Case], ctx: RuleContext
+    ) -> bool:
+        at = ctx.at
+        if at < self._at or any(case_known(c, at) for c in self._unknown):
+            return False  # a case known then is not now, or one not known then is now
+        self._at = at
+        for case in cases:
+            if not case_known(case, at):
+                self._unknown.append(case)
+                continue
+            order = (case.accepted_at, case.id)
+            for scope in _case_scopes(case):
+                slots = self._slots.get(scope)
+                if slots is None:
+                    self._grouped[scope].append(case)
+                    continue
+                failed = self._failed.get(scope)
+                if (failed is not None and failed >= case.accepted_at) or not slots.append(
+                    case, order
+                ):
+                    return False  # a ticket so far would have taken it
+        ordered = sorted(searches, key=_ORDER)
+        if ordered and self._last is not None and _ORDER(ordered[0]) <= self._last:
+            return False
+        return self._run(ordered)
+
+    def _add_cases(self, cases: Iterable[Case]) -> None:
+        at, grouped = self._at, self._grouped
+        for case in cases:
+            if not case_known(case, at):
+                self._unknown.append(case)
+                continue
+            for scope in _case_scopes(case):
                 grouped[scope].append(case)
-    slots = {scope: _Slots(members) for scope, members in grouped.items()}
-    used: set[str] = set()
 
-    def take(scope: Scope, s: TicketSearch) -> Case | None:
-        found = slots.get(scope)
-        return None if found is None else found.take(s.start, s.due_at, used)
+    def _take(self, scope: Scope, s: TicketSearch, used: set[str]) -> Case | None:
+        slots = self._slots.get(scope)
+        if slots is None:
+            slots = self._slots[scope] = _Slots(self._grouped.pop(scope, []))
+        found = slots.take(s.start, s.due_at, used)
+        if found is None and self._failed.get(scope, s.due_at) <= s.due_at:
+            self._failed[scope] = s.due_at
+        return found
 
-    remaining: list[TicketSearch] = []
-    for s in ordered:
-        if s.applicant_place is None or take(s.applicant_place, s) is None:
-            remaining.append(s)
-    unmatched: list[TicketSearch] = []
-    for s in remaining:
-        scope = ("keyless", *s.place) if s.ticket.applicant_key else ("any", *s.place)
-        if take(scope, s) is None:
-            unmatched.append(s)
-    return unmatched
+    def _run(self, ordered: list[TicketSearch]) -> bool:
+        """Both passes over these searches (in order, after every search so far)."""
+        if not ordered:
+            return True
+        self._last = _ORDER(ordered[-1])
+        first, used = self._first, self._used
+        remaining: list[TicketSearch] = []
+        for s in ordered:
+            if s.applicant_place is None:
+                remaining.append(s)
+                continue
+            found = self._take(s.applicant_place, s, first)
+            if found is None:
+                remaining.append(s)
+            elif found.id in used:
+                return False  # a ticket so far took it in the second pass: not the greedy's
+            else:
+                used.add(found.id)
+        unmatched = self.unmatched
+        for s in remaining:
+            scope = ("keyless", *s.place) if s.ticket.applicant_key else ("any", *s.place)
+            if self._take(scope, s, used) is None:
+                unmatched.append(s)
+        return True
 
 
 def tickets_without_case(snapshot: Snapshot, ctx: RuleContext) -> Iterator[Finding]:

@@ -31,6 +31,7 @@ PARAMETERS = RuleParameters.model_validate(
 )
 DEPARTMENT_OF = {"W1": "D1", "W2": "D1", "W3": "D2", "W4": "D3"}
 minutes = st.integers(min_value=0, max_value=60 * 24 * 4)
+MINUTE = dt.timedelta(minutes=1)
 
 
 def _ctx(at: dt.datetime) -> RuleContext:
@@ -394,3 +395,40 @@ def test_a_case_changed_in_what_matching_does_not_read_keeps_its_part() -> None:
     after_parts = {frozenset(p.tickets): p for p in after.parts.values()}
     assert after_parts[frozenset({"T1"})] is before_parts[frozenset({"T1"})]
     assert after_parts[frozenset({"T2"})] is not before_parts[frozenset({"T2"})]
+
+
+def test_a_part_that_only_gained_what_comes_after_it_carries_its_matching_on() -> None:
+    """T1 at W1 (due 10:10) is covered by C1. T2 finishes later at W1 and C2 is
+    accepted after every case there: W1's part carries its matching on (the same one)
+    and T2 takes C2. Then T3 finishes and C3 is accepted before C2, in T2's window: W1's
+    part is matched afresh (T2 takes C3, T3 takes C2). Findings are the rule's
+    throughout."""
+    day = t(2026, 9, 1, 9)
+    queue = {"T1": _served(1, "W1", day)}
+    hall = {
+        "C1": Case(id="C1", item="I1", window="W1", department="D1", accepted_at=day + 5 * MINUTE)
+    }
+    clusters = TicketClusters()
+
+    def judged(at: dt.datetime, tickets: list[str], cases: list[str]) -> offsystem.Matching:
+        ctx = _ctx(at)
+        snapshot = Snapshot(items=ITEMS, tickets=dict(queue), cases=dict(hall))
+        clusters.update(snapshot, tickets, cases, ctx)
+        assert _sorted(clusters.findings(snapshot, ctx)) == _sorted(
+            list(tickets_without_case(snapshot, ctx))
+        )
+        (cluster,) = clusters.clusters.values()
+        (part,) = cluster.parts.values()
+        assert part.matching is not None
+        return part.matching
+
+    first = judged(day + 30 * MINUTE, ["T1"], ["C1"])
+    assert first.unmatched == []
+    queue["T2"] = _served(2, "W1", day + 40 * MINUTE)
+    hall["C2"] = hall["C1"].model_copy(update={"id": "C2", "accepted_at": day + 85 * MINUTE})
+    second = judged(day + 3 * 60 * MINUTE, ["T2"], ["C2"])
+    assert second is first and first.extended == 1 and first.unmatched == []
+    queue["T3"] = _served(3, "W1", day + 60 * MINUTE)
+    hall["C3"] = hall["C1"].model_copy(update={"id": "C3", "accepted_at": day + 65 * MINUTE})
+    third = judged(day + 4 * 60 * MINUTE, ["T3"], ["C3"])
+    assert third is not first and third.unmatched == []

@@ -263,3 +263,104 @@ def test_cases_accepted_at_one_instant_are_taken_in_the_order_of_their_ids() -> 
     for hall in ([keyless, keyed], [keyed, keyless]):
         rule, bulk = _both([first, second], hall, called + dt.timedelta(hours=2))
         assert rule == bulk == []
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), served=st.integers(0, 25), size=st.integers(0, 25))
+def test_a_matching_carried_on_is_the_matching_of_everything(
+    data: st.DataObject, served: int, size: int
+) -> None:
+    """As the instant moves, tickets finish and cases arrive — mostly once they exist in
+    the approval system, some earlier or later — and :meth:`offsystem.Matching.extend`
+    carries the matching on with them: where it says it can, its unmatched searches are
+    those of everything matched afresh; where it cannot, matching starts afresh."""
+    queue = [data.draw(tickets(n)) for n in range(served)]
+    hall = [data.draw(cases(n, queue)) for n in range(size)]
+    consultation = frozenset(PARAMETERS.offsystem.consultation_services)
+    offsets = sorted(set(data.draw(st.lists(st.integers(0, 60 * 24 * 4), min_size=1, max_size=6))))
+    instants = [START + dt.timedelta(minutes=m) for m in offsets]
+    arrival = {}  # each case's first instant in the matching
+    for case in hall:
+        known = max(case.accepted_at, case.recorded_at or case.accepted_at)
+        step = next((n for n, at in enumerate(instants) if at >= known), len(instants))
+        if data.draw(st.integers(0, 3)) == 0:
+            step = data.draw(st.integers(0, len(instants)))
+        arrival[case.id] = step
+    matching = None
+    given_searches: set[str] = set()
+    for n, at in enumerate(instants):
+        ctx = _ctx(at)
+        searches = list(offsystem.ticket_searches(queue, ctx, consultation))
+        arrived = [c for c in hall if arrival[c.id] <= n]
+        expected = offsystem.unmatched_searches(searches, arrived, ctx)
+        new_searches = [s for s in searches if s.ticket.id not in given_searches]
+        new_cases = [c for c in hall if arrival[c.id] == n]
+        if matching is None or not matching.extend(new_searches, new_cases, ctx):
+            matching = offsystem.Matching(searches, arrived, ctx)
+        assert matching.unmatched == expected, at
+        given_searches = {s.ticket.id for s in searches}
+
+
+def _ticket(number: int, finished: int, key: str | None = None) -> Ticket:
+    """T<number> served at W1 (D1), called at START, finished ``finished`` minutes later
+    (due 30 minutes after that)."""
+    return Ticket(
+        id=f"T{number}",
+        window="W1",
+        department="D1",
+        applicant_key=key,
+        issued_at=START,
+        called_at=START,
+        finished_at=START + finished * MINUTE,
+        status=TicketStatus.SERVED,
+    )
+
+
+def _case(number: int, accepted: int, key: str | None = None) -> Case:
+    return Case(
+        id=f"C{number}",
+        item="I1",
+        window="W1",
+        department="D1",
+        applicant_key=key,
+        accepted_at=START + accepted * MINUTE,
+    )
+
+
+def _searches(queue: list[Ticket], at: dt.datetime) -> list[offsystem.TicketSearch]:
+    consultation = frozenset(PARAMETERS.offsystem.consultation_services)
+    return list(offsystem.ticket_searches(queue, _ctx(at), consultation))
+
+
+def test_a_matching_goes_on_with_what_comes_after_it_and_not_with_what_would_move_it() -> None:
+    """T1 (finished 9:10, due 9:40) found no case. A ticket finishing later with a case
+    accepted after T1's deadline carries the matching on; a case accepted before T1's
+    deadline would have been T1's, so the matching starts afresh — as it must when a
+    case comes after one it sorts before, and when a ticket finishing later, of an
+    applicant, wants the case that a ticket without a key took in the second pass (the
+    first pass would have given it to the applicant)."""
+    at = START + 2 * 60 * MINUTE
+    first = _ticket(1, 10)
+    matching = offsystem.Matching(_searches([first], at), [], _ctx(at))
+    assert [s.ticket.id for s in matching.unmatched] == ["T1"]
+    second = _ticket(2, 20)
+    assert matching.extend(_searches([second], at), [_case(1, 45)], _ctx(at))
+    assert [s.ticket.id for s in matching.unmatched] == ["T1"]  # T2 took C1
+    assert not matching.extend([], [_case(2, 35)], _ctx(at))  # T1 would take C2
+    assert not matching.extend([], [], _ctx(at))  # spent: the caller starts afresh
+
+    # T1 took C1; C2 (10:50) waits. C3, accepted at 10:00, comes after C2 but sorts
+    # before it: T2 (due 10:20) must find it, so the matching starts afresh.
+    matching = offsystem.Matching(_searches([first], at), [_case(1, 5), _case(2, 110)], _ctx(at))
+    assert matching.unmatched == []
+    assert not matching.extend(_searches([_ticket(2, 50)], at), [_case(3, 60)], _ctx(at))
+
+    # T1 (no key) takes C1 (applicant K1) in the second pass; T2 (K1), due later, would
+    # have taken it in the first pass, leaving T1 none.
+    keyless = _ticket(1, 10)
+    matching = offsystem.Matching(_searches([keyless], at), [_case(1, 5, "K1")], _ctx(at))
+    assert matching.unmatched == []
+    assert not matching.extend(_searches([_ticket(2, 20, "K1")], at), [], _ctx(at))
+    everything = _searches([keyless, _ticket(2, 20, "K1")], at)
+    fresh = offsystem.Matching(everything, [_case(1, 5, "K1")], _ctx(at))
+    assert [s.ticket.id for s in fresh.unmatched] == ["T1"]
