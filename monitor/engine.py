@@ -58,6 +58,7 @@ from rules import offsystem as offsystem_rules
 from rules import overdue as overdue_rules
 from rules.common import case_known, end_of_working_days_after, past
 from rules.context import RuleContext
+from rules.parameters import ByPlace, OffsystemPlace
 
 SECOND = dt.timedelta(seconds=1)
 _SERIALS = itertools.count(1)  # numbers of evaluations (see Rejudged)
@@ -1367,29 +1368,19 @@ def _same_part(
 
 
 def may_be_backfilled(
-    case: Case,
-    ctx: RuleContext,
-    limits: dict[tuple[str, str | None], tuple[dt.timedelta, dt.timedelta]] | None = None,
+    case: Case, ctx: RuleContext, places: ByPlace[OffsystemPlace] | None = None
 ) -> bool:
     """Whether a case can ever show a pattern of ``offsystem.backfilled_case``.
 
     Typed in after its threshold (late entry), or on a later day than its acceptance (a
     backdated case, which bursts are made of), or concluded within the instant-conclusion
     limit of its acceptance. Every other case can be left out of the rule's input without
-    changing its answer. ``limits`` keeps the two limits of each item and department
-    from case to case (a pass over a million cases has a few hundred of them).
+    changing its answer. ``places``: ``ctx.parameters.offsystem.places``, for a caller
+    that holds it over many cases.
     """
-    key = (case.item, case.department)
-    found = None if limits is None else limits.get(key)
-    if found is None:
-        offsystem = ctx.parameters.offsystem
-        found = (
-            offsystem.backfill_threshold(*key),
-            offsystem.instant_conclusion(*key),
-        )
-        if limits is not None:
-            limits[key] = found
-    threshold, instant = found
+    if places is None:
+        places = ctx.parameters.offsystem.places
+    _grace, threshold, instant = places[(case.item, case.department)]
     if case.recorded_at is not None:
         local = ctx.policy.local_date
         if local(case.accepted_at) < local(case.recorded_at):
@@ -1418,7 +1409,7 @@ class FewCases:
         backfill, group_of, groups = self.backfill, self.group_of, self.groups
         held = bool(backfill or group_of)  # nothing held (a full evaluation): nothing to drop
         get_case = snapshot.cases.get
-        limits: dict[tuple[str, str | None], tuple[dt.timedelta, dt.timedelta]] = {}
+        places = ctx.parameters.offsystem.places
         for case_id in cases:
             if held:
                 backfill.discard(case_id)
@@ -1428,7 +1419,7 @@ class FewCases:
             case = get_case(case_id)
             if case is None:
                 continue
-            if may_be_backfilled(case, ctx, limits):
+            if may_be_backfilled(case, ctx, places):
                 backfill.add(case_id)
             applicant = case.applicant_key
             if applicant is not None:

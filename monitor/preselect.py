@@ -726,7 +726,7 @@ class FeePreselection(_Preselection):
         fees = ctx.parameters.fees
         first_day = self.calendar.first_day
         day_of = _LocalDays(self.policy, first_day)
-        keys: dict[tuple[str, str | None], tuple[int, bool]] = {}
+        places = fees.places
         abolished: dict[dt.date | None, int] = {None: _NO_DAY}
         chosen: list[Case] = []
         rows: list[tuple[int, int, int, int, int, bool, bool, int]] = []
@@ -734,16 +734,11 @@ class FeePreselection(_Preselection):
             accepted_at, recorded_at = case.accepted_at, case.recorded_at
             if accepted_at > at or (recorded_at is not None and recorded_at > at):
                 continue  # not known yet (case_known)
-            key = (case.item, case.department)
-            shape = keys.get(key)
-            if shape is None:
-                conclusion = fees.payable(case.item, case.department) is FeePayableAt.CONCLUSION
-                shape = keys[key] = (
-                    -1 if conclusion else fees.grace(case.item, case.department),
-                    fees.flags_below_standard(case.item, case.department),
-                )
+            grace, payable, below = places[(case.item, case.department)]
+            if payable is FeePayableAt.CONCLUSION:
+                grace = -1
             stopped = case.concluded_at is not None and case.concluded_at <= at
-            if stopped and shape[0] < 0:
+            if stopped and grace < 0:
                 continue  # payable at conclusion, now due: its grace counts from then
             ended = stopped and case.result is not None and case.result.stops_clock_without_decision
             gone = abolished.get(item.fee_abolished_on)
@@ -754,11 +749,11 @@ class FeePreselection(_Preselection):
             rows.append(
                 (
                     day_of(accepted_at),
-                    shape[0],
+                    grace,
                     case.fee_due_fen,
                     item.fee_standard_fen,
                     gone,
-                    shape[1],
+                    below,
                     ended,
                     paid,
                 )

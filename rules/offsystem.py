@@ -52,6 +52,7 @@ from rules.common import (
     yuan,
 )
 from rules.context import RuleContext
+from rules.parameters import ByPlace, OffsystemPlace
 
 TICKET_WITHOUT_CASE = "offsystem.ticket_without_case"
 PAYMENT_WITHOUT_CASE = "offsystem.payment_without_case"
@@ -135,11 +136,11 @@ def ticket_search(
     ticket: Ticket,
     ctx: RuleContext,
     consultation: frozenset[str],
-    graces: dict[tuple[str | None, str | None], dt.timedelta] | None = None,
+    places: ByPlace[OffsystemPlace] | None = None,
 ) -> TicketSearch | None:
     """What a served ticket needs to be covered by a case, or None if it expects none.
 
-    ``graces``, if given, keeps each (service, department)'s grace once resolved (see
+    ``places``: ``ctx.parameters.offsystem.places``, for a caller that holds it (see
     :func:`ticket_searches`)."""
     if ticket.status is not TicketStatus.SERVED or _is_consultation(ticket, consultation):
         return None
@@ -158,13 +159,9 @@ def ticket_search(
         applicant_place = ("applicant", ticket.applicant_key, *place)
         if ticket.department is not None:
             applicant_place = ("applicant", ticket.applicant_key, "department", ticket.department)
-    if graces is None:
-        grace = ctx.parameters.offsystem.ticket_grace(ticket.service, ticket.department)
-    else:
-        grace = graces.get((ticket.service, ticket.department))
-        if grace is None:
-            grace = ctx.parameters.offsystem.ticket_grace(ticket.service, ticket.department)
-            graces[(ticket.service, ticket.department)] = grace
+    if places is None:
+        places = ctx.parameters.offsystem.places
+    grace = places[(ticket.service, ticket.department)].ticket_grace
     return TicketSearch(
         ticket=ticket,
         start=min(ticket.called_at, ticket.finished_at),
@@ -178,10 +175,10 @@ def ticket_search(
 def ticket_searches(
     tickets: Iterable[Ticket], ctx: RuleContext, consultation: frozenset[str]
 ) -> Iterator[TicketSearch]:
-    """:func:`ticket_search` of every ticket that expects a case, each grace resolved once."""
-    graces: dict[tuple[str | None, str | None], dt.timedelta] = {}
+    """:func:`ticket_search` of every ticket that expects a case."""
+    places = ctx.parameters.offsystem.places
     for ticket in tickets:
-        search = ticket_search(ticket, ctx, consultation, graces)
+        search = ticket_search(ticket, ctx, consultation, places)
         if search is not None:
             yield search
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, Generic, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
@@ -56,6 +57,49 @@ def _resolve(family: Any, field: str, item: str | None, department: str | None) 
     return getattr(family, field)
 
 
+Place = tuple[str | None, str | None]  # (item, department)
+_V = TypeVar("_V")
+
+
+class ByPlace(dict[Place, _V], Generic[_V]):
+    """A family's values resolved for each (item, department), each place once, looked up
+    like a dict: ``places[(item, department)]``. A pass over a million cases meets a few
+    hundred places; it holds this and looks each case's up without a call. The models
+    are frozen, so what is resolved stays true.
+
+    A cache, not a value: any two compare equal, so that what has been looked up never
+    decides whether two parameter sets are the same."""
+
+    def __init__(
+        self, resolve: Callable[[Any, str | None, str | None], _V], family: Any = None
+    ) -> None:
+        super().__init__()
+        self.resolve = resolve
+        self.family = family  # whose values: set by of()
+
+    def __missing__(self, place: Place) -> _V:
+        value = self[place] = self.resolve(self.family, *place)
+        return value
+
+    @staticmethod
+    def of(family: Any) -> ByPlace[Any]:
+        """``family``'s own (its ``_places`` private attribute), bound on first use — a
+        copy of the family (which copies the private attributes) gets its own then."""
+        private = family.__pydantic_private__
+        places: ByPlace[Any] = private["_places"]
+        if places.family is not family:
+            places = private["_places"] = ByPlace(places.resolve, family)
+        return places
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ByPlace)
+
+    def __ne__(self, other: object) -> bool:
+        return not isinstance(other, ByPlace)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 # -- off-system handling (体外循环) ------------------------------------------------------
 
 
@@ -71,6 +115,14 @@ class OffsystemOverride(_Strict):
 class OffsystemOverrides(_Strict):
     items: dict[str, OffsystemOverride] = Field(default_factory=dict)
     departments: dict[str, OffsystemOverride] = Field(default_factory=dict)
+
+
+class OffsystemPlace(NamedTuple):
+    """The off-system limits of one (item, department) (:attr:`OffsystemParameters.places`)."""
+
+    ticket_grace: dt.timedelta
+    backfill_threshold: dt.timedelta
+    instant_conclusion: dt.timedelta
 
 
 class OffsystemParameters(_Strict):
@@ -96,6 +148,22 @@ class OffsystemParameters(_Strict):
     # several times at once by one applicant: switch the check off for them.
     double_acceptance: bool = True
     overrides: OffsystemOverrides = Field(default_factory=OffsystemOverrides)
+
+    _places: ByPlace[OffsystemPlace] = PrivateAttr(
+        default_factory=lambda: ByPlace(OffsystemParameters._place)
+    )
+
+    def _place(self, item: str | None, department: str | None) -> OffsystemPlace:
+        return OffsystemPlace(
+            self.ticket_grace(item, department),
+            self.backfill_threshold(item, department),
+            self.instant_conclusion(item, department),
+        )
+
+    @property
+    def places(self) -> ByPlace[OffsystemPlace]:
+        """Each (item, department)'s limits, resolved once (see :class:`ByPlace`)."""
+        return ByPlace.of(self)
 
     def ticket_grace(self, item: str | None, department: str | None) -> dt.timedelta:
         return dt.timedelta(minutes=_resolve(self, "ticket_grace_minutes", item, department))
@@ -142,6 +210,14 @@ def normalise_account(account: str) -> str:
 ALL_CENTERS = "*"
 
 
+class FeePlace(NamedTuple):
+    """The fee values of one (item, department) (:attr:`FeeParameters.places`)."""
+
+    grace: int  # working days
+    payable: FeePayableAt
+    flags_below_standard: bool
+
+
 class FeeParameters(_Strict):
     """The designated accounts (收费专户) and the grace periods of the fee family."""
 
@@ -160,6 +236,7 @@ class FeeParameters(_Strict):
     _by_center: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
     _owner: dict[str, str] = PrivateAttr(default_factory=dict)
     _configured: bool = PrivateAttr(default=False)
+    _places: ByPlace[FeePlace] = PrivateAttr(default_factory=lambda: ByPlace(FeeParameters._place))
 
     @field_validator("designated_accounts")
     @classmethod
@@ -181,6 +258,18 @@ class FeeParameters(_Strict):
                     owners.setdefault(account, set()).add(center)
         self._owner = {a: next(iter(c)) for a, c in owners.items() if len(c) == 1}
         self._configured = any(self._by_center.values())
+
+    def _place(self, item: str | None, department: str | None) -> FeePlace:
+        return FeePlace(
+            self.grace(item, department),
+            self.payable(item, department),
+            self.flags_below_standard(item, department),
+        )
+
+    @property
+    def places(self) -> ByPlace[FeePlace]:
+        """Each (item, department)'s fee values, resolved once (see :class:`ByPlace`)."""
+        return ByPlace.of(self)
 
     def _private(self) -> dict[str, Any]:
         """The private attributes, read directly: pydantic's attribute access to them costs

@@ -11,6 +11,8 @@ from pydantic import ValidationError
 
 from rules.parameters import (
     FeePayableAt,
+    FeePlace,
+    OffsystemPlace,
     OverdueOverride,
     Overrides,
     RuleParameters,
@@ -383,6 +385,52 @@ def test_family_overrides_item_then_department_then_global() -> None:
     assert p.evaluation.followup_days("I1", "D1") == 0
     assert p.evaluation.followup_days("I2", "D1") == 7
     assert p.evaluation.followup_days("I2", None) == 15
+
+
+def test_places_hold_each_item_and_departments_values_as_resolved() -> None:
+    """``places[(item, department)]`` is what the family's methods resolve there, looked
+    up once per place; a copy with other values has its own, and what was looked up
+    does not make two equal parameter sets differ."""
+    data: dict[str, Any] = {
+        "offsystem": {
+            "backfill_hours": 12,
+            "overrides": {
+                "items": {"I1": {"ticket_grace_minutes": 5, "instant_conclusion_seconds": 0}},
+                "departments": {"D1": {"backfill_hours": 2}},
+            },
+        },
+        "fees": {
+            "overrides": {
+                "items": {"I1": {"grace_working_days": 1}},
+                "departments": {"D1": {"payable_at": "conclusion", "flag_below_standard": False}},
+            }
+        },
+    }
+    p = RuleParameters.model_validate(data)
+    off, fees = p.offsystem, p.fees
+    for item, department in [("I1", "D1"), ("I1", None), ("I2", "D1"), (None, None)]:
+        assert off.places[(item, department)] == OffsystemPlace(
+            off.ticket_grace(item, department),
+            off.backfill_threshold(item, department),
+            off.instant_conclusion(item, department),
+        )
+        assert fees.places[(item, department)] == FeePlace(
+            fees.grace(item, department),
+            fees.payable(item, department),
+            fees.flags_below_standard(item, department),
+        )
+    assert off.places[("I1", "D1")] == (
+        dt.timedelta(minutes=5),
+        dt.timedelta(hours=2),
+        dt.timedelta(0),
+    )
+    assert fees.places[("I2", "D1")] == (3, FeePayableAt.CONCLUSION, False)
+    assert off.places[("I1", "D1")] is off.places[("I1", "D1")]  # resolved once
+    assert len(off.places) == 4
+    copy = off.model_copy(update={"backfill_hours": 48})
+    assert copy.places[("I2", None)].backfill_threshold == dt.timedelta(hours=48)
+    assert off.places[("I2", None)].backfill_threshold == dt.timedelta(hours=12)
+    assert RuleParameters.model_validate(data) == p
 
 
 def test_designated_accounts_per_center_and_for_all() -> None:
