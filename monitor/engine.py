@@ -1087,8 +1087,7 @@ class TicketClusters:
                     part_searches, part_cases = split.part(root, snapshot)
                     part = self._match_part(part_searches, part_cases, snapshot, ctx)
                 elif root in dirty:
-                    part_searches, part_cases = split.part(root, snapshot)
-                    part = self._go_on(part, part_searches, part_cases, snapshot, ctx)
+                    part = self._go_on(part, root, split, snapshot, ctx)
                 elif part.until is not None and at >= part.until:
                     part = _past_due(part, snapshot, ctx)
                 parts[root] = part
@@ -1271,42 +1270,46 @@ class TicketClusters:
         )
 
     def _go_on(
-        self,
-        part: _Part,
-        searches: list[offsystem_rules.TicketSearch],
-        cases: list[Case],
-        snapshot: Snapshot,
-        ctx: RuleContext,
+        self, part: _Part, root: Scope, split: _Split, snapshot: Snapshot, ctx: RuleContext
     ) -> _Part:
-        """A part that only gained tickets or cases since it was matched (its members
-        now ``searches`` and ``cases``): its matching carried on with them where it can
-        be (:meth:`rules.offsystem.Matching.extend`), else matched again whole."""
+        """The part of ``root``, which only gained tickets or cases since ``part`` was
+        matched: its matching carried on with them where it can be
+        (:meth:`rules.offsystem.Matching.extend`), else matched again whole.
+
+        While a split is only added to, a root's member lists only grow at their ends (a
+        part joined to it is appended too), so what ``part`` has not seen is what follows
+        its members there — found without walking the part."""
         matching, tickets, known = part.matching, part.tickets, part.cases
-        new_searches = [s for s in searches if s.ticket.id not in tickets]
-        new_cases = [c for c in cases if c.id not in known]
+        ticket_ids, case_ids = split.members[root]
+        added_tickets, added_cases = ticket_ids[len(tickets) :], case_ids[len(known) :]
         if (
-            matching is None
-            or matching.extended != part.extended
-            or len(searches) - len(new_searches) != len(tickets)
-            or len(cases) - len(new_cases) != len(known)
-            or not matching.extend(new_searches, new_cases, ctx)
+            matching is not None
+            and matching.extended == part.extended
+            and len(ticket_ids) >= len(tickets)
+            and len(case_ids) >= len(known)
+            and not any(i in tickets for i in added_tickets)
+            and not any(i in known for i in added_cases)
         ):
-            return self._match_part(searches, cases, snapshot, ctx)
-        return _past_due(
-            _Part(
-                {**tickets, **{s.ticket.id: s.ticket for s in new_searches}},
-                {**known, **{c.id: self.case_keys[c.id] for c in new_cases}},
-                tuple(matching.unmatched),
-                _first_after(ctx.at, [part.rematch, *(_known_from(c) for c in new_cases)]),
-                (),
-                ctx.at,
-                None,
-                matching,
-                matching.extended,
-            ),
-            snapshot,
-            ctx,
-        )
+            new_searches = [split.searches[i] for i in added_tickets]
+            new_cases = [snapshot.cases[i] for i in added_cases]
+            if matching.extend(new_searches, new_cases, ctx):
+                return _past_due(
+                    _Part(
+                        {**tickets, **{s.ticket.id: s.ticket for s in new_searches}},
+                        {**known, **{c.id: self.case_keys[c.id] for c in new_cases}},
+                        tuple(matching.unmatched),
+                        _first_after(ctx.at, [part.rematch, *(_known_from(c) for c in new_cases)]),
+                        (),
+                        ctx.at,
+                        None,
+                        matching,
+                        matching.extended,
+                    ),
+                    snapshot,
+                    ctx,
+                )
+        searches, cases = split.part(root, snapshot)
+        return self._match_part(searches, cases, snapshot, ctx)
 
 
 def _replaced(

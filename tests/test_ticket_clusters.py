@@ -432,3 +432,69 @@ def test_a_part_that_only_gained_what_comes_after_it_carries_its_matching_on() -
     hall["C3"] = hall["C1"].model_copy(update={"id": "C3", "accepted_at": day + 65 * MINUTE})
     third = judged(day + 4 * 60 * MINUTE, ["T3"], ["C3"])
     assert third is not first and third.unmatched == []
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), served=st.integers(1, 24), size=st.integers(0, 24))
+def test_a_day_as_it_goes_is_matched_as_the_rule_does(
+    data: st.DataObject, served: int, size: int
+) -> None:
+    """Tickets called and cases accepted through a day in order, as a hall's day goes:
+    a ticket comes when it is called (finishing later) or when it finishes, a case once
+    it is typed in (some late); the clusters are judged every few arrivals. Parts mostly
+    carry their matchings on, or match afresh when an arrival would move them; the
+    findings are the rule's every time."""
+    day = t(2026, 9, 1, 9)
+    arrivals: list[tuple[int, int, Any]] = []  # (minute, order, record)
+    minute = 0
+    for n in range(served):
+        minute += data.draw(st.integers(0, 15))
+        window = data.draw(st.sampled_from(["W1", "W2", "W3", "W4"]))
+        length = data.draw(st.sampled_from([3, 10, 40]))
+        ticket = Ticket(
+            id=f"T{n}",
+            window=window,
+            department=DEPARTMENT_OF[window],
+            service=data.draw(st.sampled_from([None, "I1", "ZX"])),
+            applicant_key=data.draw(st.sampled_from([None, "K1", "K2", "K3"])),
+            issued_at=day + (minute - 1) * MINUTE,
+            called_at=day + minute * MINUTE,
+            finished_at=day + (minute + length) * MINUTE,
+            status=TicketStatus.SERVED,
+        )
+        comes = minute + (length if data.draw(st.booleans()) else 0)
+        arrivals.append((comes, 0, ticket))
+    minute = 0
+    for n in range(size):
+        minute += data.draw(st.integers(0, 20))
+        window = data.draw(st.sampled_from(["W1", "W2", "W3", "W4"]))
+        late = data.draw(st.sampled_from([0, 0, 0, 45]))
+        case = Case(
+            id=f"C{n}",
+            item="I1",
+            center="HZ",
+            department=DEPARTMENT_OF[window] if data.draw(st.integers(0, 7)) else "D1",
+            window=window,
+            applicant_key=data.draw(st.sampled_from([None, "K1", "K2", "K3"])),
+            accepted_at=day + minute * MINUTE,
+            recorded_at=day + (minute + late) * MINUTE if late else None,
+        )
+        arrivals.append((minute + late, 1, case))
+    arrivals.sort(key=lambda a: (a[0], a[1]))
+    clusters = TicketClusters()
+    queue: dict[str, Ticket] = {}
+    hall: dict[str, Case] = {}
+    start = 0
+    while start < len(arrivals):
+        batch = arrivals[start : start + data.draw(st.integers(1, 4))]
+        start += len(batch)
+        for _, _, record in batch:
+            (queue if isinstance(record, Ticket) else hall)[record.id] = record
+        at = day + (batch[-1][0] + data.draw(st.integers(0, 5))) * MINUTE
+        ctx = _ctx(at)
+        snapshot = Snapshot(items=ITEMS, cases=dict(hall), tickets=dict(queue))
+        changed_tickets = {r.id for _, _, r in batch if isinstance(r, Ticket)}
+        changed_cases = {r.id for _, _, r in batch if isinstance(r, Case)}
+        clusters.update(snapshot, changed_tickets, changed_cases, ctx)
+        expected = list(tickets_without_case(snapshot, ctx))
+        assert _sorted(clusters.findings(snapshot, ctx)) == _sorted(expected), at
