@@ -102,6 +102,10 @@ class _Slots:
             index = self._find(index + 1)
         return None
 
+    def reset(self) -> None:
+        """Every case free again (as made)."""
+        self._next = list(range(len(self._cases) + 1))
+
     def append(self, case: Case, order: tuple[dt.datetime, str]) -> bool:
         """Add a case that sorts after every case here; False (nothing added) if it
         does not."""
@@ -249,9 +253,10 @@ class Matching:
     after every case of its scopes. The greedy matching of all of them is then the
     matching so far carried on with the new tickets, provided that no ticket matched
     so far would have taken a new case (none that found nothing searched that scope up
-    to the case's acceptance) and that no new ticket takes, in the first (same
-    applicant) pass, a case a ticket so far took in the second. :meth:`extend` checks
-    exactly that, and says False — the caller matches everything again — otherwise.
+    to the case's acceptance). :meth:`extend` checks exactly that, and says False — the
+    caller matches everything again — otherwise. (A new ticket of an applicant that
+    wants, in the first pass, a case a ticket so far took in the second only makes the
+    second pass be done again: see :meth:`_run`.)
     """
 
     def __init__(self, searches: Iterable[TicketSearch], cases: Iterable[Case], ctx: RuleContext):
@@ -264,6 +269,7 @@ class Matching:
         self._first: set[str] = set()  # taken in the first (same applicant) pass
         self._used: set[str] = set()  # taken in either pass
         self._failed: dict[Scope, dt.datetime] = {}  # latest deadline that found none there
+        self._second: list[TicketSearch] = []  # the second pass's searches, in order
         self._valid = True
         self.extended = 0  # how many times :meth:`extend` was asked
         self._add_cases(cases)
@@ -304,7 +310,8 @@ class Matching:
         ordered = sorted(searches, key=_ORDER)
         if ordered and self._last is not None and _ORDER(ordered[0]) <= self._last:
             return False
-        return self._run(ordered)
+        self._run(ordered)
+        return True
 
     def _add_cases(self, cases: Iterable[Case]) -> None:
         at, grouped = self._at, self._grouped
@@ -324,12 +331,18 @@ class Matching:
             self._failed[scope] = s.due_at
         return found
 
-    def _run(self, ordered: list[TicketSearch]) -> bool:
-        """Both passes over these searches (in order, after every search so far)."""
+    def _run(self, ordered: list[TicketSearch]) -> None:
+        """Both passes over these searches (in order, after every search so far).
+
+        The first pass never depends on the second: carried on, it is the greedy's. If
+        a new ticket takes there a case that a ticket so far took in the second pass,
+        the second pass is done again over all its tickets (as the greedy does it after
+        the whole first pass); otherwise it goes on with the new ones."""
         if not ordered:
-            return True
+            return
         self._last = _ORDER(ordered[-1])
         first, used = self._first, self._used
+        again = False
         remaining: list[TicketSearch] = []
         for s in ordered:
             if s.applicant_place is None:
@@ -339,15 +352,24 @@ class Matching:
             if found is None:
                 remaining.append(s)
             elif found.id in used:
-                return False  # a ticket so far took it in the second pass: not the greedy's
+                again = True  # a ticket so far took it in the second pass
             else:
                 used.add(found.id)
+        if again:
+            remaining = self._second + remaining
+            used = self._used = set(first)
+            for scope, slots in self._slots.items():
+                if scope[0] != "applicant":
+                    slots.reset()
+                    self._failed.pop(scope, None)
+            self.unmatched = []
+            self._second = []
+        self._second.extend(remaining)
         unmatched = self.unmatched
         for s in remaining:
             scope = ("keyless", *s.place) if s.ticket.applicant_key else ("any", *s.place)
             if self._take(scope, s, used) is None:
                 unmatched.append(s)
-        return True
 
 
 def tickets_without_case(snapshot: Snapshot, ctx: RuleContext) -> Iterator[Finding]:

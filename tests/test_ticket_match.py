@@ -336,9 +336,9 @@ def test_a_matching_goes_on_with_what_comes_after_it_and_not_with_what_would_mov
     """T1 (finished 9:10, due 9:40) found no case. A ticket finishing later with a case
     accepted after T1's deadline carries the matching on; a case accepted before T1's
     deadline would have been T1's, so the matching starts afresh — as it must when a
-    case comes after one it sorts before, and when a ticket finishing later, of an
-    applicant, wants the case that a ticket without a key took in the second pass (the
-    first pass would have given it to the applicant)."""
+    case comes after one it sorts before. A ticket finishing later, of an applicant,
+    that wants the case a ticket without a key took in the second pass gets it (the
+    first pass comes first), and the second pass is done again."""
     at = START + 2 * 60 * MINUTE
     first = _ticket(1, 10)
     matching = offsystem.Matching(_searches([first], at), [], _ctx(at))
@@ -355,12 +355,15 @@ def test_a_matching_goes_on_with_what_comes_after_it_and_not_with_what_would_mov
     assert matching.unmatched == []
     assert not matching.extend(_searches([_ticket(2, 50)], at), [_case(3, 60)], _ctx(at))
 
-    # T1 (no key) takes C1 (applicant K1) in the second pass; T2 (K1), due later, would
-    # have taken it in the first pass, leaving T1 none.
+    # T1 (no key) takes C1 (applicant K1) in the second pass; T2 (K1), due later, takes
+    # it in the first pass, which comes first: the second pass is done again, and T1,
+    # with C2 (no key) accepted after its deadline, is left without a case.
     keyless = _ticket(1, 10)
     matching = offsystem.Matching(_searches([keyless], at), [_case(1, 5, "K1")], _ctx(at))
     assert matching.unmatched == []
-    assert not matching.extend(_searches([_ticket(2, 20, "K1")], at), [], _ctx(at))
-    everything = _searches([keyless, _ticket(2, 20, "K1")], at)
-    fresh = offsystem.Matching(everything, [_case(1, 5, "K1")], _ctx(at))
-    assert [s.ticket.id for s in fresh.unmatched] == ["T1"]
+    assert matching.extend(_searches([_ticket(2, 20, "K1")], at), [_case(2, 45)], _ctx(at))
+    assert [s.ticket.id for s in matching.unmatched] == ["T1"]
+    assert matching.extend(_searches([_ticket(3, 30)], at), [], _ctx(at))  # T3 takes C2
+    everything = _searches([keyless, _ticket(2, 20, "K1"), _ticket(3, 30)], at)
+    fresh = offsystem.Matching(everything, [_case(1, 5, "K1"), _case(2, 45)], _ctx(at))
+    assert matching.unmatched == fresh.unmatched and len(fresh.unmatched) == 1
