@@ -27,7 +27,9 @@ overdue rules would find nothing or a simple card, the fee rules nothing.
 verdicts with their cards and boundaries, exactly as the rules and :func:`judge_overdue`
 give them; the fee family's quiet ones — so that the rules only see the others.
 Queue tickets are matched per cluster of days (:class:`TicketClusters`), the settled ones
-(every day before today, at a fresh start) in bulk over arrays (:mod:`monitor.ticketmatch`);
+(every day before today, at a fresh start) in bulk over arrays (:mod:`monitor.ticketmatch`),
+today's in parts whose matching goes on as tickets finish and cases come
+(:class:`rules.offsystem.Matching`);
 backfilled cases and double acceptances are judged over the few cases that can show them
 (:class:`FewCases`); ratings are judged as they are. ``tests/test_engine.py`` holds the
 engine to :func:`rules.evaluate_all` on generated halls, changes and moving instants.

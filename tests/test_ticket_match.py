@@ -1,4 +1,5 @@
-"""Ticket matching in bulk (:func:`monitor.ticketmatch.unmatched`) gives what the rule gives.
+"""Ticket matching in bulk (:func:`monitor.ticketmatch.unmatched`) and carried on
+(:meth:`rules.offsystem.Matching.extend`) gives what the rule gives.
 
 :func:`rules.offsystem.unmatched_searches` is the definition: random halls of several
 windows, departments (one sharing a window's code), services and applicant keys (the
