@@ -33,7 +33,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -440,12 +440,13 @@ class Daemon:
         at = at or self.clock.now()
         return sorted((brought_to(f, at) for f in self.run_evaluation(at)), key=finding_order)
 
-    def run_evaluation(self, at: dt.datetime | None = None) -> list[Finding]:
+    def run_evaluation(self, at: dt.datetime | None = None) -> Collection[Finding]:
         """:meth:`evaluate` as the evaluation job runs it: the findings as the engine keeps
         them (``Engine.evaluate`` with ``current`` False: a ticking ``seconds_late`` of a
         case not judged again is as of when it was; the ledger gets them brought to
-        ``at``), in no particular order (``ordered`` False). Saves copying every open
-        overdue finding, and sorting them all, at every evaluation."""
+        ``at``), in no particular order (``ordered`` False), gathered only if read (the
+        ledger mostly needs only their number: :class:`monitor.engine.Found`). Saves
+        copying every open overdue finding, and sorting them all, at every evaluation."""
         started = time.perf_counter()
         at = at or self.clock.now()
         with self._lock:

@@ -129,6 +129,7 @@ class Verdicts(Generic[_K]):
     heap: list[dt.datetime] = field(default_factory=list)  # of due's keys
     waiting: int = 0  # entries in due (some of subjects judged again since)
     shared: dict[tuple[int, dt.datetime | None], Verdict] = field(default_factory=dict)
+    count: int = 0  # findings of every subject (of the verdicts of ``active``)
 
     def expired(self, at: dt.datetime) -> set[_K]:
         """Subjects whose boundary has come (some may have been judged again since)."""
@@ -186,8 +187,12 @@ class Verdicts(Generic[_K]):
             if until is not verdict.until:  # an instant already kept: that object
                 v = verdict
                 verdict = Verdict(v.inputs, v.findings, v.since, until, v.ticking)
+        old = self.by_subject.get(key)
+        if old is not None:
+            self.count -= len(old.findings)
         self.by_subject[key] = verdict
         if verdict.findings:
+            self.count += len(verdict.findings)
             self.active.add(key)
         else:
             self.active.discard(key)
@@ -197,7 +202,7 @@ class Verdicts(Generic[_K]):
     def store_all(self, verdicts: Iterable[tuple[_K, Verdict]]) -> None:
         """:meth:`store` each (key, verdict), in one loop without a call per subject."""
         by_subject, active, due, instants = self.by_subject, self.active, self.due, self.instants
-        waiting = 0
+        waiting = count = 0
         for key, verdict in verdicts:
             until = verdict.until
             if until is not None:
@@ -213,12 +218,16 @@ class Verdicts(Generic[_K]):
                     if kept is not until:  # an instant already kept: that object
                         v = verdict
                         verdict = Verdict(v.inputs, v.findings, v.since, kept, v.ticking)
+            if key in active:
+                count -= len(by_subject[key].findings)
             by_subject[key] = verdict
             if verdict.findings:
+                count += len(verdict.findings)
                 active.add(key)
             else:
                 active.discard(key)
         self.waiting += waiting
+        self.count += count
         self._compact()
 
     def store_shared(self, keys: list[_K], verdict: Verdict) -> None:
@@ -238,8 +247,12 @@ class Verdicts(Generic[_K]):
                     v = verdict
                     verdict = Verdict(v.inputs, v.findings, v.since, kept, v.ticking)
             self.waiting += len(keys)
+        if self.active:  # the findings of those that had some go
+            by_subject, active = self.by_subject, self.active
+            self.count -= sum(len(by_subject[k].findings) for k in keys if k in active)
         self.by_subject.update(dict.fromkeys(keys, verdict))
         if verdict.findings:
+            self.count += len(verdict.findings) * len(keys)
             self.active.update(keys)
         elif self.active:
             self.active.difference_update(keys)
@@ -255,7 +268,9 @@ class Verdicts(Generic[_K]):
                     self._wait(k, v.until)
 
     def drop(self, key: _K) -> None:
-        self.by_subject.pop(key, None)
+        old = self.by_subject.pop(key, None)
+        if old is not None:
+            self.count -= len(old.findings)
         self.active.discard(key)
 
     def findings(self, at: dt.datetime, current: bool = True) -> list[Finding]:
@@ -1488,6 +1503,38 @@ class _Judged:
         return found
 
 
+class Found(Collection[Finding]):
+    """An evaluation's findings, gathered from the families' verdicts only when first read.
+
+    Its length is known without gathering them — each family counts its findings as it
+    stores verdicts (:attr:`Verdicts.count`) — so a caller that needs only that (the
+    ledger, when the engine's report of what it judged again says the rest) never walks
+    every open finding of the hall. Read it before the engine evaluates again: the
+    verdicts are then no longer these, and reading fails."""
+
+    def __init__(self, engine: Engine, count: int, gather: Callable[[], list[Finding]]) -> None:
+        self._engine, self._serial = engine, engine.serial
+        self._count = count
+        self._gather: Callable[[], list[Finding]] | None = gather
+        self._found: list[Finding] = []
+
+    def _list(self) -> list[Finding]:
+        if self._gather is not None:
+            if self._engine.serial != self._serial:
+                raise RuntimeError("an evaluation's findings read after the next evaluation")
+            self._found, self._gather = self._gather(), None
+        return self._found
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(self._list())
+
+    def __contains__(self, finding: object) -> bool:
+        return finding in self._list()
+
+
 # --- the engine -------------------------------------------------------------------------------
 
 
@@ -1530,10 +1577,11 @@ class Engine:
         changes: Changes | None,
         current: bool = True,
         ordered: bool = True,
-    ) -> list[Finding]:
+    ) -> Collection[Finding]:
         """Every family's findings at ``ctx.at``, sorted as :func:`rules.evaluate_all` sorts
         (``ordered`` False: in no particular order, for a caller that does not need them
-        sorted — sorting every open finding at each evaluation grows with the hall).
+        sorted — sorting every open finding at each evaluation grows with the hall — and
+        gathered only when read: see :class:`Found`).
 
         ``changes`` says what changed since the previous call; None means unknown (every
         subject is judged again).
@@ -1555,7 +1603,7 @@ class Engine:
 
     def _evaluate(
         self, snapshot: Snapshot, ctx: RuleContext, changes: Changes | None, current: bool
-    ) -> list[Finding]:
+    ) -> Found:
         monitored = snapshot.watches("payments")
         context = (ctx.calendar, ctx.policy, ctx.parameters, monitored)
         fresh = (
@@ -1608,16 +1656,21 @@ class Engine:
         other = [*self.few.findings(snapshot, ctx), *evaluation_rules.evaluate(snapshot, ctx)]
         judged.replaced(self._other, other)  # judged afresh every time
         self._other = other
-        findings = [
-            *self.overdue.findings(ctx.at, current),
-            *self.fees.findings(ctx.at),
-            *self.deposits.findings(ctx.at),
-            *ticket_findings,
-            *other,
-        ]
         after, self.serial = self.serial, next(_SERIALS)
         self.rejudged = Rejudged(self.serial, after, judged.report())
-        return findings
+        at = ctx.at
+
+        def gather() -> list[Finding]:
+            return [
+                *self.overdue.findings(at, current),
+                *self.fees.findings(at),
+                *self.deposits.findings(at),
+                *ticket_findings,
+                *other,
+            ]
+
+        count = self.overdue.count + self.fees.count + self.deposits.count
+        return Found(self, count + len(ticket_findings) + len(other), gather)
 
     def _relink(
         self, snapshot: Snapshot, cases: set[str], payments: set[str], fresh: bool = False

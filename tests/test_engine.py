@@ -251,6 +251,7 @@ def test_the_engine_agrees_with_the_rules_as_time_moves_and_records_change(
         assert engine.evaluate(snapshot, ctx, changes) == expected, at
         found = as_judged.evaluate(snapshot, ctx, changes, current=False, ordered=False)
         assert sorted((brought_to(f, at) for f in found), key=finding_order) == expected, at
+        assert len(found) == len(expected), at  # counted as stored, not gathered
         # What it says it judged again is all that differs from last time: every other
         # finding is the very object given then.
         report = as_judged.rejudged
@@ -360,6 +361,24 @@ def test_an_earlier_instant_or_new_parameters_judge_everything_again() -> None:
     assert engine.evaluate(snapshot, before, NOTHING) == _reference(snapshot, before) == []
     strict = _ctx(t(2026, 9, 15, 10), PARAMETERS[1])  # due_soon_days 4: yellow already
     assert [f.rule for f in engine.evaluate(snapshot, strict, NOTHING)] == ["case.due_soon"]
+
+
+def test_unordered_findings_are_counted_and_read_only_until_the_next_evaluation() -> None:
+    """``ordered=False`` gives the findings gathered when read, their number known before;
+    read after the engine's next evaluation (whose verdicts are not theirs) they fail
+    rather than give the next evaluation's."""
+    records = _records([(Case(id="C1", item="I3", accepted_at=t(2026, 9, 14, 9)), [], [])])
+    assembler = Assembler(cal(), POLICY)
+    assembler.update(records)
+    snapshot = snapshot_of(records, assembler.cases, None)
+    engine = Engine()
+    late = _ctx(t(2026, 9, 30, 10))
+    found = engine.evaluate(snapshot, late, None, ordered=False)
+    assert len(found) == 2
+    unread = engine.evaluate(snapshot, late, NOTHING, ordered=False)
+    assert sorted(f.rule for f in unread) == ["case.overdue", "case.statutory_overdue"]
+    with pytest.raises(RuntimeError, match="after the next evaluation"):
+        list(found)
 
 
 def test_seconds_late_follows_the_clock_without_judging_again() -> None:

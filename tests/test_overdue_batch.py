@@ -456,3 +456,12 @@ def test_storing_in_bulk_is_storing_one_by_one() -> None:
     assert kept is not later
     assert all(v.until is kept for v in bulk.by_subject.values() if v.until == later)
     assert bulk.expired(later) == one.expired(later) == {"old", "a", "d", "e"}
+    # Each counts its subjects' findings: a quiet verdict shared by one that had some, a
+    # subject dropped.
+    assert bulk.count == one.count == 3  # old, a, c
+    one.store("a", shared)
+    one.store("x", shared)
+    bulk.store_shared(["a", "x"], shared)
+    one.drop("c")
+    bulk.drop("c")
+    assert bulk.count == one.count == 1 == sum(len(v.findings) for v in one.by_subject.values())
