@@ -346,11 +346,17 @@ def test_judging_makes_no_reference_cycles(
             gc.enable()
 
 
-def test_an_earlier_instant_or_new_parameters_judge_everything_again() -> None:
+def _one_case_accepted_on_14_september() -> Snapshot:
+    """The snapshot of one case of item I3, accepted 2026-09-14 09:00 (overdue, and
+    statutorily overdue, by 30 September)."""
     records = _records([(Case(id="C1", item="I3", accepted_at=t(2026, 9, 14, 9)), [], [])])
     assembler = Assembler(cal(), POLICY)
     assembler.update(records)
-    snapshot = snapshot_of(records, assembler.cases, None)
+    return snapshot_of(records, assembler.cases, None)
+
+
+def test_an_earlier_instant_or_new_parameters_judge_everything_again() -> None:
+    snapshot = _one_case_accepted_on_14_september()
     engine = Engine()
     late = _ctx(t(2026, 9, 30, 10))
     assert [f.rule for f in engine.evaluate(snapshot, late, None)] == [
@@ -367,10 +373,7 @@ def test_unordered_findings_are_counted_and_read_only_until_the_next_evaluation(
     """``ordered=False`` gives the findings gathered when read, their number known before;
     read after the engine's next evaluation (whose verdicts are not theirs) they fail
     rather than give the next evaluation's."""
-    records = _records([(Case(id="C1", item="I3", accepted_at=t(2026, 9, 14, 9)), [], [])])
-    assembler = Assembler(cal(), POLICY)
-    assembler.update(records)
-    snapshot = snapshot_of(records, assembler.cases, None)
+    snapshot = _one_case_accepted_on_14_september()
     engine = Engine()
     late = _ctx(t(2026, 9, 30, 10))
     found = engine.evaluate(snapshot, late, None, ordered=False)
