@@ -1270,18 +1270,11 @@ class TicketClusters:
         # The searches were made at FAR: ticket_search at ``at`` gives the same for these
         # tickets (finished by ``at``, as _match takes them), so they are not made again.
         matching = offsystem_rules.Matching(searches, cases, ctx)
-        return _past_due(
-            _Part(
-                {s.ticket.id: s.ticket for s in searches},
-                {c.id: self.case_keys[c.id] for c in cases},
-                tuple(matching.unmatched),
-                _first_after(at, [_known_from(c) for c in cases]),
-                (),
-                at,
-                None,
-                matching,
-                matching.extended,
-            ),
+        return _matched(
+            {s.ticket.id: s.ticket for s in searches},
+            {c.id: self.case_keys[c.id] for c in cases},
+            matching,
+            _first_after(at, [_known_from(c) for c in cases]),
             snapshot,
             ctx,
         )
@@ -1310,18 +1303,11 @@ class TicketClusters:
             new_searches = [split.searches[i] for i in added_tickets]
             new_cases = [snapshot.cases[i] for i in added_cases]
             if matching.extend(new_searches, new_cases, ctx):
-                return _past_due(
-                    _Part(
-                        {**tickets, **{s.ticket.id: s.ticket for s in new_searches}},
-                        {**known, **{c.id: self.case_keys[c.id] for c in new_cases}},
-                        tuple(matching.unmatched),
-                        _first_after(ctx.at, [part.rematch, *(_known_from(c) for c in new_cases)]),
-                        (),
-                        ctx.at,
-                        None,
-                        matching,
-                        matching.extended,
-                    ),
+                return _matched(
+                    {**tickets, **{s.ticket.id: s.ticket for s in new_searches}},
+                    {**known, **{c.id: self.case_keys[c.id] for c in new_cases}},
+                    matching,
+                    _first_after(ctx.at, [part.rematch, *(_known_from(c) for c in new_cases)]),
                     snapshot,
                     ctx,
                 )
@@ -1343,6 +1329,33 @@ def _replaced(
     return (
         [f for i, p in old.items() if i not in new for f in p.findings],
         [f for i, p in new.items() if i not in old for f in p.findings],
+    )
+
+
+def _matched(
+    tickets: dict[str, object],
+    cases: dict[str, object],
+    matching: offsystem_rules.Matching,
+    rematch: dt.datetime | None,
+    snapshot: Snapshot,
+    ctx: RuleContext,
+) -> _Part:
+    """The part of these tickets and cases (their match keys) as ``matching`` matched
+    them at ``ctx.at``, keeping it to go on from; its findings then (:func:`_past_due`)."""
+    return _past_due(
+        _Part(
+            tickets,
+            cases,
+            tuple(matching.unmatched),
+            rematch,
+            (),
+            ctx.at,
+            None,
+            matching,
+            matching.extended,
+        ),
+        snapshot,
+        ctx,
     )
 
 

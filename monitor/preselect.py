@@ -723,10 +723,9 @@ class FeePreselection(_Preselection):
         at = ctx.at
         if self.policy.end_of_day.microsecond:
             return {}
-        fees = ctx.parameters.fees
         first_day = self.calendar.first_day
         day_of = _LocalDays(self.policy, first_day)
-        places = fees.places
+        places = ctx.parameters.fees.places
         abolished: dict[dt.date | None, int] = {None: _NO_DAY}
         chosen: list[Case] = []
         rows: list[tuple[int, int, int, int, int, bool, bool, int]] = []
