@@ -103,11 +103,15 @@ def cases(draw: st.DrawFn, number: int, tickets: list[Ticket]) -> Case:
     )
 
 
+def _searches(queue: list[Ticket], at: dt.datetime) -> list[offsystem.TicketSearch]:
+    consultation = frozenset(PARAMETERS.offsystem.consultation_services)
+    return list(offsystem.ticket_searches(queue, _ctx(at), consultation))
+
+
 def _both(tickets: list[Ticket], hall: list[Case], at: dt.datetime) -> tuple[list, list]:
     """The rule's unmatched searches and the bulk matcher's, at ``at``."""
     ctx = _ctx(at)
-    consultation = frozenset(PARAMETERS.offsystem.consultation_services)
-    searches = list(offsystem.ticket_searches(tickets, ctx, consultation))
+    searches = _searches(tickets, at)
     rule = offsystem.unmatched_searches(searches, hall, ctx)
     bulk = unmatched(searches, [c.id for c in hall], [match_key(c) for c in hall], at)
     return rule, bulk
@@ -277,7 +281,6 @@ def test_a_matching_carried_on_is_the_matching_of_everything(
     those of everything matched afresh; where it cannot, matching starts afresh."""
     queue = [data.draw(tickets(n)) for n in range(served)]
     hall = [data.draw(cases(n, queue)) for n in range(size)]
-    consultation = frozenset(PARAMETERS.offsystem.consultation_services)
     offsets = sorted(set(data.draw(st.lists(st.integers(0, 60 * 24 * 4), min_size=1, max_size=6))))
     instants = [START + dt.timedelta(minutes=m) for m in offsets]
     arrival = {}  # each case's first instant in the matching
@@ -291,7 +294,7 @@ def test_a_matching_carried_on_is_the_matching_of_everything(
     given_searches: set[str] = set()
     for n, at in enumerate(instants):
         ctx = _ctx(at)
-        searches = list(offsystem.ticket_searches(queue, ctx, consultation))
+        searches = _searches(queue, at)
         arrived = [c for c in hall if arrival[c.id] <= n]
         expected = offsystem.unmatched_searches(searches, arrived, ctx)
         new_searches = [s for s in searches if s.ticket.id not in given_searches]
@@ -326,11 +329,6 @@ def _case(number: int, accepted: int, key: str | None = None) -> Case:
         applicant_key=key,
         accepted_at=START + accepted * MINUTE,
     )
-
-
-def _searches(queue: list[Ticket], at: dt.datetime) -> list[offsystem.TicketSearch]:
-    consultation = frozenset(PARAMETERS.offsystem.consultation_services)
-    return list(offsystem.ticket_searches(queue, _ctx(at), consultation))
 
 
 def test_a_matching_goes_on_with_what_comes_after_it_and_not_with_what_would_move_it() -> None:
