@@ -80,7 +80,7 @@ def dependencies(
     return frozenset(s for s in found if s is not None)
 
 
-_IDENTITY_FIELDS = tuple(f for f in Finding.model_fields if f != "evidence")
+_IDENTITY_FIELDS = tuple(f for f in Finding.__pydantic_fields__ if f != "evidence")
 _MISSING = object()
 
 
@@ -88,9 +88,8 @@ def _same(a: Finding, b: Finding) -> bool:
     """Whether two versions of a finding differ only by evidence that ticks by itself."""
     if a is b:
         return True
-    fields_a, fields_b = a.__dict__, b.__dict__
     for name in _IDENTITY_FIELDS:
-        x, y = fields_a[name], fields_b[name]
+        x, y = getattr(a, name), getattr(b, name)
         if x is not y and x != y:
             return False
     evidence_a, evidence_b = a.evidence, b.evidence

@@ -1,9 +1,9 @@
 """Canonical model: the one picture of a service hall that sources, rules and exporters share.
 
-Every vendor schema is mapped onto these pydantic models at the source; rules read them
-and produce :class:`Finding` objects. Times are always timezone-aware (sources attach the
-hall's zone, Asia/Shanghai by default, to naive values), money is integer fen, and
-limits are whole working days.
+Every vendor schema is mapped onto these records (pydantic dataclasses) at the source;
+rules read them and produce :class:`Finding` objects. Times are always timezone-aware
+(sources attach the hall's zone, Asia/Shanghai by default, to naive values), money is
+integer fen, and limits are whole working days.
 
 Applicants appear only as ``applicant_key``: a keyed hash of the ID number (see
 :mod:`monitor.privacy`), so that the same person can be matched across cases while the
@@ -16,9 +16,12 @@ import datetime as dt
 import enum
 import sys
 from collections.abc import Mapping
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+from pydantic.fields import FieldInfo
+from pydantic_core import SchemaSerializer, SchemaValidator
 
 
 def _require_aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -43,56 +46,66 @@ its own (49 bytes or more apiece). Identities — record ids, applicant keys —
 codes: they rarely repeat, and interning them would only grow the interpreter's table.
 """
 
-# One ``__pydantic_fields_set__`` per distinct set of field names (see _Canonical).
-_FIELDS_SETS: dict[frozenset[str], set[str]] = {}
 
+class _Canonical:
+    """Base of the canonical records: slotted, frozen pydantic dataclasses (see :func:`record`).
 
-def _share_fields_set(model: BaseModel) -> None:
-    """Give ``model`` the shared set equal to its own ``__pydantic_fields_set__``."""
-    own = model.__pydantic_fields_set__
-    key = frozenset(own)
-    shared = _FIELDS_SETS.get(key)
-    if shared is None:
-        shared = _FIELDS_SETS[key] = set(key)  # not the caller's set: theirs to change
-    object.__setattr__(model, "__pydantic_fields_set__", shared)
-
-
-class _Canonical(BaseModel):
-    """Base of the canonical records: frozen, no extra fields, and a shared fields set.
-
-    Pydantic keeps, per instance, the set of the field names that were given (700 bytes
-    and more for a ticket: larger than its values). Records with the same fields given
-    share one set here, however they are built (validated, ``model_construct``,
-    ``model_copy``, unpickled, deep-copied). Pydantic (2.14) never mutates that set in
-    place except in ``model_copy(update=…)``, on the private copy ``__copy__`` made (so
-    ``copy.copy`` keeps a private set); the result is shared once updated. ``__eq__``
-    and ``__hash__`` do not read it; ``model_dump(exclude_unset=True)`` reads it and
-    sees the same names as before. Nothing may change a record's ``model_fields_set``
-    in place. Few distinct sets exist (one per combination of the fields a source
-    fills), so the table stays small.
+    A pydantic ``BaseModel`` keeps each instance's values in a ``__dict__`` of its own
+    (with a set of the fields given beside it): some 550 bytes for a ticket, four times
+    its values' share of the record. A province's hall holds millions of records, so
+    they are dataclasses with ``__slots__`` (about 140 bytes for a ticket), still
+    validated by pydantic when built. This base gives them the few ``BaseModel`` methods
+    the project uses, with the same meaning: :meth:`model_copy` does not validate (it
+    is how the engine and the tests derive a record from another), dumps and
+    validation go through the class's own pydantic serializer and validator.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    __slots__ = ()
+    __pydantic_fields__: ClassVar[dict[str, FieldInfo]]
+    __pydantic_validator__: ClassVar[SchemaValidator]
+    __pydantic_serializer__: ClassVar[SchemaSerializer]
 
-    def model_post_init(self, context: Any, /) -> None:
-        # Called after validation and by model_construct.
-        _share_fields_set(self)
+    @classmethod
+    def model_validate(cls, data: Any) -> Self:
+        return cls.__pydantic_validator__.validate_python(data)  # type: ignore[no-any-return]
 
-    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
-        copied = super().model_copy(update=update, deep=deep)
-        _share_fields_set(copied)
+    @classmethod
+    def model_validate_json(cls, data: str | bytes) -> Self:
+        return cls.__pydantic_validator__.validate_json(data)  # type: ignore[no-any-return]
+
+    def model_dump(self, *, mode: Literal["python", "json"] = "python") -> dict[str, Any]:
+        return self.__pydantic_serializer__.to_python(self, mode=mode)  # type: ignore[no-any-return]
+
+    def model_dump_json(self) -> str:
+        return self.__pydantic_serializer__.to_json(self).decode()
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None) -> Self:
+        """A shallow copy with ``update``'s values instead, not validated (as pydantic's)."""
+        cls = type(self)
+        fields = cls.__pydantic_fields__
+        changes = dict(update or ())
+        unknown = changes.keys() - fields.keys()
+        if unknown:
+            raise TypeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
+        copied = object.__new__(cls)
+        for name in fields:
+            value = changes[name] if name in changes else getattr(self, name)
+            object.__setattr__(copied, name, value)
         return copied
 
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
-        copied = super().__deepcopy__(memo)
-        _share_fields_set(copied)
-        return copied
 
-    def __setstate__(self, state: dict[Any, Any]) -> None:
-        super().__setstate__(state)
-        _share_fields_set(self)
+_T = TypeVar("_T", bound=type[_Canonical])
+_RECORD = ConfigDict(extra="forbid")
 
 
+def record(cls: _T) -> _T:
+    """Make ``cls`` a canonical record: a frozen pydantic dataclass with slots, built by
+    keyword only (fields keep their declared order), extra fields refused."""
+    make = pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=_RECORD)
+    return make(cls)  # type: ignore[no-any-return]
+
+
+@record
 class Center(_Canonical):
     """A service center (政务服务中心)."""
 
@@ -100,6 +113,7 @@ class Center(_Canonical):
     name: str = ""
 
 
+@record
 class Department(_Canonical):
     """A window unit (窗口单位): public security, market regulation, …"""
 
@@ -108,6 +122,7 @@ class Department(_Canonical):
     center: Code | None = None
 
 
+@record
 class Window(_Canonical):
     """A service window (窗口) of a department in a center."""
 
@@ -124,6 +139,7 @@ class ItemKind(enum.StrEnum):
     PROMISED = "promised"  # 承诺件: concluded within the promised limit
 
 
+@record
 class Item(_Canonical):
     """A catalogued service item (事项) with its time limits and fee standard."""
 
@@ -174,6 +190,7 @@ _CLOCK_STOPPERS = frozenset(
 )
 
 
+@record
 class Step(_Canonical):
     """One handling step (环节: 承办, 审核, 批准) with its own limit."""
 
@@ -184,6 +201,7 @@ class Step(_Canonical):
     limit_days: WorkingDays | None = None
 
 
+@record
 class Suspension(_Canonical):
     """A special procedure (特别程序) that stops the clock (行政许可法 art. 45)."""
 
@@ -193,6 +211,7 @@ class Suspension(_Canonical):
     ended_at: AwareDatetime | None = None  # None: still suspended
 
 
+@record
 class Case(_Canonical):
     """An application case (办件) as registered in the approval system."""
 
@@ -236,6 +255,7 @@ class TicketStatus(enum.StrEnum):
     CANCELLED = "cancelled"  # withdrawn before being called
 
 
+@record
 class Ticket(_Canonical):
     """A queue ticket from the window system: who was served where and when."""
 
@@ -253,6 +273,7 @@ class Ticket(_Canonical):
     consultation: bool = False  # 咨询 only: no case is expected
 
 
+@record
 class Evaluation(_Canonical):
     """A rating from the evaluator (评价器, 好差评).
 
@@ -277,6 +298,7 @@ class Evaluation(_Canonical):
         return self.level >= 4
 
 
+@record
 class Payment(_Canonical):
     """One line of the fee account's bank statement (or the finance system's 缴款 record).
 
@@ -303,6 +325,7 @@ class Severity(enum.StrEnum):
     RED = "red"  # 红牌
 
 
+@record
 class Finding(_Canonical):
     """One supervision finding: what rule fired on what subject, with its evidence."""
 

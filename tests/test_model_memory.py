@@ -1,19 +1,24 @@
-"""What the canonical records share to stay small, and that sharing changes nothing.
+"""What keeps the canonical records small, and that it changes nothing they do.
 
-Records with the same fields given share one ``__pydantic_fields_set__`` (see
-``monitor.model._Canonical``), and their short codes are interned (``monitor.model.Code``).
-Sharing a mutable set is safe only while nothing changes it in place: these tests pin
-that copying with an update leaves every other record's set as it was, and that the
-records still compare, hash, dump, pickle and copy as before.
+Records are slotted pydantic dataclasses (``monitor.model.record``) and their short
+codes are interned (``monitor.model.Code``). These tests pin that a record holds no
+``__dict__``, and that records still refuse what pydantic refused, copy with an update
+without validating (as ``BaseModel.model_copy``), and compare, hash, dump, pickle and
+copy by their values.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 import pickle
+import sys
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import pytest
+from pydantic import ValidationError
 
 from monitor.model import Case, Finding, Severity, Step, Suspension, Ticket
 from monitor.privacy import ApplicantHasher
@@ -57,70 +62,73 @@ def case_row(case_id: str) -> dict[str, Any]:
     }
 
 
-def test_records_mapped_alike_share_one_fields_set() -> None:
-    first, second = map_ticket(ticket_row("T1"), CTX), map_ticket(ticket_row("T2"), CTX)
-    assert first.model_fields_set == second.model_fields_set
-    assert first.__pydantic_fields_set__ is second.__pydantic_fields_set__
-    # A record with other fields given has its own (equally shared) set.
-    bare = map_ticket(ticket_row("T3", called_at=None, service=None), CTX)
-    assert bare.model_fields_set == first.model_fields_set - {"called_at", "service"}
-    again = map_ticket(ticket_row("T4", called_at=None, service=None), CTX)
-    assert bare.__pydantic_fields_set__ is again.__pydantic_fields_set__
+def test_records_keep_their_values_in_slots() -> None:
+    """No per-record ``__dict__``: a ticket is its object header and one slot per field."""
+    records = [
+        map_ticket(ticket_row("T1"), CTX),
+        map_case(case_row("SB1"), CTX),
+        map_step({"case_id": "SB1", "seq": 1, "name": "承办", "started_at": "2026-10-09"}, CTX)[1],
+        Finding(rule="overdue", severity=Severity.RED, subject_kind="case", subject_id="SB1"),
+    ]
+    for record in records:
+        assert not hasattr(record, "__dict__"), type(record).__name__
+        fields = type(record).__pydantic_fields__
+        assert sys.getsizeof(record) <= 64 + 8 * len(fields), type(record).__name__
 
 
-def test_copy_with_update_leaves_the_shared_set_alone() -> None:
-    first, second = map_ticket(ticket_row("T1"), CTX), map_ticket(ticket_row("T2"), CTX)
-    before = set(first.model_fields_set)
-    dumped = second.model_dump(exclude_unset=True)
-    assert "applicant_key" not in before
-    for deep in (False, True):
-        updated = first.model_copy(update={"applicant_key": "k"}, deep=deep)
-        assert updated.model_fields_set == before | {"applicant_key"}
-        assert updated.applicant_key == "k"
-    assert first.model_fields_set == before and second.model_fields_set == before
-    assert second.model_dump(exclude_unset=True) == dumped
-    assert first.applicant_key is None
-
-
-def test_every_way_of_building_shares_the_set() -> None:
+def test_records_are_frozen_and_refuse_unknown_fields() -> None:
     ticket = map_ticket(ticket_row("T1"), CTX)
-    shared = ticket.__pydantic_fields_set__
+    with pytest.raises(AttributeError):
+        ticket.window = "W0013"  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        Ticket.model_validate({**ticket.model_dump(), "name": "张三"})
+    with pytest.raises(TypeError, match="no field 'name'"):
+        ticket.model_copy(update={"name": "张三"})
+
+
+def test_copy_with_update_changes_only_the_copy_and_does_not_validate() -> None:
+    ticket = map_ticket(ticket_row("T1"), CTX)
+    updated = ticket.model_copy(update={"applicant_key": "k", "window": "W0013"})
+    assert (updated.applicant_key, updated.window) == ("k", "W0013")
+    assert (ticket.applicant_key, ticket.window) == (None, "W0012")
+    assert updated.issued_at is ticket.issued_at and updated != ticket
+    assert ticket.model_copy() == ticket and ticket.model_copy() is not ticket
+    # As pydantic's model_copy: the tests build states the validator would refuse.
+    case = map_case(case_row("SB1"), CTX)
+    early = case.accepted_at - dt.timedelta(days=1)
+    assert case.model_copy(update={"concluded_at": early}).concluded_at == early
+    with pytest.raises(ValidationError, match="concluded before it was accepted"):
+        Case.model_validate({**case.model_dump(), "concluded_at": early})
+
+
+def test_records_compare_hash_pickle_copy_and_dump_as_their_values_say() -> None:
+    ticket = map_ticket(ticket_row("T1"), CTX)
     built = [
         pickle.loads(pickle.dumps(ticket)),
+        copy.copy(ticket),
         copy.deepcopy(ticket),
-        ticket.model_copy(deep=True),
-        Ticket.model_validate(ticket.model_dump(exclude_unset=True)),
-        Ticket.model_construct(shared, **ticket.model_dump()),
+        Ticket.model_validate(ticket.model_dump()),
+        Ticket.model_validate_json(ticket.model_dump_json()),
     ]
     for other in built:
-        assert other == ticket
+        assert other == ticket and other is not ticket
         assert hash(other) == hash(ticket)
-        assert other.__pydantic_fields_set__ is shared
-    # Built from a set the caller keeps: the caller's set is not the shared one.
-    mine = set(shared)
-    constructed = Ticket.model_construct(mine, **ticket.model_dump())
-    mine.add("applicant_key")
-    assert constructed.model_fields_set == shared
-
-
-def test_records_compare_and_dump_as_their_values_say() -> None:
-    ticket = map_ticket(ticket_row("T1"), CTX)
-    full = Ticket.model_validate_json(ticket.model_dump_json())
-    # Different sets given, equal values: equal, as pydantic compares values only.
-    assert full.model_fields_set != ticket.model_fields_set
-    assert full == ticket
-    assert ticket.model_dump(exclude_unset=True) == {
+    assert ticket.model_dump() == {
         "id": "T1",
         "number": "A012",
         "center": "C01",
         "department": "D0003",
         "window": "W0012",
         "service": "S000123",
+        "applicant_key": None,
         "issued_at": dt.datetime(2026, 10, 9, 9, 0, tzinfo=SH),
         "called_at": dt.datetime(2026, 10, 9, 9, 10, tzinfo=SH),
+        "finished_at": None,
         "status": "served",
+        "consultation": False,
     }
-    assert ticket.model_copy(update={"window": "W0013"}) != ticket
+    assert ticket.model_dump(mode="json")["issued_at"] == "2026-10-09T09:00:00+08:00"
+    assert list(json.loads(ticket.model_dump_json())) == list(Ticket.__pydantic_fields__)
 
 
 def test_codes_are_interned_when_mapped_and_when_decoded() -> None:
@@ -148,7 +156,6 @@ def test_children_and_findings_intern_their_codes() -> None:
     step_row = {"case_id": "SB1", "seq": 1, "name": fresh("承办"), "started_at": "2026-10-09"}
     steps = [map_step(dict(step_row), CTX)[1] for _ in range(2)]
     assert steps[0].name is steps[1].name
-    assert steps[0].__pydantic_fields_set__ is steps[1].__pydantic_fields_set__
     kind_row = {"case_id": "SB1", "seq": 1, "kind": fresh("补正"), "started_at": "2026-10-09"}
     suspensions = [map_suspension(dict(kind_row), CTX)[1] for _ in range(2)]
     assert suspensions[0].kind is suspensions[1].kind
