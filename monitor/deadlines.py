@@ -34,7 +34,7 @@ DEFAULT_END_OF_DAY = dt.time(23, 59, 59)
 HALL_TIMEZONE = ZoneInfo("Asia/Shanghai")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeadlinePolicy:
     """How dates become instants: the hall's time zone and the end of a working day."""
 
@@ -48,7 +48,7 @@ class DeadlinePolicy:
         return dt.datetime.combine(day, self.end_of_day, tzinfo=self.tz)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CaseDeadlines:
     """A case's deadlines and clock state as of one instant."""
 

@@ -319,7 +319,7 @@ ESCALATED = "escalated"  # a yellow card that gave way to a red one
 RESOLVED = "resolved"
 
 
-@dataclass
+@dataclass(slots=True)
 class LedgerEntry:
     """One row of the findings ledger, as the daemon keeps it in memory."""
 
