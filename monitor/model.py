@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import operator
 import sys
-from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.dataclasses import dataclass as pydantic_dataclass
@@ -81,18 +82,28 @@ class _Canonical:
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None) -> Self:
         """A shallow copy with ``update``'s values instead, not validated (as pydantic's)."""
-        cls = type(self)
-        fields = cls.__pydantic_fields__
-        changes = dict(update or ())
-        unknown = changes.keys() - fields.keys()
-        if unknown:
-            raise TypeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
-        copied = object.__new__(cls)
-        for name in fields:
-            value = changes[name] if name in changes else getattr(self, name)
-            object.__setattr__(copied, name, value)
+        layout = _LAYOUTS[type(self)]
+        values = list(layout.values_of(self))
+        for name, value in (update or {}).items():
+            at = layout.index.get(name)
+            if at is None:
+                raise TypeError(f"{type(self).__name__} has no field {name!r}")
+            values[at] = value
+        copied = object.__new__(type(self))
+        for slot, value in zip(layout.slots, values, strict=True):
+            slot.__set__(copied, value)  # past the frozen __setattr__, as __init__ does
         return copied
 
+
+class _Layout(NamedTuple):
+    """A record class's fields, for :meth:`_Canonical.model_copy`."""
+
+    values_of: Callable[[Any], tuple[Any, ...]]  # every field's value, in order
+    index: dict[str, int]
+    slots: tuple[Any, ...]  # the class's slot descriptors, in the same order
+
+
+_LAYOUTS: dict[type, _Layout] = {}
 
 _T = TypeVar("_T", bound=type[_Canonical])
 _RECORD = ConfigDict(extra="forbid")
@@ -101,8 +112,14 @@ _RECORD = ConfigDict(extra="forbid")
 def record(cls: _T) -> _T:
     """Make ``cls`` a canonical record: a frozen pydantic dataclass with slots, built by
     keyword only (fields keep their declared order), extra fields refused."""
-    make = pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=_RECORD)
-    return make(cls)  # type: ignore[no-any-return]
+    made = pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=_RECORD)(cls)
+    names = tuple(made.__pydantic_fields__)
+    _LAYOUTS[made] = _Layout(
+        operator.attrgetter(*names) if len(names) > 1 else lambda r: (getattr(r, names[0]),),
+        {name: at for at, name in enumerate(names)},
+        tuple(made.__dict__[name] for name in names),
+    )
+    return made  # type: ignore[no-any-return]
 
 
 @record
