@@ -286,6 +286,46 @@ def test_map_case_concluded() -> None:
     assert not case.is_open
 
 
+def test_equal_times_within_one_context_share_one_datetime() -> None:
+    ctx = RowContext(tz=SH, hasher=HASHER, value_maps=VALUE_MAPS)
+    naive = dt.datetime(2026, 10, 9, 9, 0)
+    first = map_case(case_row(id="SB1", concluded_at=naive), ctx)
+    second = map_case(case_row(id="SB2", concluded_at=dt.datetime(2026, 10, 9, 9, 0)), ctx)
+    assert first.accepted_at is second.accepted_at  # the same text
+    assert first.concluded_at is second.concluded_at  # equal naive driver values
+    assert first.accepted_at == at(9) and first.concluded_at == at(9)
+    # Another context (another poll) has its own.
+    other = map_case(case_row(id="SB3"), RowContext(tz=SH, hasher=HASHER, value_maps=VALUE_MAPS))
+    assert other.accepted_at == first.accepted_at and other.accepted_at is not first.accepted_at
+
+
+def test_aware_raw_times_keep_their_own_zone() -> None:
+    ctx = RowContext(tz=SH, hasher=HASHER, value_maps=VALUE_MAPS)
+    beijing = dt.datetime(2026, 10, 9, 9, 0, tzinfo=SH)
+    utc = dt.datetime(2026, 10, 9, 1, 0, tzinfo=dt.UTC)  # the same instant
+    cases = [
+        map_case(case_row(id=f"SB{n}", accepted_at=t), ctx) for n, t in enumerate((beijing, utc))
+    ]
+    assert cases[0].accepted_at == cases[1].accepted_at
+    assert cases[0].accepted_at.tzinfo is SH and cases[1].accepted_at.tzinfo is dt.UTC
+
+
+def test_shared_times_start_again_when_full_and_bad_times_are_still_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("monitor.sources.mapping._SHARED_TIMES", 2)
+    ctx = RowContext(tz=SH, hasher=HASHER, value_maps=VALUE_MAPS)
+    mapped = [
+        map_case(case_row(id=f"SB{day}", accepted_at=f"202610{day:02d}090000"), ctx)
+        for day in (9, 10, 12, 9)
+    ]
+    assert [c.accepted_at for c in mapped] == [at(9), at(10), at(12), at(9)]
+    assert len(ctx.times) <= 2
+    with pytest.raises(RowError) as caught:
+        map_case(case_row(accepted_at="20261309090000"), ctx)
+    assert caught.value.reason == "bad_time"
+
+
 def test_map_case_result_codes() -> None:
     for code, result in [("1", CaseResult.RETURNED), ("3", CaseResult.VOID), (5, "refused")]:
         case = map_case(case_row(concluded_at="20261010", result=code), CTX)

@@ -14,6 +14,7 @@ Applicant identities arrive as ``applicant_id_number`` (preferred) or
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -76,12 +77,23 @@ class RowError(Exception):
 
 @dataclass(frozen=True)
 class RowContext:
-    """What the mapping needs to know about its source."""
+    """What the mapping needs to know about its source (one per poll, or per file).
+
+    ``times`` holds the instants read so far, by their raw value (text, or a naive
+    datetime from the driver): rows of one poll that carry the same time get the same
+    datetime object. A queue system stamps thousands of tickets a minute of a busy
+    day, and a province holds millions of instants (48 bytes each, and as many as four
+    per row). Aware raw values are not shared: equal instants in different zones would
+    be one object, and the record would no longer say what the source delivered.
+    """
 
     tz: ZoneInfo
     hasher: ApplicantHasher
     value_maps: Mapping[str, Mapping[str, str]]
     default_center: str | None = None
+    times: dict[str | dt.datetime, dt.datetime] = dataclasses.field(
+        default_factory=dict, compare=False
+    )
 
 
 # Fields that carry identities; they are hashed and dropped, never copied.
@@ -127,19 +139,33 @@ def _parsed(
         raise RowError("bad_time", f"{field}: {exc}") from None
 
 
+_SHARED_TIMES = 500_000  # at most this many instants kept per context, then started again
+
+
 def _time(row: Mapping[str, Any], field: str, ctx: RowContext) -> dt.datetime | None:
-    # _parsed(parse_time, ...) written out: called several times for every row.
+    """The field's instant; equal raw values within one context share it (RowContext)."""
+    raw = row.get(field)
+    if raw is None:
+        return None
+    times = ctx.times
+    shareable = type(raw) is str or (type(raw) is dt.datetime and raw.tzinfo is None)
+    if shareable:
+        shared = times.get(raw)
+        if shared is not None:
+            return shared
     try:
-        return parse_time(row.get(field), ctx.tz)
+        value = parse_time(raw, ctx.tz)
     except TimeParseError as exc:
         raise RowError("bad_time", f"{field}: {exc}") from None
+    if shareable and value is not None:
+        if len(times) >= _SHARED_TIMES:
+            times.clear()
+        times[raw] = value
+    return value
 
 
 def _required_time(row: Mapping[str, Any], field: str, ctx: RowContext) -> dt.datetime:
-    try:
-        value = parse_time(row.get(field), ctx.tz)
-    except TimeParseError as exc:
-        raise RowError("bad_time", f"{field}: {exc}") from None
+    value = _time(row, field, ctx)
     if value is None:
         raise RowError("missing_field", f"{field} is missing")
     return value
