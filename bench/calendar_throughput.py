@@ -11,7 +11,7 @@ What it measures (wall clock, ``time.perf_counter``, single process):
    above it, about a third with one to three suspensions (some still open), some with a
    source-supplied promised date, some concluded, evaluated at an instant after acceptance.
 
-Inputs are generated (and the pydantic models built) before the clock starts, with a fixed
+Inputs are generated (and the records built) before the clock starts, with a fixed
 seed, so only the computation is timed. Run from the repository root::
 
     .venv/bin/python bench/calendar_throughput.py [--calls N] [--cases N] [--seed S]

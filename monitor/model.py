@@ -48,7 +48,7 @@ codes: they rarely repeat, and interning them would only grow the interpreter's 
 """
 
 
-class _Canonical:
+class Record:
     """Base of the canonical records: slotted, frozen pydantic dataclasses (see :func:`record`).
 
     A pydantic ``BaseModel`` keeps each instance's values in a ``__dict__`` of its own
@@ -96,7 +96,7 @@ class _Canonical:
 
 
 class _Layout(NamedTuple):
-    """A record class's fields, for :meth:`_Canonical.model_copy`."""
+    """A record class's fields, for :meth:`Record.model_copy`."""
 
     values_of: Callable[[Any], tuple[Any, ...]]  # every field's value, in order
     index: dict[str, int]
@@ -105,7 +105,7 @@ class _Layout(NamedTuple):
 
 _LAYOUTS: dict[type, _Layout] = {}
 
-_T = TypeVar("_T", bound=type[_Canonical])
+_T = TypeVar("_T", bound=type[Record])
 _RECORD = ConfigDict(extra="forbid")
 
 
@@ -123,7 +123,7 @@ def record(cls: _T) -> _T:
 
 
 @record
-class Center(_Canonical):
+class Center(Record):
     """A service center (政务服务中心)."""
 
     code: Code
@@ -131,7 +131,7 @@ class Center(_Canonical):
 
 
 @record
-class Department(_Canonical):
+class Department(Record):
     """A window unit (窗口单位): public security, market regulation, …"""
 
     code: Code
@@ -140,7 +140,7 @@ class Department(_Canonical):
 
 
 @record
-class Window(_Canonical):
+class Window(Record):
     """A service window (窗口) of a department in a center."""
 
     code: Code
@@ -157,7 +157,7 @@ class ItemKind(enum.StrEnum):
 
 
 @record
-class Item(_Canonical):
+class Item(Record):
     """A catalogued service item (事项) with its time limits and fee standard."""
 
     code: Code
@@ -208,7 +208,7 @@ _CLOCK_STOPPERS = frozenset(
 
 
 @record
-class Step(_Canonical):
+class Step(Record):
     """One handling step (环节: 承办, 审核, 批准) with its own limit."""
 
     seq: int
@@ -219,7 +219,7 @@ class Step(_Canonical):
 
 
 @record
-class Suspension(_Canonical):
+class Suspension(Record):
     """A special procedure (特别程序) that stops the clock (行政许可法 art. 45)."""
 
     seq: int
@@ -229,7 +229,7 @@ class Suspension(_Canonical):
 
 
 @record
-class Case(_Canonical):
+class Case(Record):
     """An application case (办件) as registered in the approval system."""
 
     id: str  # 办件编号 / 申办流水号 (SBLSH)
@@ -273,7 +273,7 @@ class TicketStatus(enum.StrEnum):
 
 
 @record
-class Ticket(_Canonical):
+class Ticket(Record):
     """A queue ticket from the window system: who was served where and when."""
 
     id: str  # the queue system's unique serial (ticket numbers repeat every day)
@@ -291,7 +291,7 @@ class Ticket(_Canonical):
 
 
 @record
-class Evaluation(_Canonical):
+class Evaluation(Record):
     """A rating from the evaluator (评价器, 好差评).
 
     ``level`` follows GB/T 39046 A.8: 1 非常满意, 2 满意, 3 基本满意, 4 不满意,
@@ -316,7 +316,7 @@ class Evaluation(_Canonical):
 
 
 @record
-class Payment(_Canonical):
+class Payment(Record):
     """One line of the fee account's bank statement (or the finance system's 缴款 record).
 
     ``amount_fen`` is positive for a deposit into ``account`` and negative for money
@@ -343,7 +343,7 @@ class Severity(enum.StrEnum):
 
 
 @record
-class Finding(_Canonical):
+class Finding(Record):
     """One supervision finding: what rule fired on what subject, with its evidence."""
 
     rule: Code

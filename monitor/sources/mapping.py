@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import structlog
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from monitor.model import Case, Evaluation, Item, Payment, Step, Suspension, Ticket
+from monitor.model import Case, Evaluation, Item, Payment, Record, Step, Suspension, Ticket
 from monitor.privacy import ApplicantHasher
 from monitor.sources.base import EntityBatch
 from monitor.timeparse import TimeParseError, parse_date, parse_time
@@ -243,7 +243,7 @@ def _identity(row: Mapping[str, Any], fields: tuple[str, ...], ctx: RowContext) 
     return None
 
 
-def _build(model: type[BaseModel], fields: dict[str, Any]) -> Any:
+def _build(model: type[Record], fields: dict[str, Any]) -> Any:
     try:
         return model.__pydantic_validator__.validate_python(
             {k: v for k, v in fields.items() if v is not None}
