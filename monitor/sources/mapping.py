@@ -77,7 +77,7 @@ class RowError(Exception):
 
 @dataclass(frozen=True)
 class RowContext:
-    """What the mapping needs to know about its source (one per poll, or per file).
+    """What the mapping needs to know about its source, made anew for each poll.
 
     ``times`` holds the instants read so far, by their raw value (text, or a naive
     datetime from the driver): rows of one poll that carry the same time get the same
