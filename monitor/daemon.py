@@ -26,7 +26,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import gc
-import hashlib
 import itertools
 import os
 import signal
@@ -55,6 +54,7 @@ from monitor.config import Config
 from monitor.deadlines import DeadlinePolicy
 from monitor.engine import Changes, Engine, brought_to, finding_order
 from monitor.figures import FigureBook
+from monitor.holders import Holders, payload_digest
 from monitor.leader import LeaderLock
 from monitor.ledger import SUBJECT_ENTITIES, Memory, dependencies, reconcile
 from monitor.model import Finding, Snapshot
@@ -96,10 +96,6 @@ def _settle() -> None:
     """
     gc.collect(1)
     gc.freeze()
-
-
-def _digest(payload: str) -> bytes:
-    return hashlib.blake2b(payload.encode(), digest_size=12).digest()
 
 
 @dataclass
@@ -152,12 +148,8 @@ class Daemon:
         self.sla = SlaRecorder(self.calendar, self.policy)
         self._provenance_recorded = False
         self.sources: dict[str, SourceState] = {}
-        # Which source delivered each held record: entity -> key -> source. And the digest
-        # of what each source delivered: (source, entity) -> key -> digest, whose keys are
-        # what the source holds (a full poll deletes the ones it no longer lists). Nested,
-        # so that no tuple is kept per record: a million records each held one thrice.
-        self._owners: dict[str, dict[str, str]] = {}
-        self._digests: dict[tuple[str, str], dict[str, bytes]] = {}
+        # What each source delivered (digests by key) and which source holds each record.
+        self.holders = Holders()
         self._watermarks: dict[tuple[str, str], dt.datetime | None] = {}
         self._ledger: dict[str, LedgerEntry] = {}
         # What the last stored reconciliation saw (see monitor.ledger.Memory).
@@ -193,13 +185,11 @@ class Daemon:
                 source,
                 entity,
                 (
-                    (key, _digest(payload), decode_record(entity, payload))
+                    (key, payload_digest(payload), decode_record(entity, payload))
                     for *_, key, payload in rows
                 ),
             )
-        loaded = Counter[str]()
-        for (_, entity), digests in self._digests.items():
-            loaded[entity] += len(digests)
+        loaded = self.holders.counts()
         self._watermarks = self.store.watermarks()
         self._ledger = self.store.load_ledger()
         self.sla.load(self.store.latest_sla())
@@ -232,30 +222,28 @@ class Daemon:
 
     # --- polling -------------------------------------------------------------------------
 
-    def _remember(self, source: str, entity: str, held: Iterable[tuple[str, bytes, Any]]) -> None:
+    def _remember(self, source: str, entity: str, held: Iterable[tuple[str, int, Any]]) -> None:
         """Hold records of one source's entity: (key, digest, record) each. The lookups
         are taken once for all of them (a first poll holds hundreds of thousands)."""
         add = self.records.add
         changed = self._changed.setdefault(entity, set())
-        owners = self._owners.setdefault(entity, {})
-        digests = self._digests.setdefault((source, entity), {})
-        for key, digest, record in held:
-            add(entity, record)
-            changed.add(key)
-            owners[key] = source
-            digests[key] = digest
+
+        def delivered() -> Iterator[tuple[str, int]]:
+            for key, digest, record in held:
+                add(entity, record)
+                changed.add(key)
+                yield key, digest
+
+        self.holders.hold(source, entity, delivered())
 
     def _forget(self, source: str, entity: str, key: str) -> None:
-        self._digests.get((source, entity), {}).pop(key, None)
-        owners = self._owners.get(entity, {})
-        if owners.get(key) == source:
-            del owners[key]
+        if self.holders.forget(source, entity, key):
             self.records.discard(entity, key)
             self._changed.setdefault(entity, set()).add(key)
 
     def _owner(self, entity: str, key: str) -> str | None:
         """The source that delivered the record held under ``key``, if any holds it."""
-        return self._owners.get(entity, {}).get(key)
+        return self.holders.holder(entity, key)
 
     def poll(self, name: str, full: bool = False) -> bool:
         """Poll one source (incrementally, or fully); whether it succeeded."""
@@ -307,14 +295,14 @@ class Daemon:
     def _poll_entity_paused(self, name: str, source: Source, entity: str, full: bool) -> int:
         since = None if full else source.next_since(self._watermarks.get((name, entity)))
         batch = source.poll(entity, since)
-        upserts: list[tuple[str, str, bytes, Any]] = []
+        upserts: list[tuple[str, str, int, Any]] = []
         seen: set[str] = set()
-        held = self._digests.get((name, entity), {})
+        held = self.holders.digests(name, entity)
         for record in batch.records:
             key = record_key(entity, record)
             seen.add(key)
             payload = encode_record(entity, record)
-            digest = _digest(payload)
+            digest = payload_digest(payload)
             if held.get(key) != digest:
                 upserts.append((key, payload, digest, record))
         deletes: list[str] = []
