@@ -25,6 +25,7 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -136,6 +137,13 @@ def _is_consultation(ticket: Ticket, consultation_services: frozenset[str]) -> b
     )
 
 
+@lru_cache(maxsize=4096)
+def _place(kind: str, code: str) -> Scope:
+    """A ticket's place, ``(kind, code)``: one tuple for each window or department, not
+    one for each served ticket (two million of them in a province)."""
+    return (kind, code)
+
+
 def ticket_search(
     ticket: Ticket,
     ctx: RuleContext,
@@ -151,18 +159,19 @@ def ticket_search(
     if ticket.called_at is None or ticket.finished_at is None or ticket.finished_at > ctx.at:
         return None
     if ticket.window is not None:
-        place: Scope = ("window", ticket.window)
+        place = _place("window", ticket.window)
     elif ticket.department is not None:
-        place = ("department", ticket.department)
+        place = _place("department", ticket.department)
     else:
         return None
     applicant_place: Scope | None = None
     if ticket.applicant_key is not None:
         # The same applicant's case counts anywhere in the window's department (the back
         # office may register it); without a department, at the window itself.
-        applicant_place = ("applicant", ticket.applicant_key, *place)
         if ticket.department is not None:
             applicant_place = ("applicant", ticket.applicant_key, "department", ticket.department)
+        else:
+            applicant_place = ("applicant", ticket.applicant_key, *place)
     if places is None:
         places = ctx.parameters.offsystem.places
     grace = places[(ticket.service, ticket.department)].ticket_grace

@@ -406,6 +406,30 @@ def test_ticket_searches_in_bulk_resolve_each_service_and_departments_grace() ->
     assert searches == [s for s in singles if s is not None]
 
 
+def test_ticket_searches_share_one_place_per_window_or_department() -> None:
+    """A province serves millions of tickets at a few thousand windows: each search's
+    place is the window's (or department's) one tuple, of the same value as before."""
+    ctx = RuleContext(cal(), POLICY, t(2026, 10, 10), params())
+    tickets = [
+        ticket("T1"),
+        ticket("T2", applicant="K1"),
+        ticket("T3", window="W08"),
+        ticket("T4", window=None, applicant="K2"),
+        ticket("T5", window=None),
+    ]
+    s1, s2, s3, s4, s5 = offsystem.ticket_searches(tickets, ctx, frozenset())
+    assert s1.place == ("window", "W07") and s1.place is s2.place
+    assert s3.place == ("window", "W08")
+    assert s4.place == ("department", "D1") and s4.place is s5.place
+    assert s2.applicant_place == ("applicant", "K1", "department", "D1")
+    assert s4.applicant_place == ("applicant", "K2", "department", "D1")
+    keyed_at_window = offsystem.ticket_search(
+        ticket("T6", department=None, applicant="K3"), ctx, frozenset()
+    )
+    assert keyed_at_window is not None
+    assert keyed_at_window.applicant_place == ("applicant", "K3", "window", "W07")
+
+
 def _max_matching(tickets: list[tuple[int, int]], cases: list[int]) -> int:
     """Maximum number of tickets covered, by augmenting paths (the brute-force truth)."""
     owner: dict[int, int] = {}
