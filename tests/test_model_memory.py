@@ -173,3 +173,18 @@ def test_children_and_findings_intern_their_codes() -> None:
     ]
     assert findings[0].center is findings[1].center and findings[0].item is findings[1].item
     assert isinstance(map_case(case_row("SB1"), CTX), Case)
+
+
+def test_a_findings_fingerprint_is_one_string_however_often_it_is_asked() -> None:
+    def overdue(subject_id: str) -> Finding:
+        return Finding(
+            rule="case.overdue",
+            severity=Severity.RED,
+            subject_kind="case",
+            subject_id=fresh(subject_id),
+        )
+
+    first, again = overdue("SB1"), overdue("SB1")
+    assert first.fingerprint == "case.overdue|case|SB1"
+    assert first.fingerprint is first.fingerprint is again.fingerprint
+    assert overdue("SB2").fingerprint == "case.overdue|case|SB2"
