@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import heapq
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -185,24 +186,26 @@ def _suspended(case: Case, at: dt.datetime) -> bool:
     )
 
 
-def _digest_bytes(facts: str) -> bytes:
-    """A facts digest (:func:`facts_digest`) as its bytes; anything else as it is encoded,
-    which no digest equals either."""
-    try:
-        return bytes.fromhex(facts)
-    except ValueError:
-        return facts.encode()
+_DIGEST = re.compile("[0-9a-f]{32}")
+# The quick hash's bits kept: an int below 2**60 takes 32 bytes, a full hash() 48.
+_QUICK_BITS = (1 << 60) - 1
+
+
+def _digest_number(facts: str) -> int:
+    """A facts digest (:func:`facts_digest`) as its number (48 bytes, where its 16 bytes
+    took 64); anything else -1, which no digest equals."""
+    return int(facts, 16) if _DIGEST.fullmatch(facts) else -1
 
 
 class _Kept(NamedTuple):
     """What the recorder keeps of a case's last row: a :class:`Known` in less memory,
     with the quick in-process hash of the facts once they were seen to give its digest."""
 
-    digest: bytes  # Known.facts as its 16 bytes (not 32 hexadecimal characters)
+    digest: int  # Known.facts as its number (not 32 hexadecimal characters)
     calendar_version: str
     open: bool
     dues: tuple[dt.datetime, dt.datetime, int]  # one object for equal dues (see _kept)
-    quick: int | None  # hash(case_facts(...)) that gave ``digest`` in this process
+    quick: int | None  # hash(case_facts(...)), 60 bits, that gave ``digest`` here
 
 
 class SlaRecorder:
@@ -234,7 +237,7 @@ class SlaRecorder:
 
     def _kept(
         self,
-        digest: bytes,
+        digest: int,
         calendar_version: str,
         open_: bool,
         dues: tuple[dt.datetime, dt.datetime, int],
@@ -259,7 +262,7 @@ class SlaRecorder:
         self._known, self._dues, self._versions = {}, {}, {}
         for case_id, k in latest.items():
             self._known[case_id] = self._kept(
-                _digest_bytes(k.facts), k.calendar_version, k.open, k.dues, None
+                _digest_number(k.facts), k.calendar_version, k.open, k.dues, None
             )
 
     def _candidates(
@@ -318,7 +321,7 @@ class SlaRecorder:
             if item is None:
                 continue
             facts = case_facts(case, item, at)
-            quick = hash(facts)
+            quick = hash(facts) & _QUICK_BITS
             kept = self._known.get(case.id)
             running = facts[9] is None and _suspended(case, at)
             if (
@@ -329,13 +332,13 @@ class SlaRecorder:
                 if kept.quick == quick:
                     continue
                 digest = facts_digest(facts)
-                raw = _digest_bytes(digest)
+                raw = _digest_number(digest)
                 if kept.digest == raw:
                     self._known[case.id] = kept._replace(quick=quick)
                     continue
             else:
                 digest = facts_digest(facts)
-                raw = _digest_bytes(digest)
+                raw = _digest_number(digest)
             row = judge(case, item, self.calendar, self.policy, at, digest)
             same = (
                 kept is not None

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from monitor.calendar import WorkingCalendar
 from monitor.model import Case, CaseResult, Item, ItemKind, Snapshot, Suspension
-from monitor.sla import SlaRecorder, facts_digest, judge
+from monitor.sla import Known, SlaRecorder, facts_digest, judge
 from monitor.store import COPY_UPSERT_ROWS, StateStore
 from tests.hall_time import POLICY, cal, eod, t
 from tests.services import postgres_database
@@ -118,13 +118,27 @@ def test_equal_deadlines_are_kept_once_and_a_loaded_digest_still_matches(tmp_pat
     loaded.load(store.latest_sla())
     for kept in (recorder._known, loaded._known):
         assert kept["C1"].dues is kept["C2"].dues
-        assert kept["C1"].digest.hex() == rows[0].facts
+        assert kept["C1"].digest == int(rows[0].facts, 16)
     assert loaded.changes(snapshot(*twins), t(2026, 10, 12, 13)) == []
     moved = case(id="C2", window="W2")  # its facts changed: a new row, for it alone
     assert [r.case_id for r in loaded.changes(snapshot(twins[0], moved), t(2026, 10, 12, 14))] == [
         "C2"
     ]
     store.close()
+
+
+def test_a_loaded_row_whose_facts_are_no_digest_is_written_again() -> None:
+    """The recorder keeps a loaded row's facts digest as a number: facts that are not a
+    digest (a hand-edited row, an older format) equal none, so the case's row is written
+    again rather than mistaken for unchanged."""
+    recorder = SlaRecorder(cal(), POLICY)
+    (row,) = recorder.changes(snapshot(case()), t(2026, 10, 12, 12))
+    known = Known(row.facts, row.calendar_version, True, row.dues)
+    for facts, again in [(row.facts, False), (row.facts.upper(), True), ("legacy", True)]:
+        loaded = SlaRecorder(cal(), POLICY)
+        loaded.load({"C1": known._replace(facts=facts)})
+        rewritten = loaded.changes(snapshot(case()), t(2026, 10, 12, 13))
+        assert [r.case_id for r in rewritten] == (["C1"] if again else []), facts
 
 
 def test_a_new_calendar_rejudges_open_cases_only(tmp_path: Path) -> None:
