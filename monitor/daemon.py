@@ -50,11 +50,11 @@ from exporters.http import EndpointSecurity, MetricsServer
 from exporters.metrics import DaemonMetrics, SourceHealth
 from monitor.clock import Clock
 from monitor.collector import collector_paused
-from monitor.config import Config
+from monitor.config import ENTITY_NAMES, Config
 from monitor.deadlines import DeadlinePolicy
 from monitor.engine import Changes, Engine, brought_to, finding_order
 from monitor.figures import FigureBook
-from monitor.holders import Holders, payload_digest
+from monitor.holders import Holders
 from monitor.leader import LeaderLock
 from monitor.ledger import SUBJECT_ENTITIES, Memory, dependencies, reconcile
 from monitor.model import Finding, Snapshot
@@ -148,8 +148,8 @@ class Daemon:
         self.sla = SlaRecorder(self.calendar, self.policy)
         self._provenance_recorded = False
         self.sources: dict[str, SourceState] = {}
-        # What each source delivered (digests by key) and which source holds each record.
-        self.holders = Holders()
+        # Which source holds each record, and what each source delivered.
+        self.holders = Holders(self.records)
         self._watermarks: dict[tuple[str, str], dt.datetime | None] = {}
         self._ledger: dict[str, LedgerEntry] = {}
         # What the last stored reconciliation saw (see monitor.ledger.Memory).
@@ -177,19 +177,14 @@ class Daemon:
         self.store.open()
         # Each run of rows of one source's entity (mostly all of them: rows come as they
         # were stored) is held at once.
-        # The stored payload is what a poll encoded: its digest is taken as it is, not
-        # from a re-encoding of the decoded record.
         stored = self.store.load_payloads()
         for (source, entity), rows in itertools.groupby(stored, key=lambda row: row[:2]):
             self._remember(
                 source,
                 entity,
-                (
-                    (key, payload_digest(payload), decode_record(entity, payload))
-                    for *_, key, payload in rows
-                ),
+                ((key, decode_record(entity, payload)) for *_, key, payload in rows),
             )
-        loaded = self.holders.counts()
+        loaded = {entity: self.records.count(entity) for entity in ENTITY_NAMES}
         self._watermarks = self.store.watermarks()
         self._ledger = self.store.load_ledger()
         self.sla.load(self.store.latest_sla())
@@ -222,23 +217,20 @@ class Daemon:
 
     # --- polling -------------------------------------------------------------------------
 
-    def _remember(self, source: str, entity: str, held: Iterable[tuple[str, int, Any]]) -> None:
-        """Hold records of one source's entity: (key, digest, record) each. The lookups
-        are taken once for all of them (a first poll holds hundreds of thousands)."""
-        add = self.records.add
+    def _remember(self, source: str, entity: str, held: Iterable[tuple[str, Any]]) -> None:
+        """Hold records of one source's entity: (key, record) each. The lookups are taken
+        once for all of them (a first poll holds hundreds of thousands)."""
         changed = self._changed.setdefault(entity, set())
 
-        def delivered() -> Iterator[tuple[str, int]]:
-            for key, digest, record in held:
-                add(entity, record)
+        def delivered() -> Iterator[tuple[str, Any]]:
+            for key, record in held:
                 changed.add(key)
-                yield key, digest
+                yield key, record
 
         self.holders.hold(source, entity, delivered())
 
     def _forget(self, source: str, entity: str, key: str) -> None:
         if self.holders.forget(source, entity, key):
-            self.records.discard(entity, key)
             self._changed.setdefault(entity, set()).add(key)
 
     def _owner(self, entity: str, key: str) -> str | None:
@@ -295,19 +287,19 @@ class Daemon:
     def _poll_entity_paused(self, name: str, source: Source, entity: str, full: bool) -> int:
         since = None if full else source.next_since(self._watermarks.get((name, entity)))
         batch = source.poll(entity, since)
-        upserts: list[tuple[str, str, int, Any]] = []
+        # A record equal to what the source delivered last is neither stored nor held
+        # again (records compare by value).
+        upserts: list[tuple[str, str, Any]] = []
         seen: set[str] = set()
-        held = self.holders.digests(name, entity)
+        unchanged = self.holders.unchanged
         for record in batch.records:
             key = record_key(entity, record)
             seen.add(key)
-            payload = encode_record(entity, record)
-            digest = payload_digest(payload)
-            if held.get(key) != digest:
-                upserts.append((key, payload, digest, record))
+            if not unchanged(name, entity, key, record):
+                upserts.append((key, encode_record(entity, record), record))
         deletes: list[str] = []
         if since is None and source.full_poll_lists_all:
-            deletes = sorted(held.keys() - seen)
+            deletes = sorted(self.holders.listed(name, entity) - seen)
         previous = self._watermarks.get((name, entity))
         now = self.clock.now()
         seen_until = batch.watermark
@@ -327,7 +319,7 @@ class Daemon:
         self.store.apply_poll(
             name,
             entity,
-            [(key, payload) for key, payload, _, _ in upserts],
+            [(key, payload) for key, payload, _ in upserts],
             deletes,
             watermark,
             batch.files,
@@ -336,7 +328,7 @@ class Daemon:
         )
         with self._lock:
             if upserts:
-                self._remember(name, entity, ((k, d, r) for k, _, d, r in upserts))
+                self._remember(name, entity, ((k, r) for k, _, r in upserts))
             for key in deletes:
                 self._forget(name, entity, key)
             self._watermarks[(name, entity)] = watermark

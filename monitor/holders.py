@@ -1,95 +1,104 @@
-"""Which source delivered each record the daemon holds, and what each source delivered.
+"""What each source delivered, and which source delivered each record the daemon holds.
 
-For each source and entity the daemon keeps the digest of every record the source
-delivered, by key: the keys are what the source lists (a full poll forgets the ones it
-no longer lists), the digests tell an unchanged row from a changed one. The daemon holds
-one record per entity and key — the one delivered last — and must know its source: a
-finding is held while the source it was computed from is down.
+The daemon holds one record per entity and key (:class:`~monitor.snapshot.Records`): the
+one delivered last. For each source it must know what the source lists (a full poll
+forgets the keys it no longer lists), whether a row it delivers again is unchanged (then
+it is neither stored nor judged again), and which source a held record came from (a
+finding is held while its source is down).
 
-Most entities come from one source, and then its digests already say who holds what.
-So the holder is not kept per record: an entity's first source holds every key it
-lists, unless another source delivered that key after it. Only those keys (rare: two
-sources delivering the same case) are kept apart, with their holder, or ``None`` where
-the other source forgot its record while the first one still lists the key (the record
-is then held by no one, until a source delivers it again). At a million cases this
-spares a dictionary entry per record (about 140 MB over the province benchmark's
-3.8 million records) against keeping every record's holder.
+Most entities come from one source, and then the held records already say all of it: a
+source's record is its own last delivery, so a row is unchanged when it equals the held
+record (records compare by value), and the source lists the held keys. Nothing is kept
+per record beyond the record itself. An entity's first source holds every record held,
+unless another source delivered that key after it: only those keys (rare: two sources
+delivering the same case) are kept apart, with their holder (or ``None`` where the
+other source forgot its record while the first one still lists the key: no record is
+held until a source delivers it again), and so are the records a source delivered that
+are not held because another source's record is (its *shadows*), to tell whether it
+delivers them again unchanged.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
-
-def payload_digest(payload: str) -> int:
-    """A 56-bit digest of a record's stored payload: telling a changed row from an
-    unchanged one needs no more, and an int this size takes 32 bytes (a 12-byte
-    ``bytes`` digest took 48)."""
-    return int.from_bytes(hashlib.blake2b(payload.encode(), digest_size=7).digest())
+from monitor.snapshot import Records
 
 
 class Holders:
-    """The digests each source delivered, by entity and key, and who holds each key."""
+    """Who holds each record of :class:`Records`, and what each source delivered."""
 
-    def __init__(self) -> None:
-        self._digests: dict[tuple[str, str], dict[str, int]] = {}
+    def __init__(self, records: Records) -> None:
+        self.records = records
         self._first: dict[str, str] = {}  # entity -> the first source to deliver any
-        # entity -> key -> holder, where it is not the first source.
+        # entity -> key -> holder, where it is not the first source (None: no one).
         self._others: dict[str, dict[str, str | None]] = {}
-
-    def digests(self, source: str, entity: str) -> dict[str, int]:
-        """What ``source`` delivered of ``entity``: digest by key (do not change it)."""
-        return self._digests.get((source, entity), {})
-
-    def counts(self) -> Counter[str]:
-        """How many keys the sources list, by entity."""
-        counted = Counter[str]()
-        for (_, entity), digests in self._digests.items():
-            counted[entity] += len(digests)
-        return counted
-
-    def hold(self, source: str, entity: str, delivered: Iterable[tuple[str, int]]) -> None:
-        """``source`` delivered these records (key and digest each): it holds them now."""
-        digests = self._digests.setdefault((source, entity), {})
-        first = self._first.setdefault(entity, source)
-        others = self._others.setdefault(entity, {})
-        if source != first:
-            for key, digest in delivered:
-                digests[key] = digest
-                others[key] = source
-        elif others:
-            for key, digest in delivered:
-                digests[key] = digest
-                others.pop(key, None)
-        else:
-            digests.update(delivered)
-
-    def forget(self, source: str, entity: str, key: str) -> bool:
-        """``source`` no longer lists ``key``; whether the record held under it was its
-        (and is held by no one now)."""
-        holder = self.holder(entity, key)
-        self._digests.get((source, entity), {}).pop(key, None)
-        first = self._first.get(entity)
-        others = self._others.get(entity, {})
-        if holder != source:
-            if source == first and key in others and others[key] is None:
-                del others[key]  # no source lists it any more
-            return False
-        if source != first:
-            if key in self.digests(first or "", entity):
-                others[key] = None
-            else:
-                del others[key]
-        return True
+        # (source, entity) -> key -> the record the source delivered last, where another
+        # source's record (or none) is held under the key.
+        self._shadows: dict[tuple[str, str], dict[str, Any]] = {}
 
     def holder(self, entity: str, key: str) -> str | None:
         """The source that delivered the record held under ``key``, if one is held."""
         others = self._others.get(entity)
         if others and key in others:
             return others[key]
+        if self.records.get(entity, key) is None:
+            return None
+        return self._first[entity]
+
+    def unchanged(self, source: str, entity: str, key: str, record: Any) -> bool:
+        """Whether ``record`` equals what ``source`` delivered last under ``key``."""
+        others = self._others.get(entity)
+        shared = bool(others and key in others) or source != self._first.get(entity, source)
+        if shared and self.holder(entity, key) != source:
+            shadows = self._shadows.get((source, entity), {})
+            return key in shadows and shadows[key] == record
+        return bool(self.records.get(entity, key) == record)
+
+    def listed(self, source: str, entity: str) -> set[str]:
+        """The keys ``source`` delivered of ``entity`` and did not delete since."""
+        others = self._others.get(entity, {})
+        shadows = self._shadows.get((source, entity), {}).keys()
+        if source == self._first.get(entity):
+            return (self.records.keys(entity) - others.keys()) | shadows
+        return {key for key, holder in others.items() if holder == source} | shadows
+
+    def hold(self, source: str, entity: str, delivered: Iterable[tuple[str, Any]]) -> None:
+        """``source`` delivered these records (key and record each): they are held now."""
+        add = self.records.add
+        first = self._first.setdefault(entity, source)
+        others = self._others.setdefault(entity, {})
+        if source == first and not others and not self._shadows.get((source, entity)):
+            for _, record in delivered:  # one source: the records say it all
+                add(entity, record)
+            return
+        for key, record in delivered:
+            holder = self.holder(entity, key)
+            if holder is not None and holder != source:  # its record is displaced
+                displaced = self.records.get(entity, key)
+                self._shadows.setdefault((holder, entity), {})[key] = displaced
+            self._shadows.get((source, entity), {}).pop(key, None)
+            if source == first:
+                others.pop(key, None)
+            else:
+                others[key] = source
+            add(entity, record)
+
+    def forget(self, source: str, entity: str, key: str) -> bool:
+        """``source`` no longer lists ``key``; whether the record held under it was its
+        (it is dropped: no record is held under the key now)."""
         first = self._first.get(entity)
-        if first is not None and key in self._digests[(first, entity)]:
-            return first
-        return None
+        others = self._others.get(entity, {})
+        if self.holder(entity, key) != source:
+            self._shadows.get((source, entity), {}).pop(key, None)
+            if source == first and key in others and others[key] is None:
+                del others[key]  # no source lists it any more
+            return False
+        self.records.discard(entity, key)
+        if source != first:
+            if key in self._shadows.get((first or "", entity), {}):
+                others[key] = None  # the first source lists it, its record displaced
+            else:
+                del others[key]
+        return True

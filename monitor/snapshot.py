@@ -54,6 +54,29 @@ class Records:
         else:
             raise ValueError(f"unknown entity {entity!r}")
 
+    def get(self, entity: str, key: str) -> Any:
+        """The record held under a store key (``record_key``), or None; a step or
+        suspension as ``(case id, child)``, as it was delivered."""
+        table: dict[str, Any] = getattr(self, entity)
+        if entity in ("steps", "suspensions"):
+            case_id, _, seq = key.rpartition("/")
+            child = table.get(case_id, {}).get(int(seq))
+            return None if child is None else (case_id, child)
+        return table.get(key)
+
+    def keys(self, entity: str) -> set[str]:
+        """The store keys of the records held."""
+        table: dict[str, Any] = getattr(self, entity)
+        if entity in ("steps", "suspensions"):
+            return {f"{case_id}/{seq}" for case_id, of in table.items() for seq in of}
+        return set(table)
+
+    def count(self, entity: str) -> int:
+        table: dict[str, Any] = getattr(self, entity)
+        if entity in ("steps", "suspensions"):
+            return sum(len(of) for of in table.values())
+        return len(table)
+
     def discard(self, entity: str, key: str) -> None:
         """Forget a record by its store key (``record_key``): deleted at the source."""
         table: dict[str, Any] = getattr(self, entity)

@@ -184,8 +184,8 @@ class _Unchanged:
     The overlap window makes every poll read again the rows stamped in its last minutes
     (often most of what it reads). A row whose every value equals a row the previous
     *applied* poll of the entity mapped to a record — the only row of that poll with
-    its key — maps to the very record the daemon holds for that key, so the daemon would
-    find its digest unchanged and skip it: it is left out before it is mapped (its
+    its key — maps to a record equal to the one the source delivered last, so the daemon
+    would find it unchanged and skip it: it is left out before it is mapped (its
     update time still counts for the watermark). Only rows that can be read again are
     kept (stamped within the overlap of the watermark); a full poll leaves nothing out,
     so rows deleted at the source never stay behind.
