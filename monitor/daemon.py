@@ -184,7 +184,7 @@ class Daemon:
                 entity,
                 ((key, decode_record(entity, payload)) for *_, key, payload in rows),
             )
-        loaded = {entity: self.records.count(entity) for entity in ENTITY_NAMES}
+        loaded = {e: held for e in ENTITY_NAMES if (held := self.records.count(e))}
         self._watermarks = self.store.watermarks()
         self._ledger = self.store.load_ledger()
         self.sla.load(self.store.latest_sla())

@@ -72,6 +72,7 @@ class Records:
         return set(table)
 
     def count(self, entity: str) -> int:
+        """How many records are held."""
         table: dict[str, Any] = getattr(self, entity)
         if entity in ("steps", "suspensions"):
             return sum(len(of) for of in table.values())
