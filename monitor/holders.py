@@ -93,7 +93,7 @@ class Holders:
         if self.holder(entity, key) != source:
             self._shadows.get((source, entity), {}).pop(key, None)
             if source == first and key in others and others[key] is None:
-                del others[key]  # no source lists it any more
+                del others[key]  # the first source no longer lists it either
             return False
         self.records.discard(entity, key)
         if source != first:
