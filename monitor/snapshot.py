@@ -9,7 +9,7 @@ would be guessing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -17,6 +17,7 @@ from monitor.calendar import CalendarRangeError, WorkingCalendar
 from monitor.deadlines import DeadlinePolicy
 from monitor.model import Case, Evaluation, Item, Payment, Snapshot, Step, Suspension, Ticket
 from monitor.sources.mapping import Reject
+from monitor.store import child_key, record_key
 
 _Child = TypeVar("_Child", Step, Suspension)
 
@@ -59,17 +60,21 @@ class Records:
         suspension as ``(case id, child)``, as it was delivered."""
         table: dict[str, Any] = getattr(self, entity)
         if entity in ("steps", "suspensions"):
-            case_id, _, seq = key.rpartition("/")
-            child = table.get(case_id, {}).get(int(seq))
+            case_id, seq = child_key(key)
+            child = table.get(case_id, {}).get(seq)
             return None if child is None else (case_id, child)
         return table.get(key)
 
-    def keys(self, entity: str) -> set[str]:
-        """The store keys of the records held."""
+    def keys(self, entity: str) -> Set[str]:
+        """The store keys of the records held (a live view where they are the ids)."""
         table: dict[str, Any] = getattr(self, entity)
         if entity in ("steps", "suspensions"):
-            return {f"{case_id}/{seq}" for case_id, of in table.items() for seq in of}
-        return set(table)
+            return {
+                record_key(entity, (case_id, child))
+                for case_id, of in table.items()
+                for child in of.values()
+            }
+        return table.keys()
 
     def count(self, entity: str) -> int:
         """How many records are held."""
@@ -82,9 +87,9 @@ class Records:
         """Forget a record by its store key (``record_key``): deleted at the source."""
         table: dict[str, Any] = getattr(self, entity)
         if entity in ("steps", "suspensions"):
-            case_id, _, seq = key.rpartition("/")
+            case_id, seq = child_key(key)
             siblings = table.get(case_id, {})
-            siblings.pop(int(seq), None)
+            siblings.pop(seq, None)
             if not siblings:
                 table.pop(case_id, None)
         else:
@@ -137,7 +142,7 @@ class Assembler:
         else:
             ids = set(changed.get("cases", ()))
             for entity in ("steps", "suspensions"):
-                ids.update(key.rpartition("/")[0] for key in changed.get(entity, ()))
+                ids.update(child_key(key)[0] for key in changed.get(entity, ()))
         # Children still waiting for their case are rejected again every time, as a full
         # assembly would: the daemon decides when such an orphan is settled.
         ids |= self.orphans

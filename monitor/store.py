@@ -295,6 +295,12 @@ def record_key(entity: str, record: Any) -> str:
     return str(record.id)
 
 
+def child_key(key: str) -> tuple[str, int]:
+    """A step's or suspension's :func:`record_key` as its case id and sequence number."""
+    case_id, _, seq = key.rpartition("/")
+    return case_id, int(seq)
+
+
 def encode_record(entity: str, record: Any) -> str:
     if entity in _CHILDREN:
         case_id, child = record
