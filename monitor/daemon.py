@@ -59,7 +59,7 @@ from monitor.leader import LeaderLock
 from monitor.ledger import SUBJECT_ENTITIES, Memory, dependencies, reconcile
 from monitor.model import Finding, Snapshot
 from monitor.monthly import previous_month
-from monitor.report import generate
+from monitor.report import generate_apart
 from monitor.scan import build_calendar, hasher_from
 from monitor.settings import Settings
 from monitor.sla import SlaRecorder
@@ -652,11 +652,20 @@ class Daemon:
             self.resync()
 
     def _run_report(self) -> None:
-        """The bulletin of the month just ended, for the hall and each configured center."""
+        """The bulletin of the month just ended, for the hall and each configured center,
+        made in a process of its own (:func:`monitor.report.generate_apart`)."""
         with self._job("report"):
             now = self.clock.now()
             month = previous_month(f"{now:%Y-%m}")
-            generate(self.config, month, now, self.tz, centers=[None, *self.config.report.centers])
+            generate_apart(
+                self.config,
+                month,
+                now,
+                self.tz,
+                centers=[None, *self.config.report.centers],
+                log_format=self.settings.log_format,
+                log_level=self.settings.log_level,
+            )
 
     def _bring_forward(self, job_id: str) -> None:
         """Run the job now; if it is running, once more as soon as it is done (never twice

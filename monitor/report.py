@@ -3,14 +3,19 @@
 The figures come from the state store only (:mod:`monitor.monthly`), so a report can be
 made while the daemon runs (SQLite in WAL mode, or PostgreSQL) and regenerated at any
 time with the same numbers. On a terminal the steps show as a progress bar (rich);
-under the daemon they are only logged.
+under the daemon they are only logged, and the report is made in a process of its own
+(:func:`generate_apart`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
+import resource
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,6 +25,7 @@ from exporters.report import write_report
 from monitor.collector import collector_paused
 from monitor.config import Config
 from monitor.deadlines import DeadlinePolicy
+from monitor.logs import configure_logging
 from monitor.monthly import build_report, load_inputs, month_period, previous_month
 from monitor.store import StateStore
 
@@ -72,6 +78,55 @@ def generate(
             )
     log.info("report_written", month=month, files=[str(p) for p in written])
     return written
+
+
+@dataclass(frozen=True)
+class Written:
+    """What :func:`generate_apart` wrote, and the most memory its process held."""
+
+    paths: list[Path]
+    peak_rss_bytes: int
+
+
+def generate_apart(
+    config: Config,
+    month: str,
+    now: dt.datetime,
+    tz: ZoneInfo,
+    *,
+    centers: Sequence[str | None] = (None,),
+    log_format: str = "auto",
+    log_level: str = "INFO",
+) -> Written:
+    """:func:`generate` in a process of its own, as the daemon makes its monthly report.
+
+    The process is spawned (a fresh interpreter, not a fork of a daemon that holds a
+    province's cases and runs threads), reads the state store like ``jiancha report``
+    and exits when done. So the report's libraries and fonts (WeasyPrint, fontTools,
+    matplotlib, openpyxl: a quarter of a gigabyte once loaded) and the month's rows
+    never stay in the daemon's memory, its minutes of counting and layout do not hold
+    the interpreter's lock the polls and evaluations need, and a writer that fails or
+    crashes fails the report alone (raised here, for the job to record)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as process:
+        return process.submit(
+            _generate_here, config, month, now, tz, tuple(centers), log_format, log_level
+        ).result()
+
+
+def _generate_here(
+    config: Config,
+    month: str,
+    now: dt.datetime,
+    tz: ZoneInfo,
+    centers: tuple[str | None, ...],
+    log_format: str,
+    log_level: str,
+) -> Written:
+    """The child process of :func:`generate_apart`: the daemon's logging, then the report."""
+    configure_logging(log_format, log_level)
+    paths = generate(config, month, now, tz, centers=centers)
+    return Written(paths, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 
 @contextmanager

@@ -60,6 +60,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    literal,
     or_,
     select,
     union,
@@ -244,6 +245,11 @@ _SLA_SHARED = frozenset(
         "statutory_due_at",
         "calendar_version",
     )
+)
+# What a report reads of an SLA row: every column but the facts digest, which only the
+# recorder compares (32 characters a row, a month of rows held at once), read as "".
+_SLA_READ = tuple(
+    literal("").label(name) if name == "facts" else case_sla_table.c[name] for name in _SLA_FIELDS
 )
 
 
@@ -887,10 +893,10 @@ class StateStore:
             }
 
     def sla_rows(self) -> Iterator[CaseSla]:
-        """Every SLA row, oldest first."""
+        """Every SLA row, oldest first, as a report reads it (``facts`` empty)."""
         with self.engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=5000).execute(
-                select(*(case_sla_table.c[f] for f in _SLA_FIELDS)).order_by(case_sla_table.c.id)
+                select(*_SLA_READ).order_by(case_sla_table.c.id)
             )
             yield from _sla_rows(result)
 
@@ -902,11 +908,11 @@ class StateStore:
         rules: Collection[str] = (),
         opening: Collection[str] = (),
     ) -> Iterator[CaseSla]:
-        """Every SLA row, oldest first, of the cases that touch ``[start, end)``: a row of
-        theirs was accepted before its end and was still open at its start (or accepted
-        within it) — and of the cases of findings of ``rules`` that may have been open in
-        it (see :meth:`findings_open_in`). A case outside both has no row that a report of
-        the span counts."""
+        """Every SLA row, oldest first, as a report reads it (``facts`` empty), of the
+        cases that touch ``[start, end)``: a row of theirs was accepted before its end and
+        was still open at its start (or accepted within it) — and of the cases of findings
+        of ``rules`` that may have been open in it (see :meth:`findings_open_in`). A case
+        outside both has no row that a report of the span counts."""
         t, f = case_sla_table, findings_table
         touching = select(t.c.case_id).where(
             t.c.accepted_at < end,
@@ -927,11 +933,9 @@ class StateStore:
         # (cursor_tuple_fraction), which turns the semi-join back into a per-row subplan.
         with self.engine.connect() as conn:
             result = conn.execute(
-                select(*(t.c[name] for name in _SLA_FIELDS))
-                .where(t.c.case_id.in_(wanted))
-                .order_by(t.c.id)
+                select(*_SLA_READ).where(t.c.case_id.in_(wanted)).order_by(t.c.id)
             )
-            yield from _sla_rows(result)  # the table's columns are CaseSla's fields, in order
+            yield from _sla_rows(result)  # CaseSla's fields, in order
 
     def sla_first_accepted(self) -> dict[str | None, dt.datetime]:
         """The earliest acceptance among the SLA rows of each center."""

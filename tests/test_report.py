@@ -28,6 +28,7 @@ import pytest
 import yaml
 from sqlalchemy import Table
 
+from monitor import report as report_module
 from monitor.calendar import WorkingCalendar
 from monitor.cli import main
 from monitor.config import Config, parse_config
@@ -37,8 +38,14 @@ from monitor.demo.config import render_config
 from monitor.demo.replay import CLOSING_TIME, replay
 from monitor.demo.schema import HCP_PJ, PD_QH, SL_BJ, SXML, TBCX, YH_JYMX
 from monitor.demo.simulator import SimulationSpec
-from monitor.monthly import build_report, load_inputs, month_period, previous_month
-from monitor.report import generate, step_count
+from monitor.monthly import (
+    ReportError,
+    build_report,
+    load_inputs,
+    month_period,
+    previous_month,
+)
+from monitor.report import generate, generate_apart, step_count
 from monitor.settings import Settings
 from monitor.store import StateStore
 from tests.demo_hall import SHANGHAI as SH
@@ -583,7 +590,14 @@ def test_regenerating_after_a_calendar_correction_reproduces_the_month(
     assert version == month.recount.calendar.version != new_calendar.version
 
 
-def test_the_daemon_writes_last_month_on_the_first(month: Month, capsys) -> None:
+def test_the_daemon_writes_last_month_on_the_first(
+    month: Month, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The daemon makes the report in a process of its own: not with this process's code.
+    def not_here(*_: Any, **__: Any) -> None:
+        raise AssertionError("the report was made in the daemon's process")
+
+    monkeypatch.setattr(report_module, "generate", not_here)
     config = month.hall.config.model_copy(deep=True)
     config.report.directory = month.workdir / "daemon-reports"
     config.report.formats = ["xlsx"]
@@ -597,14 +611,16 @@ def test_the_daemon_writes_last_month_on_the_first(month: Month, capsys) -> None
         job = scheduler.get_job("report")
         assert str(job.trigger) == "cron[day='1', hour='6', minute='0']"
         assert job.max_instances == 1 and job.coalesce
-        capsys.readouterr()
+        capfd.readouterr()
         daemon._run_report()  # the hall clock says Nov 1 06:00: October is reported
     finally:
         daemon.close()
+    err = capfd.readouterr().err
+    assert "report_written" in err and "job_failed" not in err  # the child logs as the daemon
     directory = month.workdir / "daemon-reports"
     names = ["jiancha-report-2026-10", *(f"jiancha-report-2026-10-{c}" for c in centers)]
     assert sorted(p.name for p in directory.iterdir()) == sorted(f"{name}.xlsx" for name in names)
-    assert "━" not in capsys.readouterr().err  # no progress bar under the daemon
+    assert "━" not in err  # no progress bar under the daemon
     whole = kpis(directory / "jiancha-report-2026-10.xlsx")
     assert whole == kpis(month.files[".xlsx"])
     for center in centers:
@@ -615,6 +631,21 @@ def test_the_daemon_writes_last_month_on_the_first(month: Month, capsys) -> None
     assert whole["受理件数"][0] == sum(
         kpis(directory / f"jiancha-report-2026-10-{c}.xlsx")["受理件数"][0] for c in centers
     )
+
+
+def test_a_report_made_apart_gives_back_its_files_or_its_failure(
+    month: Month, tmp_path: Path
+) -> None:
+    config = month.hall.config.model_copy(deep=True)
+    config.report.directory = tmp_path
+    config.report.formats = ["html"]
+    now = dt.datetime(2026, 11, 1, 6, 0, tzinfo=SH)
+    written = generate_apart(config, "2026-10", now, SH)
+    assert written.paths == [tmp_path / "jiancha-report-2026-10.html"]
+    assert written.paths[0].stat().st_size > 0
+    assert written.peak_rss_bytes > 10_000_000  # the child's own interpreter at least
+    with pytest.raises(ReportError, match="2026-13"):
+        generate_apart(config, "2026-13", now, SH)
 
 
 def test_cli_writes_the_formats_asked(month: Month, tmp_path: Path, capsys) -> None:
