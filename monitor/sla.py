@@ -191,30 +191,41 @@ _DIGEST = re.compile("[0-9a-f]{32}")
 _QUICK_BITS = (1 << 60) - 1
 
 
-def _digest_number(facts: str) -> int:
-    """A facts digest (:func:`facts_digest`) as its number (48 bytes, where its 16 bytes
-    took 64); anything else -1, which no digest equals."""
-    return int(facts, 16) if _DIGEST.fullmatch(facts) else -1
+def _loaded_mark(facts: str) -> int | None:
+    """A stored row's facts digest (:func:`facts_digest`) as a :attr:`_Kept.mark`: its
+    number, complemented (negative); None for anything else, which no facts equal."""
+    return ~int(facts, 16) if _DIGEST.fullmatch(facts) else None
+
+
+# A kept row's calendar version, whether the case was open, and its dues.
+_State = tuple[str, bool, tuple[dt.datetime, dt.datetime, int]]
 
 
 class _Kept(NamedTuple):
-    """What the recorder keeps of a case's last row: a :class:`Known` in less memory,
-    with the quick in-process hash of the facts once they were seen to give its digest."""
+    """What the recorder keeps of a case's last row: a :class:`Known` in less memory."""
 
-    digest: int  # Known.facts as its number (not 32 hexadecimal characters)
-    calendar_version: str
-    open: bool
-    dues: tuple[dt.datetime, dt.datetime, int]  # one object for equal dues (see _kept)
-    quick: int | None  # hash(case_facts(...)), 60 bits, that gave ``digest`` here
+    # The facts, as the quick in-process hash (60 bits, >= 0) of the facts that gave the
+    # row; or, for a row loaded from the store, whose facts this process has not seen
+    # yet, its digest's number complemented (< 0; None: no digest).
+    mark: int | None
+    state: _State  # one object for the cases that share it
+
+
+def _same_facts(mark: int | None, quick: int, digest: str) -> bool:
+    """Whether a kept row's facts are those with this quick hash and digest."""
+    if mark is None:
+        return False
+    return mark == quick if mark >= 0 else ~mark == int(digest, 16)
 
 
 class SlaRecorder:
     """Decides which cases get a new SLA row at an evaluation (see the module docstring).
 
-    In memory per case (:class:`_Kept`): the last row's facts digest, calendar version,
-    openness and deadlines, plus a quick in-process hash of the facts so that an
-    unchanged case costs one tuple hash per evaluation. Equal deadlines and calendar
-    versions (cases accepted the same day under the same limits) are kept once.
+    In memory per case (:class:`_Kept`): its last row's facts as a quick in-process hash
+    (an unchanged case costs one tuple hash per evaluation), and the row's calendar
+    version, openness and deadlines as one object shared by the cases that have the same
+    (cases accepted the same day under the same limits). The facts digest of a row
+    loaded from the store is kept only until the case's facts are seen again.
     """
 
     def __init__(self, calendar: WorkingCalendar, policy: DeadlinePolicy) -> None:
@@ -222,12 +233,9 @@ class SlaRecorder:
         self.policy = policy
         self._known: dict[str, _Kept] = {}
         self._pending: dict[str, _Kept] = {}
-        # Equal dues and calendar versions kept once; emptied when they outgrow the
-        # cases (what they shared stays shared).
-        self._dues: dict[
-            tuple[dt.datetime, dt.datetime, int], tuple[dt.datetime, dt.datetime, int]
-        ] = {}
-        self._versions: dict[str, str] = {}
+        # Equal states kept once; emptied when they outgrow the cases (what they shared
+        # stays shared).
+        self._states: dict[_State, _State] = {}
         # For incremental calls: the last instant and a heap of the next events after
         # which a case's row may differ: its acceptance, conclusion, a suspension's start
         # or end, and — while a suspension runs — the next local midnight (the working
@@ -237,32 +245,23 @@ class SlaRecorder:
 
     def _kept(
         self,
-        digest: int,
+        mark: int | None,
         calendar_version: str,
         open_: bool,
         dues: tuple[dt.datetime, dt.datetime, int],
-        quick: int | None,
     ) -> _Kept:
-        """A row's :class:`_Kept`, its calendar version and dues the objects kept for
-        equal ones."""
-        if len(self._dues) > len(self._known) + len(self._pending) + 1000:
-            self._dues = {}
-        if len(self._versions) > 100:
-            self._versions = {}
-        return _Kept(
-            digest,
-            self._versions.setdefault(calendar_version, calendar_version),
-            open_,
-            self._dues.setdefault(dues, dues),
-            quick,
-        )
+        """A row's :class:`_Kept`, its state the object kept for equal ones."""
+        if len(self._states) > len(self._known) + len(self._pending) + 1000:
+            self._states = {}
+        state = (calendar_version, open_, dues)
+        return _Kept(mark, self._states.setdefault(state, state))
 
     def load(self, latest: Mapping[str, Known]) -> None:
         """The last row of every case, as the state store has it."""
-        self._known, self._dues, self._versions = {}, {}, {}
+        self._known, self._states = {}, {}
         for case_id, k in latest.items():
             self._known[case_id] = self._kept(
-                _digest_number(k.facts), k.calendar_version, k.open, k.dues, None
+                _loaded_mark(k.facts), k.calendar_version, k.open, k.dues
             )
 
     def _candidates(
@@ -324,35 +323,30 @@ class SlaRecorder:
             quick = hash(facts) & _QUICK_BITS
             kept = self._known.get(case.id)
             running = facts[9] is None and _suspended(case, at)
+            digest = None
+            if kept is not None and not running:
+                kept_version, kept_open, _ = kept.state
+                if not kept_open or kept_version == version:
+                    if kept.mark == quick:
+                        continue
+                    if kept.mark is not None and kept.mark < 0:  # loaded: its digest
+                        digest = facts_digest(facts)
+                        if ~kept.mark == int(digest, 16):
+                            self._known[case.id] = kept._replace(mark=quick)
+                            continue
+            if digest is None:
+                digest = facts_digest(facts)
+            row = judge(case, item, self.calendar, self.policy, at, digest)
             if (
                 kept is not None
-                and not running
-                and (not kept.open or kept.calendar_version == version)
-            ):
-                if kept.quick == quick:
-                    continue
-                digest = facts_digest(facts)
-                raw = _digest_number(digest)
-                if kept.digest == raw:
-                    self._known[case.id] = kept._replace(quick=quick)
-                    continue
-            else:
-                digest = facts_digest(facts)
-                raw = _digest_number(digest)
-            row = judge(case, item, self.calendar, self.policy, at, digest)
-            same = (
-                kept is not None
-                and kept.digest == raw
-                and kept.calendar_version == version
-                and kept.dues == row.dues
-            )
-            if same:  # a running suspension that has not moved the deadlines today
-                self._known[case.id] = kept._replace(quick=quick)
+                and kept.state[0] == version
+                and kept.state[2] == row.dues
+                and _same_facts(kept.mark, quick, digest)
+            ):  # a running suspension that has not moved the deadlines today
+                self._known[case.id] = kept._replace(mark=quick)
                 continue
             rows.append(row)
-            self._pending[case.id] = self._kept(
-                raw, version, row.concluded_at is None, row.dues, quick
-            )
+            self._pending[case.id] = self._kept(quick, version, row.concluded_at is None, row.dues)
         return rows
 
     def commit(self, rows: Iterable[CaseSla]) -> None:

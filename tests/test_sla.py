@@ -118,9 +118,12 @@ def test_equal_deadlines_are_kept_once_and_a_loaded_digest_still_matches(tmp_pat
     loaded = SlaRecorder(cal(), POLICY)
     loaded.load(store.latest_sla())
     for kept in (recorder._known, loaded._known):
-        assert kept["C1"].dues is kept["C2"].dues
-        assert kept["C1"].digest == int(rows[0].facts, 16)
+        assert kept["C1"].state is kept["C2"].state  # version, open, dues: one object
+    # In memory a row's facts are their quick hash; loaded, their digest until seen again.
+    assert recorder._known["C1"].mark is not None and recorder._known["C1"].mark >= 0
+    assert loaded._known["C1"].mark == ~int(rows[0].facts, 16)
     assert loaded.changes(snapshot(*twins), t(2026, 10, 12, 13)) == []
+    assert loaded._known["C1"].mark == recorder._known["C1"].mark  # seen: the quick hash
     moved = case(id="C2", window="W2")  # its facts changed: a new row, for it alone
     assert [r.case_id for r in loaded.changes(snapshot(twins[0], moved), t(2026, 10, 12, 14))] == [
         "C2"
