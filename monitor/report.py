@@ -126,7 +126,21 @@ def _generate_here(
     """The child process of :func:`generate_apart`: the daemon's logging, then the report."""
     configure_logging(log_format, log_level)
     paths = generate(config, month, now, tz, centers=centers)
-    return Written(paths, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    return Written(paths, _own_peak_rss())
+
+
+def _own_peak_rss() -> int:
+    """This process's own peak RSS in bytes: Linux's ``VmHWM`` of its memory. Not
+    ``ru_maxrss``, which a spawned process starts with its parent's (Linux carries the
+    peak of the forked copy over the exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 @contextmanager
