@@ -535,14 +535,15 @@ class Daemon:
     def _record_sla(
         self, snapshot: Snapshot, at: dt.datetime, changed: Iterable[str] | None = None
     ) -> None:
-        """Append the cases' changed SLA judgments, and once per process what they are
-        computed with, for reports that must not change later (see :mod:`monitor.sla`)."""
+        """Append the cases' changed SLA judgments (a batch at a time), and once per
+        process what they are computed with, for reports that must not change later (see
+        :mod:`monitor.sla`)."""
         if not self._provenance_recorded:
             self.store.record_provenance(self.calendar, self.config.evaluation_settings(), at)
             self._provenance_recorded = True
-        rows = self.sla.changes(snapshot, at, changed)
-        self.store.append_sla(rows)
-        self.sla.commit(rows)
+        for rows in self.sla.batches(snapshot, at, changed):
+            self.store.append_sla(rows)
+            self.sla.commit(rows)
 
     def open_entries(self) -> list[LedgerEntry]:
         with self._lock:

@@ -32,7 +32,7 @@ import datetime as dt
 import hashlib
 import heapq
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -186,6 +186,8 @@ def _suspended(case: Case, at: dt.datetime) -> bool:
     )
 
 
+# Cases looked at per batch of rows stored (:meth:`SlaRecorder.batches`).
+BATCH_CASES = 20_000
 _DIGEST = re.compile("[0-9a-f]{32}")
 # The quick hash's bits kept: an int below 2**60 takes 32 bytes, a full hash() 48.
 _QUICK_BITS = (1 << 60) - 1
@@ -242,6 +244,9 @@ class SlaRecorder:
         # days it pushes the deadlines out by move on with the date, and only then).
         self._at: dt.datetime | None = None
         self._events: list[tuple[dt.datetime, str]] = []
+        # The candidates of the last batches() from its unfinished batch on, if it did
+        # not finish (a batch failed to be stored): looked at again by the next call.
+        self._unstored: tuple[list[Case], int] = ([], 0)
 
     def _kept(
         self,
@@ -268,16 +273,19 @@ class SlaRecorder:
         self, snapshot: Snapshot, at: dt.datetime, changed: Iterable[str] | None
     ) -> list[Case]:
         """The cases whose row may differ from the last call's: all of them without
-        ``changed`` (or at an earlier instant); else the changed ones, those uncommitted,
-        and those with an event since (a midnight while a suspension of theirs runs)."""
+        ``changed`` (or at an earlier instant); else the changed ones, those uncommitted
+        or not looked at (a batch that was not stored), and those with an event since
+        (a midnight while a suspension of theirs runs)."""
         if changed is None or self._at is None or at < self._at:
             self._events = []
             ids: Iterable[str] = snapshot.cases
         else:
-            due = set(changed) | set(self._pending)
+            rest, start = self._unstored  # batches not stored (and their pending rows)
+            due = set(changed) | set(self._pending) | {c.id for c in rest[start:]}
             while self._events and self._events[0][0] <= at:
                 due.add(heapq.heappop(self._events)[1])
             ids = sorted(due)
+        self._unstored = ([], 0)
         self._at = at
         midnight = dt.datetime.combine(
             self.policy.local_date(at) + dt.timedelta(days=1), dt.time(0), tzinfo=self.policy.tz
@@ -309,7 +317,28 @@ class SlaRecorder:
         case is looked at); the others are looked at again only when an event of theirs
         has come or while one of their suspensions runs.
         """
+        return self._judged(self._candidates(snapshot, at, changed), snapshot, at)
+
+    def batches(
+        self,
+        snapshot: Snapshot,
+        at: dt.datetime,
+        changed: Iterable[str] | None = None,
+        size: int = BATCH_CASES,
+    ) -> Iterator[list[CaseSla]]:
+        """:meth:`changes` in batches of at most ``size`` cases looked at, each to be
+        stored and :meth:`commit`-ted before the next is asked for. A first evaluation
+        writes a row for every case: a province's rows at once would be a million objects
+        held together on top of everything else. A batch not committed is looked at
+        again at the next call, as with :meth:`changes`."""
         candidates = self._candidates(snapshot, at, changed)
+        for start in range(0, len(candidates), size):
+            self._unstored = (candidates, start)
+            yield self._judged(candidates[start : start + size], snapshot, at)
+        self._unstored = ([], 0)
+
+    def _judged(self, candidates: list[Case], snapshot: Snapshot, at: dt.datetime) -> list[CaseSla]:
+        """The rows of these candidates, each remembered as pending."""
         self._pending = {}
         rows: list[CaseSla] = []
         version = self.calendar.version
