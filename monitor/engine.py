@@ -43,6 +43,7 @@ import heapq
 import itertools
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -290,6 +291,12 @@ def finding_order(finding: Finding) -> tuple[str, str, str]:
     """The order :func:`rules.evaluate_all` gives findings in (rule, subject): unique, as
     a finding's fingerprint is."""
     return (finding.rule, finding.subject_kind, finding.subject_id)
+
+
+def _and(due: AbstractSet[str], expired: set[str]) -> AbstractSet[str]:
+    """Subjects to judge: ``due`` and those whose boundary has come (``due`` itself, not
+    a copy, when none has)."""
+    return due | expired if expired else due
 
 
 def _first_after(at: dt.datetime, candidates: Iterable[dt.datetime | None]) -> dt.datetime | None:
@@ -1627,11 +1634,18 @@ class Engine:
             or ctx.at < self._at
             or changes.items
         )
+        cases: AbstractSet[str]
+        payments: AbstractSet[str]
+        tickets: AbstractSet[str]
         if fresh:
+            # The held tables' own keys, not copies: a province's are millions of ids,
+            # and every set made of them would be held through the whole evaluation.
             self._forget()
-            cases: set[str] = set(snapshot.cases)
-            payments: set[str] = set(snapshot.payments)
-            tickets: set[str] = set(snapshot.tickets)
+            cases, payments, tickets = (
+                snapshot.cases.keys(),
+                snapshot.payments.keys(),
+                snapshot.tickets.keys(),
+            )
         else:
             assert changes is not None
             cases, payments = set(changes.cases), set(changes.payments)
@@ -1642,19 +1656,19 @@ class Engine:
         # A verdict does not keep its subject (see Verdict): a changed subject's verdict
         # goes before it is judged again — within judged.verdicts, so that its findings
         # count as replaced.
-        overdue_due = cases | self.overdue.expired(ctx.at)
+        overdue_due = _and(cases, self.overdue.expired(ctx.at))
         with judged.verdicts(self.overdue, overdue_due):
             if not fresh:
                 for case_id in cases:
                     self.overdue.drop(case_id)
             self._overdue_all(overdue_due, snapshot, ctx)
-        fees_due = cases_for_fees | self.fees.expired(ctx.at)
+        fees_due = _and(cases_for_fees, self.fees.expired(ctx.at))
         with judged.verdicts(self.fees, fees_due):
             if not fresh:
                 for case_id in cases:
                     self.fees.drop(case_id)
             self._fees_all(fees_due, snapshot, ctx, monitored)
-        deposits_due = deposits | self.deposits.expired(ctx.at)
+        deposits_due = _and(deposits, self.deposits.expired(ctx.at))
         with judged.verdicts(self.deposits, deposits_due):
             if not fresh:
                 for payment_id in payments:
@@ -1686,21 +1700,25 @@ class Engine:
         return Found(self, count + len(ticket_findings) + len(other), gather)
 
     def _relink(
-        self, snapshot: Snapshot, cases: set[str], payments: set[str], fresh: bool = False
-    ) -> tuple[set[str], set[str]]:
+        self,
+        snapshot: Snapshot,
+        cases: AbstractSet[str],
+        payments: AbstractSet[str],
+        fresh: bool = False,
+    ) -> tuple[AbstractSet[str], AbstractSet[str]]:
         """Update the links; the cases whose fees and the deposits whose match may change.
 
         ``fresh``: the links start empty and every case and payment is judged anyway, so
-        nothing needs to be looked up while linking.
+        nothing needs to be looked up while linking (and they are those given).
         """
         links = self._links
-        fee_cases, deposits = set(cases), set(payments)
         if fresh:
             for payment_id in payments:
                 links.set_payment(payment_id, snapshot.payments.get(payment_id))
             for case_id in cases:
                 links.set_case(case_id, snapshot.cases.get(case_id))
-            return fee_cases, deposits
+            return cases, payments
+        fee_cases, deposits = set(cases), set(payments)
         for payment_id in payments:
             for payment in links.set_payment(payment_id, snapshot.payments.get(payment_id)):
                 fee_cases.update(c.id for c in links.cases_of(payment))
@@ -1709,7 +1727,9 @@ class Engine:
                 deposits.update(p.id for p in links.payments_of(case))
         return fee_cases, deposits
 
-    def _overdue_all(self, case_ids: set[str], snapshot: Snapshot, ctx: RuleContext) -> None:
+    def _overdue_all(
+        self, case_ids: AbstractSet[str], snapshot: Snapshot, ctx: RuleContext
+    ) -> None:
         """Judge the overdue family of these cases again: the plain ones over arrays
         (:meth:`monitor.preselect.OverduePreselection.settle`: quiet, or carrying a card),
         the others by the rules."""
@@ -1746,7 +1766,7 @@ class Engine:
         self._settle(verdicts, batch.rules, {}, ctx, lambda c, i, a: judge_overdue(c, i, ctx, a))
 
     def _fees_all(
-        self, case_ids: set[str], snapshot: Snapshot, ctx: RuleContext, monitored: bool
+        self, case_ids: AbstractSet[str], snapshot: Snapshot, ctx: RuleContext, monitored: bool
     ) -> None:
         """Judge the fee family of these cases again: the quiet ones of plain shapes over
         arrays (:class:`monitor.preselect.FeePreselection`: without a payment referring
@@ -1826,7 +1846,7 @@ class Engine:
                     verdict = verdicts.quiet(alone, verdict.since, verdict.until)
             verdicts.store(case.id, verdict)
 
-    def _deposits_all(self, payment_ids: set[str], ctx: RuleContext) -> None:
+    def _deposits_all(self, payment_ids: AbstractSet[str], ctx: RuleContext) -> None:
         """Judge these payments again as deposits possibly without a case: those that
         match a known case (or are no deposit, or not made yet) over arrays
         (:meth:`monitor.preselect.FeePreselection.quiet_deposits`), the others by the
