@@ -358,11 +358,10 @@ class SlaRecorder:
                 if not kept_open or kept_version == version:
                     if kept.mark == quick:
                         continue
-                    if kept.mark is not None and kept.mark < 0:  # loaded: its digest
-                        digest = facts_digest(facts)
-                        if ~kept.mark == int(digest, 16):
-                            self._known[case.id] = kept._replace(mark=quick)
-                            continue
+                    digest = facts_digest(facts)
+                    if _same_facts(kept.mark, quick, digest):  # a loaded digest, seen now
+                        self._known[case.id] = kept._replace(mark=quick)
+                        continue
             if digest is None:
                 digest = facts_digest(facts)
             row = judge(case, item, self.calendar, self.policy, at, digest)
