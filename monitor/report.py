@@ -103,10 +103,11 @@ def generate_apart(
     The process is spawned (a fresh interpreter, not a fork of a daemon that holds a
     province's cases and runs threads), reads the state store like ``jiancha report``
     and exits when done. So the report's libraries and fonts (WeasyPrint, fontTools,
-    matplotlib, openpyxl: a quarter of a gigabyte once loaded) and the month's rows
-    never stay in the daemon's memory, its minutes of counting and layout do not hold
-    the interpreter's lock the polls and evaluations need, and a writer that fails or
-    crashes fails the report alone (raised here, for the job to record)."""
+    matplotlib, openpyxl) and the month's rows — together a quarter of a gigabyte more
+    in a daemon holding a province — never stay in its memory, its minutes of counting
+    and layout do not hold the interpreter's lock the polls and evaluations need, and a
+    writer that fails or crashes fails the report alone (raised here, for the job to
+    record)."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as process:
         return process.submit(

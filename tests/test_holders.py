@@ -12,7 +12,7 @@ import pytest
 from monitor.holders import Holders
 from monitor.model import Step, Ticket
 from monitor.snapshot import Records
-from monitor.store import encode_record, record_key
+from monitor.store import child_key, encode_record, record_key
 
 AT = dt.datetime(2026, 10, 9, 10, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
@@ -22,8 +22,8 @@ def ticket(key: str, version: int) -> Ticket:
 
 
 def step(key: str, version: int) -> tuple[str, Step]:
-    case_id, _, seq = key.rpartition("/")
-    return case_id, Step(seq=int(seq), name=f"v{version}", started_at=AT)
+    case_id, seq = child_key(key)
+    return case_id, Step(seq=seq, name=f"v{version}", started_at=AT)
 
 
 MAKE = {"tickets": ticket, "steps": step}
