@@ -155,6 +155,7 @@ class Daemon:
         # What the last stored reconciliation saw (see monitor.ledger.Memory).
         self._memory = Memory()
         self._tally_synced = False  # the figure book's tally counts the ledger's open findings
+        self._evaluated_at: dt.datetime | None = None  # the ledger's last reconciliation
         self._rejects_seen: set[tuple[str, str | None, str]] = set()
         # Steps/suspensions seen without their case: (entity, key) -> the owning source's
         # last success when first seen (see _orphan_settled).
@@ -493,13 +494,14 @@ class Daemon:
                     self._changed.setdefault(entity, set()).update(keys)
                 raise
             self.metrics.set_store_up(True)
-            for entry in changes.entries.values():
+            for entry in changes.written():
                 if entry.state == OPEN or not entry.alert_ended:
                     self._ledger[entry.fingerprint] = entry
                 else:
                     self._ledger.pop(entry.fingerprint, None)
             memory.commit()
             self._memory = memory
+            self._evaluated_at = at
             tally = self.figure_book.tally
             if self._tally_synced:
                 for fingerprint, entry in changes.entries.items():
@@ -562,9 +564,15 @@ class Daemon:
         with self._lock:
             entries = list(self._ledger.values())
             items = dict(self.records.items)
+            # An open finding's ticking seconds_late counted up to the last evaluation (the
+            # ledger writes it only with a change of the finding), unless it is held.
+            evaluated_at = self._evaluated_at
+            unsettled = self.unsettled_sources()
         alerts = []
         for entry in entries:
             finding = entry.finding
+            if evaluated_at is not None and entry.state == OPEN and not entry.sources & unsettled:
+                finding = brought_to(finding, evaluated_at)
             item = items.get(finding.item or "")
             context = AlertContext(
                 item_name=item.name if item else "",

@@ -53,7 +53,9 @@ ESCALATES: dict[str, frozenset[str]] = {
 }
 # Evidence that changes every cycle without changing the finding (seconds keep ticking).
 _VOLATILE_EVIDENCE = frozenset({"seconds_late"})
-# How often an unchanged open finding's last_seen is written back.
+# How often an unchanged open finding's last_seen is written back: that column alone
+# (LedgerChanges.seen). A ticking seconds_late in the stored evidence stays as of when the
+# finding was last written; alerts count it up to when they are pushed.
 LAST_SEEN_EVERY = dt.timedelta(minutes=10)
 
 
@@ -228,6 +230,7 @@ def reconcile(
     same_unsettled = remembered is not None and remembered.unsettled == frozen_unsettled
     last_seen_due = at - LAST_SEEN_EVERY
     walk: set[str] | None = None  # None: every finding and entry
+    due: list[str] = []  # unchanged since the memory's reconciliation: last_seen is due
     if (
         same_unsettled
         and remembered is not None
@@ -245,7 +248,9 @@ def reconcile(
             else:
                 current[fp] = f
         if not isinstance(findings, Collection) or len(findings) == len(current):
-            walk = _walk(remembered, rejudged.findings, changed, ledger, last_seen_due)
+            walk, due = _walk(
+                remembered, rejudged.findings, changed, ledger, current, last_seen_due
+            )
     if walk is None:
         # Everything is looked at, in the engine's order whatever order they came in.
         current = {f.fingerprint: f for f in sorted(findings, key=_order)}
@@ -253,6 +258,7 @@ def reconcile(
         ledger,
         current,
         walk,
+        due,
         depends_on,
         frozen_unsettled,
         at,
@@ -271,11 +277,15 @@ def _walk(
     rejudged: Mapping[str, Finding | None],
     changed: Mapping[str, Collection[str]],
     ledger: Mapping[str, LedgerEntry],
+    current: Mapping[str, Finding],
     last_seen_due: dt.datetime,
-) -> set[str]:
+) -> tuple[set[str], list[str]]:
     """The fingerprints a reconciliation must look at, given the previous one's memory:
     those judged again, those whose records were delivered again, and the open entries
-    whose ``last_seen`` is due (every other reconciles as it did last time)."""
+    whose ``last_seen`` is due (every other reconciles as it did last time). The due
+    ones that are none of the others come apart: the very findings the memory saw, with
+    the sources it saw, so only their ``last_seen`` can change (a ledger writes back
+    every open finding's at once, 180,000 at a million cases)."""
     walk = set(rejudged)
     keyed = memory.keyed
     for entity, keys in changed.items():
@@ -283,13 +293,19 @@ def _walk(
             continue
         for key in keys:
             walk.update(keyed.get(key, ()))
+    due: list[str] = []
+    sources = memory.sources
     for written, fingerprints in memory.seen.items():
         if written <= last_seen_due:
             for fp in fingerprints:
                 entry = ledger.get(fp)
-                if entry is not None and entry.state == OPEN and entry.last_seen == written:
+                if entry is None or entry.state != OPEN or entry.last_seen != written:
+                    continue
+                if fp in walk or fp not in current or fp not in sources:
                     walk.add(fp)
-    return walk
+                else:
+                    due.append(fp)
+    return walk, due
 
 
 _SUBJECT_ENTITY_NAMES = frozenset(SUBJECT_ENTITIES.values())
@@ -299,6 +315,7 @@ def _reconcile(
     ledger: Mapping[str, LedgerEntry],
     current: dict[str, Finding],
     walk: set[str] | None,
+    due: list[str],
     depends_on: Callable[[Finding], frozenset[str]],
     unsettled: frozenset[str],
     at: dt.datetime,
@@ -310,10 +327,14 @@ def _reconcile(
     bring: Callable[[Finding], Finding],
     serial: int | None,
 ) -> LedgerChanges:
-    """:func:`reconcile` over ``walk`` (None: everything) of the ``current`` findings."""
+    """:func:`reconcile` over ``walk`` (None: everything) of the ``current`` findings,
+    and the ``last_seen`` of the ``due`` ones (see :func:`_walk`)."""
     changes = LedgerChanges()
     previous = remembered.findings if remembered is not None else {}
     previous_sources = remembered.sources if remembered is not None else {}
+    for fp in due:
+        if not previous_sources[fp] & unsettled:
+            changes.seen[fp] = _seen_at(ledger[fp], at)
     touched_nothing = changed is not None and not any(changed.values())
     if walk is None:
         looked_at: Iterable[str] = current
@@ -352,7 +373,7 @@ def _reconcile(
         ):
             # Reconciled from this very finding last time (and written if it differed).
             if entry.last_seen <= last_seen_due and not sources & unsettled:
-                changes.touch(dataclasses.replace(entry, finding=bring(finding), last_seen=at))
+                changes.seen[fingerprint] = _seen_at(entry, at)
             continue
         held = bool(sources & unsettled)
         if entry is not None and entry.state == OPEN:
@@ -365,8 +386,7 @@ def _reconcile(
                     )
                 )
             elif entry.last_seen <= last_seen_due:
-                # Written anyway: take the ticking evidence (seconds_late) along with it.
-                changes.touch(dataclasses.replace(entry, finding=bring(finding), last_seen=at))
+                changes.seen[fingerprint] = _seen_at(entry, at)
             continue
         if held:
             continue  # never raised from data that may be stale
@@ -447,6 +467,20 @@ def _reconcile(
     return changes
 
 
+def _seen_at(entry: LedgerEntry, at: dt.datetime) -> LedgerEntry:
+    """The entry confirmed again at ``at``: only its ``last_seen`` moves."""
+    return LedgerEntry(
+        finding=entry.finding,
+        state=entry.state,
+        first_seen=entry.first_seen,
+        last_seen=at,
+        resolved_at=entry.resolved_at,
+        sources=entry.sources,
+        opened_count=entry.opened_count,
+        alert_ended=entry.alert_ended,
+    )
+
+
 def _keyed(
     remembered: Memory | None, current: dict[str, Finding], walk: set[str] | None
 ) -> dict[str, tuple[str, ...]]:
@@ -489,11 +523,11 @@ def _seen(
 ) -> dict[dt.datetime, frozenset[str]]:
     """The open entries' fingerprints by ``last_seen`` once ``changes`` are applied (an
     entry written again may still be listed under its earlier ``last_seen``)."""
-    written = changes.entries
+    rewritten, seen = changes.entries, changes.seen
     buckets: dict[dt.datetime, set[str]] = {}
     if walk is None or remembered is None:
         for fp, entry in ledger.items():
-            if entry.state == OPEN and fp not in written:
+            if entry.state == OPEN and fp not in rewritten and fp not in seen:
                 buckets.setdefault(entry.last_seen, set()).add(fp)
         kept: dict[dt.datetime, frozenset[str]] = {}
     else:
@@ -510,12 +544,14 @@ def _seen(
                     entry is not None
                     and entry.state == OPEN
                     and entry.last_seen == when
-                    and fp not in written
+                    and fp not in rewritten
+                    and fp not in seen
                 ):
                     buckets.setdefault(when, set()).add(fp)
-    for fp, entry in written.items():
-        if entry.state == OPEN:
-            buckets.setdefault(entry.last_seen, set()).add(fp)
+    for written in (rewritten, seen):
+        for fp, entry in written.items():
+            if entry.state == OPEN:
+                buckets.setdefault(entry.last_seen, set()).add(fp)
     for when, fingerprints in buckets.items():
         earlier = kept.get(when)
         kept[when] = frozenset(fingerprints if earlier is None else fingerprints | earlier)

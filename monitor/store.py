@@ -54,6 +54,8 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    any_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -140,6 +142,10 @@ files_table = Table(
     Column("processed_at", UtcDateTime, nullable=False),
 )
 
+# Room left on each page of the findings ledger (PostgreSQL) for rows written again: see
+# migration 0003.
+FINDINGS_FILLFACTOR = 70
+
 findings_table = Table(
     "jiancha_findings",
     metadata,
@@ -164,6 +170,7 @@ findings_table = Table(
     Column("sources", String(512), nullable=False),  # comma list: what it depends on
     Column("opened_count", Integer, nullable=False),
     Column("alert_ended", Boolean, nullable=False),  # Alertmanager has the end of it
+    postgresql_with={"fillfactor": FINDINGS_FILLFACTOR},
 )
 
 finding_events_table = Table(
@@ -351,10 +358,15 @@ class LedgerEntry:
 
 @dataclass
 class LedgerChanges:
-    """What one reconciliation changed: rows to write and events to append."""
+    """What one reconciliation changed: rows to write and events to append.
+
+    ``seen`` holds open entries whose only change is ``last_seen`` (an unchanged finding
+    confirmed again): only that column is written for them.
+    """
 
     entries: dict[str, LedgerEntry] = field(default_factory=dict)
     events: list[tuple[str, dt.datetime, str, str, str]] = field(default_factory=list)
+    seen: dict[str, LedgerEntry] = field(default_factory=dict)
 
     def touch(self, entry: LedgerEntry) -> None:
         self.entries[entry.fingerprint] = entry
@@ -365,7 +377,12 @@ class LedgerChanges:
         self.events.append((entry.fingerprint, at, name, finding.rule, finding.severity.value))
 
     def __bool__(self) -> bool:
-        return bool(self.entries or self.events)
+        return bool(self.entries or self.events or self.seen)
+
+    def written(self) -> Iterator[LedgerEntry]:
+        """Every entry as it will be once stored: the rewritten ones and the seen ones."""
+        yield from self.entries.values()
+        yield from self.seen.values()
 
 
 def _finding_row(entry: LedgerEntry) -> dict[str, Any]:
@@ -834,6 +851,11 @@ class StateStore:
                     [_finding_row(e) for e in changes.entries.values()],
                     ("fingerprint",),
                 )
+            by_instant: dict[dt.datetime, list[str]] = {}
+            for fingerprint, entry in changes.seen.items():
+                by_instant.setdefault(entry.last_seen, []).append(fingerprint)
+            for instant, fingerprints in by_instant.items():
+                self._set_findings(conn, fingerprints, last_seen=instant)
             if changes.events:
                 conn.execute(
                     insert(finding_events_table),
@@ -843,15 +865,24 @@ class StateStore:
                     ],
                 )
 
+    def _set_findings(self, conn: Connection, fingerprints: list[str], **values: Any) -> None:
+        """Set a few columns of these ledger rows: one statement per 50,000 fingerprints
+        (an array) on PostgreSQL, per 500 (a list) elsewhere."""
+        f = findings_table.c.fingerprint
+        if self.backend == "postgresql":
+            size = 50_000
+            keys = bindparam("keys", type_=postgresql.ARRAY(String))
+            statement = update(findings_table).where(f == any_(keys)).values(values)
+            for start in range(0, len(fingerprints), size):
+                conn.execute(statement, {"keys": fingerprints[start : start + size]})
+            return
+        for start in range(0, len(fingerprints), 500):
+            chunk = fingerprints[start : start + 500]
+            conn.execute(update(findings_table).where(f.in_(chunk)).values(values))
+
     def mark_alerts_ended(self, fingerprints: Iterable[str]) -> None:
-        keys = list(fingerprints)
         with self.engine.begin() as conn:
-            for start in range(0, len(keys), 500):
-                conn.execute(
-                    update(findings_table)
-                    .where(findings_table.c.fingerprint.in_(keys[start : start + 500]))
-                    .values(alert_ended=True)
-                )
+            self._set_findings(conn, list(fingerprints), alert_ended=True)
 
     # --- what reports are computed from ----------------------------------------------------
 

@@ -49,8 +49,9 @@ def test_each_cycle_changes_the_ledger_as_reconciling_everything_does(
         got = reconcile(ledger, findings, depends_on, unsettled, at, **kw)
         assert got.entries == plain.entries, at
         assert got.events == plain.events, at
+        assert got.seen == plain.seen, at
         events.extend(event for _, _, event, _, _ in got.events)
-        written.append(len(got.entries))
+        written.append(len(got.entries) + len(got.seen))
         return got
 
     monkeypatch.setattr(daemon_module, "reconcile", both)
@@ -86,5 +87,6 @@ def test_each_cycle_changes_the_ledger_as_reconciling_everything_does(
         daemon.close()
     assert len(walked) == len(steps)  # every cycle after the first took the short way
     assert {"opened", "resolved", "escalated"} <= set(events)
-    # After the first evaluation's 1 and 11 minutes every open entry is due: written again.
+    # After the first evaluation's 1 and 11 minutes every open entry is due: its last_seen
+    # written again.
     assert written[2] >= len(opened) > 0

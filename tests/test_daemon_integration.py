@@ -341,6 +341,35 @@ def test_overdue_alert_fires_escalates_and_resolves_in_alertmanager(
         assert red_fp not in {e.fingerprint for e in daemon.store.load_ledger().values()}
 
 
+@pytest.mark.integration
+@pytest.mark.postgres
+def test_an_alert_counts_the_lateness_up_to_the_last_evaluation(
+    hall_url: str, tmp_path: Path, alertmanager: Alertmanager
+) -> None:
+    """BJ009 was due on Friday 16 October at 23:59:59: on Saturday it is late by hours,
+    not yet by a working day. The ledger writes its row once; the alert, pushed after
+    each evaluation, tells the hours as of that evaluation."""
+    config = load_hall_config(hall_config(hall_url, tmp_path, alertmanager_urls=[alertmanager.url]))
+    with running_daemon(config) as daemon:
+        assert daemon.poll(SOURCE)
+        daemon.evaluate(at=oct_(17, 1, 0, 1))
+        assert daemon.push_alerts()
+        (red,) = alertmanager.active(rule="case.overdue", case_id="BJ009")
+        assert "已超时 1 小时 0 分" in red["annotations"]["description"]
+        written = daemon.store.ledger_entry(fingerprint("case.overdue", "BJ009"))
+        assert written is not None
+
+        daemon.evaluate(at=oct_(17, 12, 0, 1))
+        assert daemon.push_alerts()
+        (red,) = alertmanager.active(rule="case.overdue", case_id="BJ009")
+        assert "已超时 12 小时 0 分" in red["annotations"]["description"]
+        # Its row was not written again: only last_seen would be, ten minutes on.
+        again = daemon.store.ledger_entry(fingerprint("case.overdue", "BJ009"))
+        assert again is not None
+        assert again.finding == written.finding
+        assert again.last_seen == oct_(17, 12, 0, 1)
+
+
 # --- 2. the case database goes away mid-run and comes back --------------------------------
 
 

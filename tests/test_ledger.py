@@ -101,8 +101,9 @@ def test_an_unchanged_finding_is_not_written_until_last_seen_is_due() -> None:
     later = T0 + LAST_SEEN_EVERY
     changes = run(ledger(kept), [finding], at=later)
     assert changes.events == []
-    assert changes.entries[finding.fingerprint].last_seen == later
-    assert changes.entries[finding.fingerprint].first_seen == kept.first_seen
+    assert changes.entries == {}  # only last_seen is written
+    assert changes.seen[finding.fingerprint].last_seen == later
+    assert changes.seen[finding.fingerprint].first_seen == kept.first_seen
 
 
 def test_only_ticking_seconds_is_no_change() -> None:
@@ -111,12 +112,15 @@ def test_only_ticking_seconds_is_no_change() -> None:
     assert not run(ledger(kept), [ticking], at=T0 + dt.timedelta(minutes=1))
 
 
-def test_refreshing_last_seen_also_refreshes_the_ticking_evidence() -> None:
+def test_refreshing_last_seen_leaves_the_ticking_evidence_as_written() -> None:
     kept = entry(overdue(), last_seen=T0)
     later = T0 + LAST_SEEN_EVERY
     ticking = overdue(evidence={"working_days_late": 1, "seconds_late": 33001})
-    written = run(ledger(kept), [ticking], at=later).entries[kept.fingerprint]
-    assert written.finding.evidence["seconds_late"] == 33001
+    changes = run(ledger(kept), [ticking], at=later)
+    assert kept.fingerprint not in changes.entries
+    seen = changes.seen[kept.fingerprint]
+    assert seen.last_seen == later
+    assert seen.finding is kept.finding
 
 
 def test_an_evidence_change_is_written_at_once() -> None:

@@ -61,7 +61,7 @@ def _tick(finding: Finding) -> Finding:
 
 
 def _apply(ledger: dict[str, LedgerEntry], changes: Any) -> None:
-    for entry in changes.entries.values():
+    for entry in changes.written():
         if entry.state == OPEN:
             ledger[entry.fingerprint] = entry
         else:
@@ -142,6 +142,7 @@ def test_reconciling_with_memory_equals_reconciling_everything(seed: int) -> Non
             changed=changed,
         )
         assert got.entries == expected.entries
+        assert got.seen == expected.seen
         assert got.events == expected.events
         current = {f.fingerprint: f for f in findings}
         stale = reconcile(
@@ -156,6 +157,7 @@ def test_reconciling_with_memory_equals_reconciling_everything(seed: int) -> Non
             refresh=lambda f, current=current: current[f.fingerprint],
         )
         assert stale.entries == expected.entries
+        assert stale.seen == expected.seen
         assert stale.events == expected.events
         # What the engine would report: the findings that are not the very object of the
         # previous step (now, or None: gone), and some that are (saying more is allowed).
@@ -181,6 +183,7 @@ def test_reconciling_with_memory_equals_reconciling_everything(seed: int) -> Non
             rejudged=Rejudged(serial, serial - 1, report),
         )
         assert with_report.entries == expected.entries
+        assert with_report.seen == expected.seen
         assert with_report.events == expected.events
         before = now
         if rng.random() < 0.1:
@@ -309,13 +312,14 @@ def test_given_what_was_judged_again_only_those_and_due_entries_are_looked_at() 
         rejudged=Rejudged(3, 2, report),
     )
     assert got.entries == expected.entries
+    assert got.seen == expected.seen
     assert got.events == expected.events
     assert sorted(asked) == ["C4", "C60", "C9"]  # the new ones and the delivered one
     states = {fp: e.state for fp, e in got.entries.items()}
     assert states[gone[0].fingerprint] == "resolved"
     assert states[gone[1].fingerprint] == "escalated"
-    assert got.entries[many["C10"].fingerprint].last_seen == at  # due: written again
-    assert seven.fingerprint not in got.entries  # written five minutes later: not due
+    assert got.seen[many["C10"].fingerprint].last_seen == at  # due: last_seen written again
+    assert seven.fingerprint not in got.seen  # written five minutes later: not due
 
 
 def test_a_report_about_another_evaluation_looks_at_everything() -> None:

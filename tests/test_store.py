@@ -387,7 +387,7 @@ def _revisions(store: StateStore) -> list[str]:
 
 
 def test_a_new_store_is_stamped_with_the_newest_revision(store: StateStore) -> None:
-    assert _revisions(store) == ["0002"]
+    assert _revisions(store) == ["0003"]
 
 
 def test_a_store_from_a_newer_version_is_refused(store: StateStore) -> None:
@@ -416,7 +416,7 @@ def test_tables_without_a_revision_are_not_taken_over(store: StateStore) -> None
 def test_opening_twice_keeps_one_revision(store: StateStore) -> None:
     again = _reopen(store)
     try:
-        assert _revisions(again) == ["0002"]
+        assert _revisions(again) == ["0003"]
         assert again.ping()
     finally:
         again.close()
@@ -528,6 +528,25 @@ def test_saving_again_updates_the_row(store: StateStore) -> None:
     )
     store.save_ledger(LedgerChanges(entries={entry.fingerprint: resolved}))
     assert store.all_findings() == [resolved]
+
+
+def test_a_seen_entry_has_its_last_seen_written_and_nothing_else(store: StateStore) -> None:
+    # More rows than one statement's list (500 outside PostgreSQL) holds.
+    entries = [_entry(_finding(f"C{n}")) for n in range(1203)]
+    store.save_ledger(LedgerChanges(entries={e.fingerprint: e for e in entries}))
+    later = T0 + dt.timedelta(hours=3)
+    confirmed = [
+        dataclasses.replace(e, last_seen=later, finding=_finding(e.finding.subject_id, window="X"))
+        for e in entries[1:]
+    ]
+    changes = LedgerChanges(seen={e.fingerprint: e for e in confirmed})
+    assert changes
+    store.save_ledger(changes)
+    loaded = store.load_ledger()
+    assert loaded[entries[0].fingerprint] == entries[0]  # not seen: as it was
+    for entry in entries[1:]:
+        # Only last_seen is written: the finding stays as it was last written whole.
+        assert loaded[entry.fingerprint] == dataclasses.replace(entry, last_seen=later)
 
 
 def test_mark_alerts_ended_drops_entries_from_the_loaded_ledger(store: StateStore) -> None:

@@ -127,7 +127,7 @@ def test_a_baseline_store_gets_the_report_tables(empty_url: str) -> None:
     try:
         assert not REPORT_TABLES & _tables(store)
         store.open()
-        assert _revision(store) == "0002"
+        assert _revision(store) == _head()
         assert _tables(store) >= REPORT_TABLES
         assert store.watermarks() == {("approval", "cases"): None}  # rows kept
         # The migrated tables take what the store writes.
@@ -142,6 +142,46 @@ def test_a_baseline_store_gets_the_report_tables(empty_url: str) -> None:
         assert store.latest_sla() == {}
     finally:
         store.close()
+
+
+def _fillfactor(url: str, schema: str = "public") -> list[str] | None:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        options = conn.execute(
+            text(
+                "SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.relname = 'jiancha_findings' AND n.nspname = :schema"
+            ),
+            {"schema": schema},
+        ).scalar_one()
+    engine.dispose()
+    return options
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("schema", [None, "shard_hz"])
+def test_the_findings_ledger_leaves_room_on_its_pages(schema: str | None) -> None:
+    """Revision 0003: a new PostgreSQL store's ledger has the fillfactor, and a store as
+    revision 0002 left it gets it on open (in a shard's schema too)."""
+    with postgres_database() as url:
+        new = StateStore(url, schema=schema)
+        new.open()
+        new.close()
+        assert _fillfactor(url, schema or "public") == ["fillfactor=70"]
+        engine = create_engine(url)
+        table = f'"{schema}".jiancha_findings' if schema else "jiancha_findings"
+        versions = f'"{schema}".{VERSION_TABLE}' if schema else VERSION_TABLE
+        with engine.begin() as conn:  # as revision 0002 left it
+            conn.execute(text(f"ALTER TABLE {table} RESET (fillfactor)"))
+            conn.execute(text(f"UPDATE {versions} SET version_num = '0002'"))
+        engine.dispose()
+        assert _fillfactor(url, schema or "public") is None
+        old = StateStore(url, schema=schema)
+        old.open()
+        with old.engine.connect() as conn:
+            assert conn.execute(text(f"SELECT version_num FROM {versions}")).scalar() == _head()
+        old.close()
+        assert _fillfactor(url, schema or "public") == ["fillfactor=70"]
 
 
 def test_an_existing_store_is_upgraded_on_open(
