@@ -14,7 +14,10 @@ dropped at the end):
   engine's verdicts dropped); also the first one after ingest (every finding opened in
   the ledger, every SLA row written) and a steady one with nothing changed;
 - **incremental cycle** — about 10,000 rows changed at the source (cases concluded, new
-  cases, tickets and deposits), then poll + store + evaluate + metrics, end to end;
+  cases, tickets and deposits), then poll + store + evaluate + metrics, end to end; six
+  cycles two minutes apart on the hall's clock, so that one of them comes when the
+  ledger writes back every open finding's ``last_seen`` (every ten minutes): their
+  median is the figure, the first and the slowest are given beside;
 - **/metrics scrape** — over HTTP from the daemon's endpoint, median of five;
 - **peak RSS** of this process, the daemon's (the generator runs in a child process);
 - **monthly report** (PDF, XLSX, HTML) of the month with the most cases, made in a
@@ -74,6 +77,7 @@ from monitor.sources.base import since_value
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CHANGED_ROWS = 10_000
+CYCLES = 6  # two minutes apart: twelve minutes span one last_seen write-back (ten)
 
 
 @dataclass
@@ -452,18 +456,18 @@ def measure(run: Run, profile: bool, generator: str) -> None:
             run.took("/metrics scrape", scrape_s)
             print(f"  {'/metrics scrape':<28} {scrape_s:8.3f} s ({scrape_bytes} bytes)")
 
-            clock_at = hall.change(CHANGED_ROWS, "N1")
-            run.rows["changed rows"] = hall.changed
-            daemon.clock = Clock(SHANGHAI, clock_at)
-
-            def cycle() -> None:
+            def cycle(at: dt.datetime) -> None:
                 for name in daemon.sources:
                     daemon.poll(name)
                 # As the daemon's evaluation job runs it; publishes (renders) the figures.
-                daemon.run_evaluation(clock_at)
+                daemon.run_evaluation(at)
                 daemon.metrics.exposition(PROMETHEUS_ACCEPT)
 
-            _timed(run, "incremental cycle", cycle)
+            for n in range(1, CYCLES + 1):
+                clock_at = hall.change(CHANGED_ROWS, f"N{n}")
+                run.rows["changed rows"] = hall.changed
+                daemon.clock = Clock(SHANGHAI, clock_at)
+                _timed(run, f"incremental cycle {n}", lambda at=clock_at: cycle(at))
             if profile:
                 print("  profiling (not timed) …", flush=True)
 
@@ -472,22 +476,17 @@ def measure(run: Run, profile: bool, generator: str) -> None:
                     daemon.evaluate(clock_at + dt.timedelta(minutes=1))
 
                 _profiled(run, "full evaluation", full_again)
-                again_at = hall.change(CHANGED_ROWS, "N2")
+                again_at = hall.change(CHANGED_ROWS, "P1")
                 daemon.clock = Clock(SHANGHAI, again_at)
-
-                def second_cycle() -> None:
-                    for name in daemon.sources:
-                        daemon.poll(name)
-                    daemon.run_evaluation(again_at)
-                    daemon.metrics.exposition(PROMETHEUS_ACCEPT)
-
-                _profiled(run, "incremental cycle", second_cycle)
+                _profiled(run, "incremental cycle", lambda: cycle(again_at))
             monthly_report(run, daemon, config, workdir)
         finally:
             server.stop()
             daemon.close()
 
     rss = peak_rss_bytes()
+    cycles = [run.timings[f"incremental cycle {n}"] for n in range(1, CYCLES + 1)]
+    cycle_s = statistics.median(cycles)
     run.figures = [
         Figure(
             f"full rule evaluation, {spec.cases:,} open cases",
@@ -502,9 +501,12 @@ def measure(run: Run, profile: bool, generator: str) -> None:
         Figure(
             f"incremental cycle, {run.rows['changed rows']:,} changed rows",
             "≤ 1 s",
-            f"{run.timings['incremental cycle']:.2f} s",
-            run.timings["incremental cycle"] <= 1,
-            "poll + store + evaluate + metrics",
+            f"{cycle_s:.2f} s",
+            cycle_s <= 1,
+            f"poll + store + evaluate + metrics; the median of {CYCLES} cycles two minutes "
+            f"apart: the first {cycles[0]:.2f} s, the slowest {max(cycles):.2f} s (cycle "
+            f"{cycles.index(max(cycles)) + 1}; every ten minutes an evaluation writes back "
+            "the last_seen of every open finding)",
         ),
         Figure(
             "ingest throughput vs read floor",
