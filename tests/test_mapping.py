@@ -13,12 +13,14 @@ import pytest
 from monitor.model import Case, CaseResult, Item, ItemKind, Step, Suspension
 from monitor.privacy import ApplicantHasher
 from monitor.snapshot import Records, assemble
+from monitor.sources.base import EntityBatch
 from monitor.sources.mapping import (
     MAPPERS,
     REJECT_REASONS,
     Reject,
     RowContext,
     RowError,
+    RowMapper,
     map_case,
     map_item,
     map_step,
@@ -324,6 +326,26 @@ def test_shared_times_start_again_when_full_and_bad_times_are_still_refused(
     with pytest.raises(RowError) as caught:
         map_case(case_row(accepted_at="20261309090000"), ctx)
     assert caught.value.reason == "bad_time"
+
+
+def test_the_update_time_moves_the_watermark_and_a_bad_one_rejects_the_row() -> None:
+    mapper = RowMapper("approval")
+    ctx = RowContext(tz=SH, hasher=HASHER, value_maps=VALUE_MAPS)
+    batch = EntityBatch()
+    rows = [
+        case_row(id="SB1", updated_at="20261009090500"),
+        case_row(id="SB2", updated_at="20261009090500"),  # the same instant, shared
+        case_row(id="SB3", updated_at="20261309090000"),
+        case_row(id="SB4", updated_at="20261009091000"),
+    ]
+    updated = [mapper.map("cases", row, ctx, batch) for row in rows]
+    assert updated[:2] == [at(9, 9, 5)] * 2 and updated[0] is updated[1]
+    assert updated[2] is None and updated[3] == at(9, 9, 10)
+    assert [c.id for c in batch.records] == ["SB1", "SB2", "SB4"]
+    assert batch.watermark == at(9, 9, 10)
+    (reject,) = batch.rejects
+    assert (reject.key, reject.reason) == ("SB3", "bad_time")
+    assert reject.detail.startswith("updated_at: ")
 
 
 def test_map_case_result_codes() -> None:

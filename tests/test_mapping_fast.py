@@ -176,7 +176,7 @@ CTX = RowContext(
 
 def _outcome(entity: str, row: dict[str, Any]) -> tuple[Any, ...]:
     batch = EntityBatch()
-    updated = RowMapper("test", SH).map(entity, row, CTX, batch)
+    updated = RowMapper("test").map(entity, row, CTX, batch)
     if batch.rejects:
         (reject,) = batch.rejects
         return ("reject", reject.key, reject.reason, reject.detail)

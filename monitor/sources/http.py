@@ -131,7 +131,7 @@ class HttpSource:
             follow_redirects=True,
             headers={"Accept": "application/json", "User-Agent": "jiancha"},
         )
-        self._rows = RowMapper(config.name, tz)
+        self._rows = RowMapper(config.name)
 
     def close(self) -> None:
         self._client.close()

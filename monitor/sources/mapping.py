@@ -415,9 +415,8 @@ class RowMapper:
     key and reason for the life of the source, not again at every poll that re-reads it.
     """
 
-    def __init__(self, source: str, tz: ZoneInfo) -> None:
+    def __init__(self, source: str) -> None:
         self.source = source
-        self._tz = tz
         self._logged: set[tuple[str, str | None, str]] = set()
 
     def map(
@@ -425,9 +424,10 @@ class RowMapper:
     ) -> dt.datetime | None:
         """Map one row into ``batch``; its update time (None also when rejected)."""
         try:
-            updated = parse_time(row.get(WATERMARK_FIELD), self._tz)
-        except TimeParseError as exc:
-            self.reject(batch, Reject(entity, row_key(entity, row), "bad_time", str(exc)))
+            # Equal update times share one parse (RowContext.times), as the row's own do.
+            updated = _time(row, WATERMARK_FIELD, ctx)
+        except RowError as exc:
+            self.reject(batch, Reject(entity, row_key(entity, row), exc.reason, exc.detail))
             return None
         if updated is not None and (batch.watermark is None or updated > batch.watermark):
             batch.watermark = updated

@@ -105,7 +105,7 @@ class SqlSource:
             url, pool_pre_ping=True, pool_recycle=1800, **_engine_options(url, config)
         )
         _session_guards(self.engine, config)
-        self._rows = RowMapper(config.name, tz)
+        self._rows = RowMapper(config.name)
         # By entity: rows the next incremental poll may leave out (see _Unchanged).
         self._unchanged: dict[str, dict[tuple[Any, ...], tuple[str, dt.datetime]]] = {}
 
