@@ -668,6 +668,11 @@ def test_bulk_writes_of_a_shard_stay_in_its_schema(postgres_module_url: str) -> 
             "queue", "tickets", _payloads(*(("tickets", t) for t in tickets)), [], T0, [], T0, True
         )
         assert len(_records(shard)) == COPY_UPSERT_ROWS
+        entry = _entry(_finding("C1"))
+        shard.save_ledger(LedgerChanges(entries={entry.fingerprint: entry}))
+        seen = dataclasses.replace(entry, last_seen=T0 + dt.timedelta(hours=1))
+        shard.save_ledger(LedgerChanges(seen={entry.fingerprint: seen}))  # its last_seen alone
+        assert shard.load_ledger() == {entry.fingerprint: seen}
         with shard.engine.connect() as conn:
             public = conn.execute(
                 text("SELECT to_regclass('public.jiancha_entities') IS NOT NULL")
