@@ -1339,6 +1339,29 @@ def _replaced(
     )
 
 
+def _kept_if_equal(
+    before: list[Finding], now: list[Finding]
+) -> tuple[list[Finding], list[Finding], list[Finding]]:
+    """``now`` with each finding equal to one of ``before`` (by fingerprint and value)
+    given as that object; then the findings of ``before`` gone or replaced, and the new
+    or replacing ones."""
+    previous = {f.fingerprint: f for f in before}
+    kept: list[Finding] = []
+    gone: list[Finding] = []
+    new: list[Finding] = []
+    for finding in now:
+        old = previous.pop(finding.fingerprint, None)
+        if old is not None and old == finding:
+            kept.append(old)
+            continue
+        kept.append(finding)
+        new.append(finding)
+        if old is not None:
+            gone.append(old)
+    gone.extend(previous.values())
+    return kept, gone, new
+
+
 def _matched(
     tickets: dict[str, object],
     cases: dict[str, object],
@@ -1680,8 +1703,13 @@ class Engine:
         self.few.update(snapshot, cases, ctx)
         ticket_findings = self.tickets.findings(snapshot, ctx)
         judged.replaced(*self.tickets.rematched)
-        other = [*self.few.findings(snapshot, ctx), *evaluation_rules.evaluate(snapshot, ctx)]
-        judged.replaced(self._other, other)  # judged afresh every time
+        # Judged afresh every time; what came out the same is given as the very object it
+        # was, so that only what changed counts as judged again.
+        other, gone, new = _kept_if_equal(
+            self._other,
+            [*self.few.findings(snapshot, ctx), *evaluation_rules.evaluate(snapshot, ctx)],
+        )
+        judged.replaced(gone, new)
         self._other = other
         after, self.serial = self.serial, next(_SERIALS)
         self.rejudged = Rejudged(self.serial, after, judged.report())
