@@ -286,6 +286,10 @@ def test_mariadb_keeps_fractions_of_a_second(mariadb_url: str) -> None:
         store.save_ledger(LedgerChanges(entries={entry.fingerprint: entry}))
         assert store.watermarks() == {("approval", "cases"): mark}
         assert store.load_ledger() == {entry.fingerprint: entry}
+        # A last_seen written back alone keeps its fraction too.
+        seen = dataclasses.replace(entry, last_seen=mark)
+        store.save_ledger(LedgerChanges(seen={entry.fingerprint: seen}))
+        assert store.load_ledger() == {entry.fingerprint: seen}
     finally:
         store.close()
 
