@@ -50,11 +50,14 @@ class Holders:
     def unchanged(self, source: str, entity: str, key: str, record: Any) -> bool:
         """Whether ``record`` equals what ``source`` delivered last under ``key``."""
         others = self._others.get(entity)
-        shared = bool(others and key in others) or source != self._first.get(entity, source)
-        if shared and self.holder(entity, key) != source:
-            shadows = self._shadows.get((source, entity), {})
-            return key in shadows and shadows[key] == record
-        return bool(self.records.get(entity, key) == record)
+        if others and key in others:
+            its_own = others[key] == source
+        else:  # held by the first source, if by any
+            its_own = source == self._first.get(entity, source)
+        if its_own:
+            return bool(self.records.get(entity, key) == record)
+        shadows = self._shadows.get((source, entity), {})
+        return key in shadows and shadows[key] == record
 
     def listed(self, source: str, entity: str) -> set[str]:
         """The keys ``source`` delivered of ``entity`` and did not delete since."""
