@@ -292,6 +292,24 @@ _MONTH_FIELDS = (
 )
 
 
+_Parts = tuple[tuple[tuple[str, ...], int], ...]
+
+
+def _share_totals(share: CaseShare) -> _Parts:
+    """What a case of this share adds to :class:`FigureBook`'s totals (its nonzero parts)."""
+    center, department = share.place
+    alone = MonthFigures()
+    _add_share(alone, share, late=False)
+    parts = {
+        ("cases", center): 1,
+        ("open", center, department): int(share.open),
+        ("suspended", center, department): int(share.suspended),
+        ("concluded", center, department): int(share.decided),
+        **{(name, center): getattr(alone, name) for name in _MONTH_FIELDS},
+    }
+    return tuple((key, value) for key, value in parts.items() if value)
+
+
 class FigureBook:
     """The case part of the hall figures, kept up to date one changed case at a time.
 
@@ -311,7 +329,8 @@ class FigureBook:
         self._at: dt.datetime | None = None
         self._calendar: WorkingCalendar | None = None
         self._shares: dict[str, CaseShare] = {}
-        self._distinct: dict[CaseShare, CaseShare] = {}  # each share value, once
+        # Each share value once, with what it adds to the totals (see _share_totals).
+        self._distinct: dict[CaseShare, tuple[CaseShare, _Parts]] = {}
         self._totals: Counter[tuple[str, ...]] = Counter()
         self._events: list[tuple[dt.datetime, str]] = []  # suspension starts and ends
         # Each rating's part of the month figures (its center, and whether it is a
@@ -321,20 +340,16 @@ class FigureBook:
         self.tally = FindingTally()  # the open findings' part
 
     def _count(self, share: CaseShare, sign: int) -> None:
-        center, department = share.place
         totals = self._totals
-        totals[("cases", center)] += sign
-        totals[("open", center, department)] += sign * share.open
-        totals[("suspended", center, department)] += sign * share.suspended
-        totals[("concluded", center, department)] += sign * share.decided
-        alone = MonthFigures()
-        _add_share(alone, share, late=False)
-        for name in _MONTH_FIELDS:
-            totals[(name, center)] += sign * getattr(alone, name)
+        for key, value in self._distinct[share][1]:
+            totals[key] += sign * value
 
     def _shared(self, share: CaseShare) -> CaseShare:
         """The one object kept for shares equal to ``share``."""
-        return self._distinct.setdefault(share, share)
+        kept = self._distinct.get(share)
+        if kept is None:
+            kept = self._distinct[share] = (share, _share_totals(share))
+        return kept[0]
 
     def _recount(
         self, case_id: str, snapshot: Snapshot, at: dt.datetime, calendar: WorkingCalendar | None
