@@ -49,6 +49,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -62,7 +63,17 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hall import AT, SHANGHAI, HallSpec, compact, daemon_config, naive
+from hall import (
+    AT,
+    DEPARTMENTS,
+    SHANGHAI,
+    HallSpec,
+    account_of,
+    center_code,
+    compact,
+    daemon_config,
+    naive,
+)
 
 from exporters.http import MetricsServer
 from exporters.metrics import PROMETHEUS_ACCEPT
@@ -164,32 +175,39 @@ def read_floor(config: Config) -> tuple[float, int]:
     return time.perf_counter() - started, rows
 
 
-def change_rows(source_dsn: str, count: int, at: dt.datetime, tag: str) -> int:
+def change_rows(source_dsn: str, count: int, at: dt.datetime, tag: str, centers: list[str]) -> int:
     """``count`` rows changed at the source, stamped ``at``: a busy minute of a province.
 
-    Three tenths conclude open cases; the rest are new cases of a fee item, each with
-    its 缴款单, its queue ticket and its deposit (four rows per new case).
+    Three tenths conclude open cases (drawn across the hall); the rest are new cases of
+    fee items, each with its 缴款单, its queue ticket and its deposit (four rows per new
+    case), spread over the hall's ``centers``, their departments and windows as its own
+    cases are (a window serves a ticket every few minutes, not hundreds).
     """
     stamp, moment = compact(at), naive(at)
     concluded = count * 3 // 10
     new = (count - concluded) // 4
+    accepted = at - dt.timedelta(minutes=3)
+    seed = zlib.crc32(tag.encode())
     with psycopg.connect(source_dsn) as conn:
-        conn.execute(
-            "UPDATE SL_BJ SET BJSJ = %s, BJJGDM = '6', GXSJ = %s WHERE SBLSH IN "
-            "(SELECT SBLSH FROM SL_BJ WHERE BJSJ IS NULL ORDER BY SBLSH LIMIT %s)",
-            (stamp, stamp, concluded),
-        )
-        item, department, fee = conn.execute(
-            "SELECT SXBM, BMBM, SFBZ FROM SXML WHERE SFBZ > 0 ORDER BY SXBM LIMIT 1"
-        ).fetchone()
-        center = conn.execute("SELECT MIN(ZXBM) FROM SL_BJ").fetchone()[0]
-        window = f"{center}W00"
-        accepted = at - dt.timedelta(minutes=3)
+        concluded = conn.execute(
+            "UPDATE SL_BJ SET BJSJ = %s, BJJGDM = '6', GXSJ = %s WHERE SBLSH IN (SELECT SBLSH "
+            "FROM SL_BJ WHERE BJSJ IS NULL ORDER BY md5(SBLSH || %s) LIMIT %s)",
+            (stamp, stamp, tag, concluded),
+        ).rowcount
+        items = conn.execute(
+            "SELECT SXBM, BMBM, SFBZ FROM SXML WHERE SFBZ > 0 ORDER BY SXBM"
+        ).fetchall()
+        made = []  # per new case: its id, item, department, fee, center and window
+        for n in range(new):
+            item, department, fee = items[(seed + n) % len(items)]
+            center = centers[(seed + 7 * n) % len(centers)]
+            window = f"{center}W{DEPARTMENTS.index(department) * 3 + n % 3:02d}"
+            made.append((f"{tag}{n:09d}", item, department, fee, center, window))
         with conn.cursor().copy("COPY SL_BJ FROM STDIN") as copy:
-            for n in range(new):
+            for n, (case_id, item, department, fee, center, window) in enumerate(made):
                 copy.write_row(
                     (
-                        f"{tag}{n:09d}",
+                        case_id,
                         item,
                         center,
                         department,
@@ -208,10 +226,10 @@ def change_rows(source_dsn: str, count: int, at: dt.datetime, tag: str) -> int:
                     )
                 )
         with conn.cursor().copy("COPY SF_JKD FROM STDIN") as copy:
-            for n in range(new):
-                copy.write_row((f"JK{tag}{n:09d}", f"{tag}{n:09d}", fee, stamp))
+            for case_id, _, _, fee, _, _ in made:
+                copy.write_row((f"JK{case_id}", case_id, fee, stamp))
         with conn.cursor().copy("COPY PD_QH FROM STDIN") as copy:
-            for n in range(new):
+            for n, (_, item, department, _, center, window) in enumerate(made):
                 copy.write_row(
                     (
                         f"T{tag}{n:09d}",
@@ -229,23 +247,24 @@ def change_rows(source_dsn: str, count: int, at: dt.datetime, tag: str) -> int:
                         moment,
                     )
                 )
+        deposits = min(new, count - concluded - 3 * new)  # the rest: one per new case
         with conn.cursor().copy("COPY YH_JYLS FROM STDIN") as copy:
-            for n in range(count - concluded - 3 * new):  # the rest: deposits
+            for n, (case_id, _, _, fee, center, _) in enumerate(made[:deposits]):
                 copy.write_row(
                     (
                         f"YH{tag}{n:09d}",
-                        f"3305016100{center}0123",
+                        account_of(center),
                         fee,
                         moment,
-                        f"JK{tag}{n:09d}",
+                        f"JK{case_id}",
                         "缴款人",
-                        f"{tag}{n:09d}",
+                        case_id,
                         center,
                         moment,
                     )
                 )
         conn.commit()
-    return count
+    return concluded + 3 * new + deposits
 
 
 def scrape(port: int, times: int = 5) -> tuple[float, int]:
@@ -321,11 +340,12 @@ class OwnHall(Hall):
             check=True,
         )
         self.config = daemon_config(source_url, state_url, spec)
+        self.centers = [center_code(n) for n in range(spec.centers)]
         self._at = AT
 
     def change(self, count: int, tag: str) -> dt.datetime:
         self._at += dt.timedelta(minutes=2)
-        self.changed = change_rows(self.dsn, count, self._at, tag)
+        self.changed = change_rows(self.dsn, count, self._at, tag, self.centers)
         return self._at + dt.timedelta(minutes=1)
 
 
