@@ -463,8 +463,8 @@ def measure(run: Run, profile: bool, generator: str) -> None:
             ingest_s = run.timings["ingest (first poll)"]
             # Each evaluation as the daemon's evaluation job runs it (run_evaluation): not
             # Daemon.evaluate, which also sorts a copy of every finding brought to the instant.
-            first = _timed(run, "first evaluation", lambda: daemon.run_evaluation(AT))
-            run.findings = len(first)
+            # Only their number is kept: what run_evaluation returns holds its engine.
+            run.findings = len(_timed(run, "first evaluation", lambda: daemon.run_evaluation(AT)))
             full_at = AT + dt.timedelta(minutes=1)
 
             def full() -> None:
