@@ -68,6 +68,7 @@ _NOT_AN_ACCEPTANCE = frozenset({CaseResult.VOID, CaseResult.REFUSED})
 # -- offsystem.ticket_without_case -------------------------------------------------------
 
 Scope = tuple[str, ...]
+_CASE_ORDER = attrgetter("accepted_at", "id")  # the order of a scope's cases (_Slots)
 
 
 class _Slots:
@@ -79,7 +80,7 @@ class _Slots:
     """
 
     def __init__(self, cases: list[Case]) -> None:
-        cases.sort(key=attrgetter("accepted_at", "id"))
+        cases.sort(key=_CASE_ORDER)
         self._cases = cases
         self._times = [c.accepted_at for c in cases]
         self._next = list(range(len(cases) + 1))  # next index that may still be free
@@ -301,7 +302,9 @@ class Matching:
         if at < self._at or any(case_known(c, at) for c in self._unknown):
             return False  # a case known then is not now, or one not known then is now
         self._at = at
-        for case in cases:
+        # In the slots' own order: new cases that sort after every case so far go on
+        # whatever order they came in.
+        for case in sorted(cases, key=_CASE_ORDER):
             if not case_known(case, at):
                 self._unknown.append(case)
                 continue

@@ -366,3 +366,17 @@ def test_a_matching_goes_on_with_what_comes_after_it_and_not_with_what_would_mov
     everything = _searches([keyless, _ticket(2, 20, "K1"), _ticket(3, 30)], at)
     fresh = offsystem.Matching(everything, [_case(1, 5, "K1"), _case(2, 45)], _ctx(at))
     assert matching.unmatched == fresh.unmatched and len(fresh.unmatched) == 1
+
+
+def test_new_cases_given_in_any_order_carry_the_matching_on() -> None:
+    """Cases that all sort after the matching's own carry it on in whatever order they
+    come (a poll delivers them so): T2 and T3 take C2 and C3 as a fresh matching would."""
+    at = START + 2 * 60 * MINUTE
+    matching = offsystem.Matching(_searches([_ticket(1, 10)], at), [_case(1, 5)], _ctx(at))
+    assert matching.unmatched == []
+    later = [_case(3, 50), _case(2, 40)]  # C3 sorts after C2, and comes first
+    searches = _searches([_ticket(2, 20), _ticket(3, 30)], at)
+    assert matching.extend(searches, later, _ctx(at))
+    everything = _searches([_ticket(1, 10), _ticket(2, 20), _ticket(3, 30)], at)
+    fresh = offsystem.Matching(everything, [_case(1, 5), *later], _ctx(at))
+    assert matching.unmatched == fresh.unmatched == []
