@@ -14,10 +14,11 @@ dropped at the end):
   engine's verdicts dropped); also the first one after ingest (every finding opened in
   the ledger, every SLA row written) and a steady one with nothing changed;
 - **incremental cycle** — about 10,000 rows changed at the source (cases concluded, new
-  cases, tickets and deposits), then poll + store + evaluate + metrics, end to end; six
-  cycles two minutes apart on the hall's clock, so that one of them comes when the
-  ledger writes back every open finding's ``last_seen`` (every ten minutes): their
-  median is the figure, the first and the slowest are given beside;
+  cases, tickets and deposits, spread over the hall's centers and windows), then poll +
+  store + evaluate + metrics, end to end; six cycles two minutes apart on the hall's
+  clock, so that one of them comes when the ledger writes back every open finding's
+  ``last_seen`` (every ten minutes): their median is the figure, the first and the
+  slowest are given beside;
 - **/metrics scrape** — over HTTP from the daemon's endpoint, median of five;
 - **peak RSS** of this process, the daemon's (the generator runs in a child process);
 - **monthly report** (PDF, XLSX, HTML) of the month with the most cases, made in a
