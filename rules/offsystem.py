@@ -112,7 +112,7 @@ class _Slots:
         """Add a case that sorts after every case here; False (nothing added) if it
         does not."""
         cases = self._cases
-        if cases and order <= (cases[-1].accepted_at, cases[-1].id):
+        if cases and order <= _CASE_ORDER(cases[-1]):
             return False
         # The end marker (free: its own next) becomes the new case's index, free.
         cases.append(case)
@@ -308,7 +308,7 @@ class Matching:
             if not case_known(case, at):
                 self._unknown.append(case)
                 continue
-            order = (case.accepted_at, case.id)
+            order = _CASE_ORDER(case)
             for scope in _case_scopes(case):
                 slots = self._slots.get(scope)
                 if slots is None:
