@@ -17,11 +17,9 @@ from monitor.calendar import CalendarRangeError, WorkingCalendar
 from monitor.deadlines import DeadlinePolicy
 from monitor.model import Case, Evaluation, Item, Payment, Snapshot, Step, Suspension, Ticket
 from monitor.sources.mapping import Reject
-from monitor.store import child_key, record_key
+from monitor.store import CHILD_ENTITIES, child_key, record_key
 
 _Child = TypeVar("_Child", Step, Suspension)
-# The entities held by their case id, then their sequence number (see Records).
-_CHILD_ENTITIES = frozenset({"steps", "suspensions"})
 
 
 @dataclass
@@ -51,7 +49,7 @@ class Records:
         elif entity == "cases":
             assert isinstance(record, Case)
             self.cases[record.id] = record
-        elif entity in _CHILD_ENTITIES:
+        elif entity in CHILD_ENTITIES:
             case_id, child = record  # type: ignore[misc]
             getattr(self, entity).setdefault(case_id, {})[child.seq] = child
         else:
@@ -61,7 +59,7 @@ class Records:
         """The record held under a store key (``record_key``), or None; a step or
         suspension as ``(case id, child)``, as it was delivered."""
         table: dict[str, Any] = getattr(self, entity)
-        if entity in _CHILD_ENTITIES:
+        if entity in CHILD_ENTITIES:
             case_id, seq = child_key(key)
             child = table.get(case_id, {}).get(seq)
             return None if child is None else (case_id, child)
@@ -70,7 +68,7 @@ class Records:
     def keys(self, entity: str) -> Set[str]:
         """The store keys of the records held (a live view where they are the ids)."""
         table: dict[str, Any] = getattr(self, entity)
-        if entity in _CHILD_ENTITIES:
+        if entity in CHILD_ENTITIES:
             return {
                 record_key(entity, (case_id, child))
                 for case_id, of in table.items()
@@ -81,14 +79,14 @@ class Records:
     def count(self, entity: str) -> int:
         """How many records are held."""
         table: dict[str, Any] = getattr(self, entity)
-        if entity in _CHILD_ENTITIES:
+        if entity in CHILD_ENTITIES:
             return sum(len(of) for of in table.values())
         return len(table)
 
     def discard(self, entity: str, key: str) -> None:
         """Forget a record by its store key (``record_key``): deleted at the source."""
         table: dict[str, Any] = getattr(self, entity)
-        if entity in _CHILD_ENTITIES:
+        if entity in CHILD_ENTITIES:
             case_id, seq = child_key(key)
             siblings = table.get(case_id, {})
             siblings.pop(seq, None)
@@ -143,7 +141,7 @@ class Assembler:
             ids = set(records.cases) | set(records.steps) | set(records.suspensions)
         else:
             ids = set(changed.get("cases", ()))
-            for entity in _CHILD_ENTITIES:
+            for entity in CHILD_ENTITIES:
                 ids.update(child_key(key)[0] for key in changed.get(entity, ()))
         # Children still waiting for their case are rejected again every time, as a full
         # assembly would: the daemon decides when such an orphan is settled.

@@ -295,12 +295,16 @@ _MODELS: dict[str, type[Any]] = {
     "evaluations": Evaluation,
     "payments": Payment,
 }
-_CHILDREN: dict[str, type[Step] | type[Suspension]] = {"steps": Step, "suspensions": Suspension}
+# The entities that belong to a case (keyed by case id and sequence number), and their records.
+CHILD_ENTITIES: dict[str, type[Step] | type[Suspension]] = {
+    "steps": Step,
+    "suspensions": Suspension,
+}
 
 
 def record_key(entity: str, record: Any) -> str:
     """The record's identity within its source and entity."""
-    if entity in _CHILDREN:
+    if entity in CHILD_ENTITIES:
         case_id, child = record
         return f"{case_id}/{child.seq}"
     if entity == "items":
@@ -315,7 +319,7 @@ def child_key(key: str) -> tuple[str, int]:
 
 
 def encode_record(entity: str, record: Any) -> str:
-    if entity in _CHILDREN:
+    if entity in CHILD_ENTITIES:
         case_id, child = record
         return json.dumps(
             {"case_id": case_id, "record": child.model_dump(mode="json")}, ensure_ascii=False
@@ -325,9 +329,9 @@ def encode_record(entity: str, record: Any) -> str:
 
 
 def decode_record(entity: str, payload: str) -> Any:
-    if entity in _CHILDREN:
+    if entity in CHILD_ENTITIES:
         data = json.loads(payload)
-        return data["case_id"], _CHILDREN[entity].model_validate(data["record"])
+        return data["case_id"], CHILD_ENTITIES[entity].model_validate(data["record"])
     return _MODELS[entity].model_validate_json(payload)
 
 
