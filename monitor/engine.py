@@ -30,8 +30,9 @@ Queue tickets are matched per cluster of days (:class:`TicketClusters`), the set
 (every day before today, at a fresh start) in bulk over arrays (:mod:`monitor.ticketmatch`),
 today's in parts whose matching goes on as tickets finish and cases come
 (:class:`rules.offsystem.Matching`);
-backfilled cases and double acceptances are judged over the few cases that can show them
-(:class:`FewCases`); ratings are judged as they are. ``tests/test_engine.py`` holds the
+backfilled cases and double acceptances are judged over the few cases that can show them,
+by part (a burst scope, an applicant), and a part again only when it changes or reaches a
+boundary (:class:`FewCases`); ratings are judged as they are. ``tests/test_engine.py`` holds the
 engine to :func:`rules.evaluate_all` on generated halls, changes and moving instants.
 """
 
@@ -42,11 +43,11 @@ import datetime as dt
 import heapq
 import itertools
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from monitor.calendar import CalendarRangeError, WorkingCalendar
 from monitor.collector import collector_paused
@@ -1453,6 +1454,9 @@ def may_be_backfilled(
     return case.concluded_at is not None and (case.concluded_at - case.accepted_at < instant)
 
 
+_FewPart = tuple[str, Any]  # ("backfill", burst scope) or ("double", applicant key)
+
+
 class FewCases:
     """The cases two rules need to see: possibly backfilled ones, and applications of one
     applicant for one item made more than once (``offsystem.double_acceptance``).
@@ -1460,45 +1464,123 @@ class FewCases:
     Cases are grouped by applicant (the key string the cases carry: no object of its own
     per case; nearly every applicant has one case). The cases of an applicant with one
     item twice are the repeated ones.
+
+    Both rules are judged by part, and a part only when it may have changed: the possibly
+    backfilled cases of one burst scope (a window, else a department: a burst never spans
+    two), the cases of one applicant with several. A part's findings are kept until one
+    of its cases changes, comes or goes, or the instant reaches one of its cases'
+    acceptance, typing in or conclusion — whether a case is known yet, and concluded, is
+    all the instant decides in these two rules.
     """
 
     def __init__(self) -> None:
-        self.backfill: set[str] = set()
+        self.scopes: dict[object, set[str]] = {}  # possibly backfilled case ids by scope
+        self.scope_of: dict[str, object] = {}  # burst scope by possibly backfilled case id
         self.groups: _Index[str] = _Index()  # case ids by applicant key
         self.group_of: dict[str, str] = {}  # applicant key by case id
+        self._found: dict[_FewPart, list[Finding]] = {}  # each part's findings, if any
+        self._dirty: set[_FewPart] = set()  # parts to judge again
+        self._next: dict[_FewPart, dt.datetime] = {}  # each part's next boundary
+        self._due: list[tuple[dt.datetime, int, _FewPart]] = []  # those boundaries, a heap
+        self._serial = itertools.count()  # orders parts due at one instant
 
     def update(self, snapshot: Snapshot, cases: Collection[str], ctx: RuleContext) -> None:
         """Look again at these cases (each id once); the rest are as they were."""
-        backfill, group_of, groups = self.backfill, self.group_of, self.groups
-        held = bool(backfill or group_of)  # nothing held (a full evaluation): nothing to drop
+        scopes, scope_of, group_of, groups = self.scopes, self.scope_of, self.group_of, self.groups
+        dirty = self._dirty
+        held = bool(scope_of or group_of)  # nothing held (a full evaluation): nothing to drop
         get_case = snapshot.cases.get
         places = ctx.parameters.offsystem.places
         for case_id in cases:
             if held:
-                backfill.discard(case_id)
+                if case_id in scope_of:
+                    scope = scope_of.pop(case_id)
+                    members = scopes[scope]
+                    members.discard(case_id)
+                    if not members:
+                        del scopes[scope]
+                    dirty.add(("backfill", scope))
                 group = group_of.pop(case_id, None)
                 if group is not None:
+                    if len(groups.get(group)) > 1:  # a lone case has no findings to drop
+                        dirty.add(("double", group))
                     groups.remove(group, case_id)
             case = get_case(case_id)
             if case is None:
                 continue
             if may_be_backfilled(case, ctx, places):
-                backfill.add(case_id)
+                scope = offsystem_rules.burst_scope(case)
+                scope_of[case_id] = scope
+                scopes.setdefault(scope, set()).add(case_id)
+                dirty.add(("backfill", scope))
             applicant = case.applicant_key
             if applicant is not None:
                 group_of[case_id] = applicant
                 groups.add(applicant, case_id)
+                if len(groups.get(applicant)) > 1:
+                    dirty.add(("double", applicant))
 
     def findings(self, snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
+        due, following = self._due, self._next
+        while due and due[0][0] <= ctx.at:
+            when, _, part = heapq.heappop(due)
+            if following.get(part) == when:  # not an earlier boundary the part has left
+                del following[part]
+                self._dirty.add(part)
+        if self._dirty:
+            self._judge(snapshot, ctx)
+        return [f for found in self._found.values() for f in found]
+
+    def _judge(self, snapshot: Snapshot, ctx: RuleContext) -> None:
+        """Judge the parts that may have changed, in one call of each rule."""
+        dirty, self._dirty = self._dirty, set()
         cases = snapshot.cases
-        repeated: set[str] = set()
-        for ids in self.groups.several():
-            items = Counter(cases[i].item for i in ids)
-            repeated.update(i for i in ids if items[cases[i].item] > 1)
-        return [
-            *offsystem_rules.backfilled_cases(_with_cases(snapshot, self.backfill), ctx),
+        backfill: list[str] = []
+        repeated: list[str] = []
+        for part in dirty:
+            self._found.pop(part, None)
+            kind, key = part
+            if kind == "backfill":
+                ids: Collection[str] = self.scopes.get(key, ())
+                backfill.extend(ids)
+            else:
+                ids = self.groups.get(key)
+                if len(ids) > 1:
+                    items = Counter(cases[i].item for i in ids)
+                    repeated.extend(i for i in ids if items[cases[i].item] > 1)
+            self._follow(part, ids, cases, ctx.at)
+        found = (
+            *offsystem_rules.backfilled_cases(_with_cases(snapshot, backfill), ctx),
             *offsystem_rules.double_accepted_cases(_with_cases(snapshot, repeated), ctx),
-        ]
+        )
+        for finding in found:
+            case_id = finding.case_id
+            assert case_id is not None
+            part = (
+                ("backfill", self.scope_of[case_id])
+                if finding.rule == offsystem_rules.BACKFILLED_CASE
+                else ("double", self.group_of[case_id])
+            )
+            self._found.setdefault(part, []).append(finding)
+
+    def _follow(
+        self, part: _FewPart, ids: Collection[str], cases: Mapping[str, Case], at: dt.datetime
+    ) -> None:
+        """Remember when the part must be judged again, whatever changes: its cases' next
+        acceptance, typing in or conclusion after ``at``."""
+        ahead = _first_after(
+            at,
+            (
+                instant
+                for i in ids
+                for instant in (cases[i].accepted_at, cases[i].recorded_at, cases[i].concluded_at)
+            ),
+        )
+        if ahead is None:
+            self._next.pop(part, None)
+        elif self._next.get(part) != ahead:
+            self._next[part] = ahead
+            heapq.heappush(self._due, (ahead, next(self._serial), part))
 
 
 def _with_cases(snapshot: Snapshot, ids: Iterable[str]) -> Snapshot:

@@ -541,7 +541,9 @@ def _instant_conclusion(case: Case, item: Item, ctx: RuleContext) -> dict[str, A
     }
 
 
-def _scope(case: Case) -> Scope | None:
+def burst_scope(case: Case) -> Scope | None:
+    """Where a case's burst of backdated entries is looked for: its window, else its
+    department (None: neither, so it is in no burst)."""
     if case.window is not None:
         return ("window", case.window)
     if case.department is not None:
@@ -563,7 +565,7 @@ def burst_members(cases: Iterable[Case], ctx: RuleContext) -> dict[str, dict[str
     local = ctx.policy.local_date
     by_scope: dict[Scope, list[tuple[dt.datetime, str, dt.date]]] = defaultdict(list)
     for case in cases:
-        scope = _scope(case)
+        scope = burst_scope(case)
         if scope is None or case.recorded_at is None:
             continue
         accepted_on = local(case.accepted_at)

@@ -585,5 +585,77 @@ def test_late_entry_limits_are_each_item_and_departments_own_in_one_pass() -> No
     ctx = _ctx(t(2026, 9, 15, 9), parameters)
     few = FewCases()
     few.update(snapshot, [c.id for c in cases], ctx)
-    assert few.backfill == {"C0", "C1", "C3", "C4", "Q0", "Q2"}
-    assert few.backfill == {c.id for c in cases if may_be_backfilled(c, ctx)}
+    assert set(few.scope_of) == {"C0", "C1", "C3", "C4", "Q0", "Q2"}
+    assert set(few.scope_of) == {c.id for c in cases if may_be_backfilled(c, ctx)}
+
+
+def test_few_cases_judge_again_only_the_parts_that_changed_or_reached_a_boundary() -> None:
+    """Backfilled cases are judged by burst scope, double acceptances by applicant: an
+    evaluation gives the other parts' findings as they were, and a part whose case is
+    concluded later (a boundary) is judged again when that instant comes, unchanged."""
+    accepted = t(2026, 9, 14, 9)
+    late = dt.timedelta(hours=30)  # typed in the next day: late entry and backdated
+
+    def case(n: int, window: str, **fields: object) -> Case:
+        values = {"accepted_at": accepted, "recorded_at": accepted + late} | fields
+        return Case(id=f"C{n}", item="I3", window=window, **values)  # type: ignore[arg-type]
+
+    cases = [
+        case(0, "W1"),
+        case(1, "W2"),
+        # one applicant, one item, twice: the second accepted while the first is open,
+        # which is concluded (its clock stops) only at 2026-09-20 10:00
+        case(2, "W3", recorded_at=None, applicant_key="K1", concluded_at=t(2026, 9, 20, 10)),
+        case(3, "W3", recorded_at=None, applicant_key="K1", accepted_at=accepted + late),
+    ]
+    records = _records([(c, [], []) for c in cases])
+    assembler = Assembler(cal(), POLICY)
+    assembler.update(records)
+    judged: list[list[str]] = []
+    original = FewCases._judge
+
+    def counted(self: FewCases, snapshot: Snapshot, ctx: RuleContext) -> None:
+        judged.append(sorted(f"{kind}:{key}" for kind, key in self._dirty))
+        original(self, snapshot, ctx)
+
+    few = FewCases()
+    with patch.object(FewCases, "_judge", counted):
+        snapshot = snapshot_of(records, assembler.cases, None)
+        ctx = _ctx(t(2026, 9, 16, 9))
+        few.update(snapshot, [c.id for c in cases], ctx)
+        first = few.findings(snapshot, ctx)
+        assert first == offsystem_rules_found(snapshot, ctx)
+        assert sorted((f.rule, f.case_id) for f in first) == [
+            ("offsystem.backfilled_case", "C0"),
+            ("offsystem.backfilled_case", "C1"),
+            ("offsystem.double_acceptance", "C3"),
+        ]
+        assert judged == [["backfill:('window', 'W1')", "backfill:('window', 'W2')", "double:K1"]]
+        # C1 changes: only W2's part is judged again; W1's finding is the very object.
+        records.add("cases", cases[1].model_copy(update={"recorded_at": accepted}))
+        rejoined, _ = assembler.update(records, {"cases": {"C1"}})
+        snapshot = snapshot_of(records, assembler.cases, None)
+        ctx = _ctx(t(2026, 9, 17, 9))
+        few.update(snapshot, rejoined, ctx)
+        second = few.findings(snapshot, ctx)
+        assert second == offsystem_rules_found(snapshot, ctx)
+        assert [f.case_id for f in second if f.rule == "offsystem.backfilled_case"] == ["C0"]
+        assert judged[1:] == [["backfill:('window', 'W2')"]]
+        c0 = next(f for f in first if f.case_id == "C0")
+        assert next(f for f in second if f.case_id == "C0") is c0
+        # Nothing changes, but C2's conclusion comes: K1's part is judged again.
+        assert few.findings(snapshot, _ctx(t(2026, 9, 18, 9))) == second
+        assert judged[2:] == []
+        ctx = _ctx(t(2026, 9, 20, 10))
+        third = few.findings(snapshot, ctx)
+        assert third == offsystem_rules_found(snapshot, ctx) != second
+        assert judged[2:] == [["double:K1"]]
+
+
+def offsystem_rules_found(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
+    """What the two rules find over the whole snapshot, in FewCases' order (by part)."""
+    return [
+        f
+        for f in _reference(snapshot, ctx)
+        if f.rule in ("offsystem.backfilled_case", "offsystem.double_acceptance")
+    ]
