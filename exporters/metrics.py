@@ -32,6 +32,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from monitor.figures import HallFigures
 
@@ -292,8 +293,10 @@ class _HallText:
     rule and place …) and an evaluation changes few of them, while prometheus-client
     formats every one again (label escaping, the value's Go form). Here every line is
     prometheus-client's own: a family seen for the first time is rendered whole by it,
-    afterwards only its new samples are (the family with those samples alone, in one
-    call); a line is reused while its sample (family, label values, value) is the same.
+    afterwards only its new series are (the family with those samples alone, in one
+    call); a line is reused while its sample (family, label values, value) is the same,
+    and a series whose value changed keeps its rendered name and labels, with the value
+    formatted as prometheus-client formats it (``floatToGoString``).
     The text is the same, byte for byte: a family's exposition is its ``# HELP``/``# TYPE``
     lines and then one line per sample, a label value's line breaks escaped.
     """
@@ -301,6 +304,8 @@ class _HallText:
     def __init__(self, accept: str) -> None:
         self._encoder = choose_encoder(accept)[0]
         self._lines: dict[tuple[object, ...], bytes] = {}
+        # Each series' line up to its value, by (family name, label values).
+        self._series: dict[tuple[object, ...], bytes] = {}
 
     def _text(self, *families: GaugeMetricFamily | CounterMetricFamily) -> bytes:
         registry = CollectorRegistry()
@@ -321,8 +326,15 @@ class _HallText:
         lines = [line + b"\n" for line in text.split(b"\n")[:-1]]
         return text, lines if len(lines) == 2 + len(items) else None
 
+    @staticmethod
+    def _series_of(line: bytes, value: float) -> bytes | None:
+        """A sample's line up to its value, if the rest is the value as formatted."""
+        series, _, _ = line.rpartition(b" ")
+        return series + b" " if _line(series + b" ", value) == line else None
+
     def render(self, figures: HallFigures) -> bytes:
         kept, lines = self._lines, {}
+        known, series = self._series, {}
         out: list[bytes] = []
         for kind, name, documentation, labels, values in _hall_data(figures):
             items = sorted(values.items())
@@ -332,7 +344,15 @@ class _HallText:
             head = kept.get(head_key)
             fresh: dict[tuple[object, ...], bytes] = {}
             if head is not None:
-                missing = [(k, item) for k, item in zip(keys, items, strict=True) if k not in kept]
+                missing = []
+                for k, item in zip(keys, items, strict=True):
+                    if k in kept:
+                        continue
+                    start = known.get(k[:2])
+                    if start is not None:
+                        fresh[k] = _line(start, item[1])
+                    else:
+                        missing.append((k, item))
                 if missing:
                     _, rendered = self._lines_of(
                         kind, name, documentation, labels, [item for _, item in missing]
@@ -340,7 +360,7 @@ class _HallText:
                     if rendered is None or rendered[0] + rendered[1] != head:
                         head = None  # not line by line: rendered whole below
                     else:
-                        fresh = dict(zip((k for k, _ in missing), rendered[2:], strict=True))
+                        fresh.update(zip((k for k, _ in missing), rendered[2:], strict=True))
             if head is None:
                 text, whole = self._lines_of(kind, name, documentation, labels, items)
                 if whole is None:
@@ -350,12 +370,22 @@ class _HallText:
                 fresh = dict(zip(keys, whole[2:], strict=True))
             lines[head_key] = head
             out.append(head)
-            for k in keys:
+            for k, (_, value) in zip(keys, items, strict=True):
                 line = fresh.get(k) or kept[k]
                 lines[k] = line
                 out.append(line)
+                start = known.get(k[:2]) or self._series_of(line, value)
+                if start is not None:
+                    series[k[:2]] = start
         self._lines = lines  # what this figures' samples need, and no more
+        self._series = series
         return b"".join(out)
+
+
+def _line(series: bytes, value: float) -> bytes:
+    """A sample's line: its series (name and labels) and its value, as prometheus-client
+    writes them (no timestamp or exemplar: the hall's figures have none)."""
+    return series + floatToGoString(value).encode() + b"\n"
 
 
 class DaemonMetrics:

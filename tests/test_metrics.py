@@ -434,15 +434,19 @@ def _count_renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return rendered
 
 
-def test_the_hall_text_renders_only_new_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_hall_text_renders_only_new_series(monkeypatch: pytest.MonkeyPatch) -> None:
     text = _HallText(PROMETHEUS_ACCEPT)
     figures = hall()
     first = text.render(figures)
     rendered = _count_renders(monkeypatch)
     assert text.render(figures) == first and rendered == []
-    figures.overdue[("HZ01", "GA", "W3")] = 3
+    assert ("HZ01", "GA", "W3") in figures.overdue
+    figures.overdue[("HZ01", "GA", "W3")] += 2.5  # a known series, another value
     assert text.render(figures) == _render(figures, PROMETHEUS_ACCEPT)
-    assert rendered == [1]  # the one sample that changed, alone
+    assert rendered == []  # its name and labels kept, its value formatted alone
+    figures.overdue[("HZ01", "GA", "W9")] = 3  # a new series
+    assert text.render(figures) == _render(figures, PROMETHEUS_ACCEPT)
+    assert rendered == [1]  # rendered alone
 
 
 def test_the_hall_text_renders_many_new_samples_without_the_rest_of_their_family(
@@ -455,6 +459,6 @@ def test_the_hall_text_renders_many_new_samples_without_the_rest_of_their_family
     rendered = _count_renders(monkeypatch)
     for n in range(12):  # a dozen of the family's 42 samples change
         figures.overdue[("HZ02", "GA", f"W{n:02d}")] += 100
-    figures.overdue[("HZ09", "GA", "W01")] = 7  # and one is new
+    figures.overdue.update({("HZ09", "GA", f"W{n:02d}"): 7 for n in range(3)})  # three new
     assert text.render(figures) == _render(figures, PROMETHEUS_ACCEPT)
-    assert rendered == [13]  # those alone, in one family
+    assert rendered == [3]  # the new series alone, in one call
