@@ -328,7 +328,8 @@ class FigureBook:
         self._day: dt.date | None = None
         self._at: dt.datetime | None = None
         self._calendar: WorkingCalendar | None = None
-        self._shares: dict[str, CaseShare] = {}
+        # Each case's share, as kept in _distinct (with what it adds to the totals).
+        self._shares: dict[str, tuple[CaseShare, _Parts]] = {}
         # Each share value once, with what it adds to the totals (see _share_totals).
         self._distinct: dict[CaseShare, tuple[CaseShare, _Parts]] = {}
         self._totals: Counter[tuple[str, ...]] = Counter()
@@ -339,17 +340,18 @@ class FigureBook:
         self._rated: Counter[tuple[str, str]] = Counter()  # (center, "ratings"/"satisfied")
         self.tally = FindingTally()  # the open findings' part
 
-    def _count(self, share: CaseShare, sign: int) -> None:
+    def _count(self, kept: tuple[CaseShare, _Parts], sign: int) -> None:
         totals = self._totals
-        for key, value in self._distinct[share][1]:
+        for key, value in kept[1]:
             totals[key] += sign * value
 
-    def _shared(self, share: CaseShare) -> CaseShare:
-        """The one object kept for shares equal to ``share``."""
+    def _shared(self, share: CaseShare) -> tuple[CaseShare, _Parts]:
+        """The one object kept for shares equal to ``share``, with its parts (a share is
+        hashed once per count, here: thirteen fields)."""
         kept = self._distinct.get(share)
         if kept is None:
             kept = self._distinct[share] = (share, _share_totals(share))
-        return kept[0]
+        return kept
 
     def _recount(
         self, case_id: str, snapshot: Snapshot, at: dt.datetime, calendar: WorkingCalendar | None
@@ -360,11 +362,11 @@ class FigureBook:
         case = snapshot.cases.get(case_id)
         if case is None:
             return
-        share = self._shared(
+        kept = self._shared(
             case_share(case, snapshot.items.get(case.item), at, self.policy, calendar)
         )
-        self._shares[case_id] = share
-        self._count(share, +1)
+        self._shares[case_id] = kept
+        self._count(kept, +1)
         for suspension in case.suspensions:
             for instant in (suspension.started_at, suspension.ended_at):
                 if instant is not None and instant > at:
@@ -437,8 +439,9 @@ class FigureBook:
         late_cases = self.tally.fill(figures, snapshot)
         late: Counter[tuple[str, ...]] = Counter()
         for case_id in late_cases:
-            share = self._shares.get(case_id)
-            if share is not None and share.decided:
+            kept = self._shares.get(case_id)
+            if kept is not None and kept[0].decided:
+                share = kept[0]
                 late[share.place] += 1
                 late[(share.place[0],)] += share.decided_this_month
         for key, count in self._totals.items():
