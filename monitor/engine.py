@@ -513,10 +513,6 @@ class _Index(Generic[_V]):
             if rest:
                 self.one[key] = rest[0]
 
-    def several(self) -> Iterable[tuple[_V, ...]]:
-        """The values of each key that has more than one."""
-        return self.many.values()
-
 
 class _Links:
     """Which payments and cases refer to each other: by reference (缴款单号) or case id."""
