@@ -459,6 +459,7 @@ class Daemon:
                     payments=frozenset(changed.get("payments", ())),
                     tickets=frozenset(changed.get("tickets", ())),
                     items=bool(changed.get("items")),
+                    evaluations=frozenset(changed.get("evaluations", ())),
                 ),
                 current=False,
                 ordered=False,

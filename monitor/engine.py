@@ -32,8 +32,9 @@ today's in parts whose matching goes on as tickets finish and cases come
 (:class:`rules.offsystem.Matching`);
 backfilled cases and double acceptances are judged over the few cases that can show them,
 by part (a burst scope, an applicant), and a part again only when it changes or reaches a
-boundary (:class:`FewCases`); ratings are judged as they are. ``tests/test_engine.py`` holds the
-engine to :func:`rules.evaluate_all` on generated halls, changes and moving instants.
+boundary (:class:`FewCases`); bad ratings one by one, the same way (:class:`Ratings`).
+``tests/test_engine.py`` holds the engine to :func:`rules.evaluate_all` on generated halls,
+changes and moving instants.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import datetime as dt
 import heapq
 import itertools
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -78,6 +79,7 @@ class Changes:
     payments: frozenset[str] = frozenset()  # payments delivered or deleted
     tickets: frozenset[str] = frozenset()  # queue tickets delivered or deleted
     items: bool = False  # the catalogue changed
+    evaluations: frozenset[str] | None = None  # ratings delivered or deleted (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -1450,6 +1452,37 @@ def may_be_backfilled(
     return case.concluded_at is not None and (case.concluded_at - case.accepted_at < instant)
 
 
+_K = TypeVar("_K")
+
+
+class _Boundaries(Generic[_K]):
+    """Each key's next boundary (an instant), and which keys' boundaries an instant has
+    reached. A key's boundary is replaced when set again; only the last counts."""
+
+    def __init__(self) -> None:
+        self._next: dict[_K, dt.datetime] = {}
+        self._heap: list[tuple[dt.datetime, int, _K]] = []
+        self._serial = itertools.count()  # orders keys due at one instant
+
+    def set(self, key: _K, at: dt.datetime, instants: Iterable[dt.datetime | None]) -> None:
+        """The key's boundary: the first of ``instants`` after ``at`` (none: no boundary)."""
+        ahead = _first_after(at, instants)
+        if ahead is None:
+            self._next.pop(key, None)
+        elif self._next.get(key) != ahead:
+            self._next[key] = ahead
+            heapq.heappush(self._heap, (ahead, next(self._serial), key))
+
+    def reached(self, at: dt.datetime) -> Iterator[_K]:
+        """The keys whose boundary is at or before ``at`` (each forgets it)."""
+        heap, following = self._heap, self._next
+        while heap and heap[0][0] <= at:
+            when, _, key = heapq.heappop(heap)
+            if following.get(key) == when:  # not an earlier boundary the key has left
+                del following[key]
+                yield key
+
+
 _FewPart = tuple[str, Any]  # ("backfill", burst scope) or ("double", applicant key)
 
 
@@ -1476,9 +1509,7 @@ class FewCases:
         self.group_of: dict[str, str] = {}  # applicant key by case id
         self._found: dict[_FewPart, list[Finding]] = {}  # each part's findings, if any
         self._dirty: set[_FewPart] = set()  # parts to judge again
-        self._next: dict[_FewPart, dt.datetime] = {}  # each part's next boundary
-        self._due: list[tuple[dt.datetime, int, _FewPart]] = []  # those boundaries, a heap
-        self._serial = itertools.count()  # orders parts due at one instant
+        self._boundaries: _Boundaries[_FewPart] = _Boundaries()
 
     def update(self, snapshot: Snapshot, cases: Collection[str], ctx: RuleContext) -> None:
         """Look again at these cases (each id once); the rest are as they were."""
@@ -1517,12 +1548,7 @@ class FewCases:
                     dirty.add(("double", applicant))
 
     def findings(self, snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
-        due, following = self._due, self._next
-        while due and due[0][0] <= ctx.at:
-            when, _, part = heapq.heappop(due)
-            if following.get(part) == when:  # not an earlier boundary the part has left
-                del following[part]
-                self._dirty.add(part)
+        self._dirty.update(self._boundaries.reached(ctx.at))
         if self._dirty:
             self._judge(snapshot, ctx)
         return [f for found in self._found.values() for f in found]
@@ -1544,7 +1570,21 @@ class FewCases:
                 if len(ids) > 1:
                     items = Counter(cases[i].item for i in ids)
                     repeated.extend(i for i in ids if items[cases[i].item] > 1)
-            self._follow(part, ids, cases, ctx.at)
+            # Judged again, whatever changes, at its cases' next acceptance, typing in or
+            # conclusion.
+            self._boundaries.set(
+                part,
+                ctx.at,
+                (
+                    instant
+                    for i in ids
+                    for instant in (
+                        cases[i].accepted_at,
+                        cases[i].recorded_at,
+                        cases[i].concluded_at,
+                    )
+                ),
+            )
         found = (
             *offsystem_rules.backfilled_cases(_with_cases(snapshot, backfill), ctx),
             *offsystem_rules.double_accepted_cases(_with_cases(snapshot, repeated), ctx),
@@ -1559,24 +1599,65 @@ class FewCases:
             )
             self._found.setdefault(part, []).append(finding)
 
-    def _follow(
-        self, part: _FewPart, ids: Collection[str], cases: Mapping[str, Case], at: dt.datetime
+
+class Ratings:
+    """``evaluation.bad_rating_unresolved``, judged one bad rating at a time: again only
+    when the rating or its case changes, or the instant reaches the rating's next
+    boundary — its rating instant, its follow-up (a follow-up recorded later does not
+    exist yet) or the first second after the follow-up was due. A good rating has no
+    finding and is not kept; a hall holds every rating it ever had."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, Finding] = {}  # each bad rating's finding, if any
+        self.by_case: _Index[str] = _Index()  # bad rating ids by case id
+        self.case_of: dict[str, str] = {}  # case id by bad rating id
+        self._dirty: set[str] = set()  # bad ratings to judge again (or forget)
+        self._boundaries: _Boundaries[str] = _Boundaries()
+
+    def update(
+        self, snapshot: Snapshot, ratings: Iterable[str] | None, cases: Iterable[str]
     ) -> None:
-        """Remember when the part must be judged again, whatever changes: its cases' next
-        acceptance, typing in or conclusion after ``at``."""
-        ahead = _first_after(
-            at,
-            (
-                instant
-                for i in ids
-                for instant in (cases[i].accepted_at, cases[i].recorded_at, cases[i].concluded_at)
-            ),
-        )
-        if ahead is None:
-            self._next.pop(part, None)
-        elif self._next.get(part) != ahead:
-            self._next[part] = ahead
-            heapq.heappush(self._due, (ahead, next(self._serial), part))
+        """Look again at these ratings (None: every one) and at the bad ratings of these
+        cases."""
+        by_case, case_of, dirty = self.by_case, self.case_of, self._dirty
+        for rating_id in snapshot.evaluations if ratings is None else ratings:
+            case_id = case_of.pop(rating_id, None)
+            if case_id is not None:
+                by_case.remove(case_id, rating_id)
+            rating = snapshot.evaluations.get(rating_id)
+            if rating is not None and rating.is_bad and rating.case_id is not None:
+                case_of[rating_id] = rating.case_id
+                by_case.add(rating.case_id, rating_id)
+            dirty.add(rating_id)
+        for case_id in cases:
+            dirty.update(by_case.get(case_id))
+
+    def findings(self, snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
+        dirty, self._dirty = self._dirty, set()
+        dirty.update(self._boundaries.reached(ctx.at))
+        found, at = self.found, ctx.at
+        for rating_id in dirty:
+            rating = snapshot.evaluations.get(rating_id)
+            if rating is None or not rating.is_bad:
+                found.pop(rating_id, None)
+                self._boundaries.set(rating_id, at, ())
+                continue
+            finding = evaluation_rules.bad_rating_unresolved(rating, snapshot.cases, ctx)
+            if finding is None:
+                found.pop(rating_id, None)
+            else:
+                found[rating_id] = finding
+            due = evaluation_rules.followup(rating, snapshot.cases, ctx).due
+            self._boundaries.set(
+                rating_id,
+                at,
+                (
+                    rating.rated_at,
+                    rating.followed_up_at,
+                    None if due is None else due.replace(microsecond=0) + SECOND,
+                ),
+            )
+        return list(found.values())
 
 
 def _with_cases(snapshot: Snapshot, ids: Iterable[str]) -> Snapshot:
@@ -1681,6 +1762,7 @@ class Engine:
         self.deposits: Verdicts[str] = Verdicts()
         self.tickets = TicketClusters()
         self.few = FewCases()
+        self.ratings = Ratings()
         self._links = _Links()
         self._items: dict[str, tuple[Item]] = {}  # each item alone: see _alone
 
@@ -1779,13 +1861,18 @@ class Engine:
         self.fees.shared.clear()
         self.tickets.update(snapshot, tickets, cases, ctx)
         self.few.update(snapshot, cases, ctx)
+        if fresh:
+            self.ratings.update(snapshot, None, ())
+        else:
+            assert changes is not None
+            self.ratings.update(snapshot, changes.evaluations, cases)
         ticket_findings = self.tickets.findings(snapshot, ctx)
         judged.replaced(*self.tickets.rematched)
         # Judged afresh every time; what came out the same is given as the very object it
         # was, so that only what changed counts as judged again.
         other, gone, new = _kept_if_equal(
             self._other,
-            [*self.few.findings(snapshot, ctx), *evaluation_rules.evaluate(snapshot, ctx)],
+            [*self.few.findings(snapshot, ctx), *self.ratings.findings(snapshot, ctx)],
         )
         judged.replaced(gone, new)
         self._other = other

@@ -13,7 +13,9 @@ never read into a finding.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping
+from typing import NamedTuple
 
 from monitor.calendar import CalendarRangeError
 from monitor.model import Case, Evaluation, Finding, Severity, Snapshot
@@ -21,6 +23,29 @@ from rules.common import end_of_working_days_after, finding, iso, past
 from rules.context import RuleContext
 
 BAD_RATING_UNRESOLVED = "evaluation.bad_rating_unresolved"
+
+
+class Followup(NamedTuple):
+    """What a bad rating's follow-up is judged by."""
+
+    case: Case | None  # the rated case, if known
+    department: str | None  # the rating's, else its case's
+    item: str | None  # its case's
+    days: int  # followup_working_days for that item and department
+    due: dt.datetime | None  # the end of the days-th working day after the rating date
+
+
+def followup(evaluation: Evaluation, cases: Mapping[str, Case], ctx: RuleContext) -> Followup:
+    """The rating's follow-up limit and due instant (None outside the calendar's years)."""
+    case = cases.get(evaluation.case_id) if evaluation.case_id is not None else None
+    department = evaluation.department or (case.department if case else None)
+    item = case.item if case else None
+    days = ctx.parameters.evaluation.followup_days(item, department)
+    try:
+        due: dt.datetime | None = end_of_working_days_after(evaluation.rated_at, days, ctx)
+    except CalendarRangeError:
+        due = None
+    return Followup(case, department, item, days, due)
 
 
 def bad_rating_unresolved(
@@ -36,16 +61,9 @@ def bad_rating_unresolved(
     at = ctx.at
     if not evaluation.is_bad or evaluation.rated_at > at:
         return None
-    case = cases.get(evaluation.case_id) if evaluation.case_id is not None else None
-    department = evaluation.department or (case.department if case else None)
-    item = case.item if case else None
-    days = ctx.parameters.evaluation.followup_days(item, department)
-    try:
-        due = end_of_working_days_after(evaluation.rated_at, days, ctx)
-    except CalendarRangeError:
-        return None  # a rating outside the calendar's years cannot be judged
-    if not past(at, due):
-        return None
+    case, department, item, days, due = followup(evaluation, cases, ctx)
+    if due is None or not past(at, due):
+        return None  # (None: a rating outside the calendar's years cannot be judged)
     followed = evaluation.followed_up_at
     if followed is not None and followed > at:
         followed = None

@@ -14,6 +14,7 @@ from monitor.engine import (
     Changes,
     Engine,
     FewCases,
+    Ratings,
     Verdict,
     Verdicts,
     _Index,
@@ -26,6 +27,7 @@ from monitor.engine import (
 from monitor.model import (
     Case,
     CaseResult,
+    Evaluation,
     Finding,
     Item,
     Payment,
@@ -37,6 +39,7 @@ from monitor.model import (
 )
 from monitor.snapshot import Assembler, Records, snapshot_of
 from rules import evaluate_all
+from rules import evaluation as evaluation_rules
 from rules.context import RuleContext
 from rules.parameters import RuleParameters
 from tests.hall_time import POLICY, cal, eod, t
@@ -184,10 +187,34 @@ def tickets(draw: st.DrawFn, number: int) -> Ticket:
     )
 
 
+@st.composite
+def ratings(draw: st.DrawFn, number: int) -> Evaluation:
+    """Ratings of the cases (or of none), good and bad, some followed up, some late."""
+    rated = START + dt.timedelta(
+        hours=draw(hours),
+        minutes=draw(st.integers(0, 59)),
+        microseconds=draw(st.sampled_from([0, 500_000])),
+    )
+    followed = None
+    if draw(st.booleans()):
+        followed = rated + dt.timedelta(
+            days=draw(st.integers(0, 40)), seconds=draw(st.integers(0, 24 * 3600 - 1))
+        )
+    return Evaluation(
+        id=f"E{number}",
+        department=draw(st.sampled_from([None, "D1", "D2"])),
+        case_id=draw(st.sampled_from([None, "C0", "C1", "CX"])),
+        rated_at=rated,
+        level=draw(st.integers(1, 5)),
+        followed_up_at=followed,
+    )
+
+
 def _records(
     hall: list[tuple[Case, list[Step], list[Suspension]]],
     deposits: list[Payment] = (),
     queue: list[Ticket] = (),
+    rated: list[Evaluation] = (),
 ) -> Records:
     records = Records()
     for item in ITEMS.values():
@@ -202,15 +229,19 @@ def _records(
         records.add("payments", payment)
     for ticket in queue:
         records.add("tickets", ticket)
+    for rating in rated:
+        records.add("evaluations", rating)
     return records
 
 
 def _drawn_records(data: st.DataObject, size: int, paid: int, served: int) -> Records:
-    """A drawn hall: ``size`` cases, ``paid`` payments and ``served`` queue tickets."""
+    """A drawn hall: ``size`` cases, ``paid`` payments and ``served`` queue tickets (and
+    up to six ratings)."""
     return _records(
         [data.draw(cases(n)) for n in range(size)],
         [data.draw(payments(n)) for n in range(paid)],
         [data.draw(tickets(n)) for n in range(served)],
+        [data.draw(ratings(n)) for n in range(data.draw(st.integers(0, 6)))],
     )
 
 
@@ -301,9 +332,20 @@ def test_the_engine_agrees_with_the_rules_as_time_moves_and_records_change(
             else:
                 records.add("tickets", data.draw(tickets(number)))
             changed_tickets.add(f"T{number}")
+        changed_ratings: set[str] = set()
+        for _ in range(data.draw(st.integers(0, 2))):
+            number = data.draw(st.integers(0, 7))
+            if data.draw(st.integers(0, 3)) == 0:
+                records.discard("evaluations", f"E{number}")
+            else:
+                records.add("evaluations", data.draw(ratings(number)))
+            changed_ratings.add(f"E{number}")
         rejoined, _ = assembler.update(records, {"cases": changed_cases})
         changes = Changes(
-            frozenset(rejoined), frozenset(changed_payments), frozenset(changed_tickets)
+            frozenset(rejoined),
+            frozenset(changed_payments),
+            frozenset(changed_tickets),
+            evaluations=frozenset(changed_ratings),
         )
 
 
@@ -659,3 +701,58 @@ def offsystem_rules_found(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]
         for f in _reference(snapshot, ctx)
         if f.rule in ("offsystem.backfilled_case", "offsystem.double_acceptance")
     ]
+
+
+def test_ratings_judge_again_only_a_changed_rating_its_case_or_its_boundary() -> None:
+    """A bad rating is judged at its rating, again when it or its case changes or at the
+    first second after its follow-up was due, and when its late follow-up is recorded;
+    a good one never reaches the rule."""
+    rated = t(2026, 9, 14, 10)  # follow-up due at the end of 2026-10-10 (15 working days)
+    case = Case(id="C1", item="I3", department="D1", window="W1", accepted_at=rated)
+    late = Evaluation(id="E1", case_id="C1", rated_at=rated, level=5)
+    good = Evaluation(id="E2", case_id="C1", rated_at=rated, level=1)
+    followed = Evaluation(
+        id="E3", rated_at=rated, level=4, followed_up_at=t(2026, 10, 13, 9), department="D2"
+    )
+    records = _records([(case, [], [])], rated=[late, good, followed])
+    assembler = Assembler(cal(), POLICY)
+    assembler.update(records)
+    snapshot = snapshot_of(records, assembler.cases, None)
+    judged: list[str] = []
+    rule = evaluation_rules.bad_rating_unresolved
+
+    def counted(rating: Evaluation, *args: object) -> Finding | None:
+        judged.append(rating.id)
+        return rule(rating, *args)  # type: ignore[arg-type]
+
+    ratings = Ratings()
+    with patch.object(evaluation_rules, "bad_rating_unresolved", counted):
+        ratings.update(snapshot, None, ())
+
+        def at(instant: dt.datetime) -> list[tuple[str, str]]:
+            """The findings at ``instant`` (checked against the rules); ``judged`` says
+            which ratings reached the rule."""
+            judged.clear()
+            ctx = _ctx(instant)
+            found = ratings.findings(snapshot, ctx)
+            asked = list(judged)
+            reference = _reference(snapshot, ctx)
+            judged[:] = asked
+            assert sorted(found, key=finding_order) == [
+                f for f in reference if f.rule == "evaluation.bad_rating_unresolved"
+            ]
+            return sorted((f.subject_id, f.evidence["state"]) for f in found)
+
+        assert at(t(2026, 9, 15)) == [] and sorted(judged) == ["E1", "E3"]
+        assert at(t(2026, 10, 10, 23, 59, 59)) == [] and judged == []
+        assert at(t(2026, 10, 11)) == [("E1", "missing"), ("E3", "missing")]
+        assert sorted(judged) == ["E1", "E3"]
+        assert at(t(2026, 10, 12)) == [("E1", "missing"), ("E3", "missing")] and judged == []
+        assert at(t(2026, 10, 13, 9)) == [("E1", "missing"), ("E3", "late")]
+        assert judged == ["E3"]
+        # The rated case moves to another window: its bad rating is judged again.
+        records.add("cases", case.model_copy(update={"window": "W2"}))
+        rejoined, _ = assembler.update(records, {"cases": {"C1"}})
+        snapshot = snapshot_of(records, assembler.cases, None)
+        ratings.update(snapshot, frozenset(), rejoined)
+        assert at(t(2026, 10, 14)) == [("E1", "missing"), ("E3", "late")] and judged == ["E1"]
