@@ -1452,37 +1452,6 @@ def may_be_backfilled(
     return case.concluded_at is not None and (case.concluded_at - case.accepted_at < instant)
 
 
-_K = TypeVar("_K")
-
-
-class _Boundaries(Generic[_K]):
-    """Each key's next boundary (an instant), and which keys' boundaries an instant has
-    reached. A key's boundary is replaced when set again; only the last counts."""
-
-    def __init__(self) -> None:
-        self._next: dict[_K, dt.datetime] = {}
-        self._heap: list[tuple[dt.datetime, int, _K]] = []
-        self._serial = itertools.count()  # orders keys due at one instant
-
-    def set(self, key: _K, at: dt.datetime, instants: Iterable[dt.datetime | None]) -> None:
-        """The key's boundary: the first of ``instants`` after ``at`` (none: no boundary)."""
-        ahead = _first_after(at, instants)
-        if ahead is None:
-            self._next.pop(key, None)
-        elif self._next.get(key) != ahead:
-            self._next[key] = ahead
-            heapq.heappush(self._heap, (ahead, next(self._serial), key))
-
-    def reached(self, at: dt.datetime) -> Iterator[_K]:
-        """The keys whose boundary is at or before ``at`` (each forgets it)."""
-        heap, following = self._heap, self._next
-        while heap and heap[0][0] <= at:
-            when, _, key = heapq.heappop(heap)
-            if following.get(key) == when:  # not an earlier boundary the key has left
-                del following[key]
-                yield key
-
-
 _FewPart = tuple[str, Any]  # ("backfill", burst scope) or ("double", applicant key)
 
 
@@ -1507,9 +1476,8 @@ class FewCases:
         self.scope_of: dict[str, object] = {}  # burst scope by possibly backfilled case id
         self.groups: _Index[str] = _Index()  # case ids by applicant key
         self.group_of: dict[str, str] = {}  # applicant key by case id
-        self._found: dict[_FewPart, list[Finding]] = {}  # each part's findings, if any
+        self.verdicts: Verdicts[_FewPart] = Verdicts()  # each part's findings, until when
         self._dirty: set[_FewPart] = set()  # parts to judge again
-        self._boundaries: _Boundaries[_FewPart] = _Boundaries()
 
     def update(self, snapshot: Snapshot, cases: Collection[str], ctx: RuleContext) -> None:
         """Look again at these cases (each id once); the rest are as they were."""
@@ -1548,19 +1516,19 @@ class FewCases:
                     dirty.add(("double", applicant))
 
     def findings(self, snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
-        self._dirty.update(self._boundaries.reached(ctx.at))
+        self._dirty.update(self.verdicts.expired(ctx.at))
         if self._dirty:
             self._judge(snapshot, ctx)
-        return [f for found in self._found.values() for f in found]
+        return self.verdicts.findings(ctx.at, current=False)
 
     def _judge(self, snapshot: Snapshot, ctx: RuleContext) -> None:
         """Judge the parts that may have changed, in one call of each rule."""
         dirty, self._dirty = self._dirty, set()
-        cases = snapshot.cases
+        cases, at = snapshot.cases, ctx.at
         backfill: list[str] = []
         repeated: list[str] = []
+        until: dict[_FewPart, dt.datetime | None] = {}
         for part in dirty:
-            self._found.pop(part, None)
             kind, key = part
             if kind == "backfill":
                 ids: Collection[str] = self.scopes.get(key, ())
@@ -1572,9 +1540,8 @@ class FewCases:
                     repeated.extend(i for i in ids if items[cases[i].item] > 1)
             # Judged again, whatever changes, at its cases' next acceptance, typing in or
             # conclusion.
-            self._boundaries.set(
-                part,
-                ctx.at,
+            until[part] = _first_after(
+                at,
                 (
                     instant
                     for i in ids
@@ -1589,6 +1556,7 @@ class FewCases:
             *offsystem_rules.backfilled_cases(_with_cases(snapshot, backfill), ctx),
             *offsystem_rules.double_accepted_cases(_with_cases(snapshot, repeated), ctx),
         )
+        by_part: dict[_FewPart, list[Finding]] = {}
         for finding in found:
             case_id = finding.case_id
             assert case_id is not None
@@ -1597,7 +1565,9 @@ class FewCases:
                 if finding.rule == offsystem_rules.BACKFILLED_CASE
                 else ("double", self.group_of[case_id])
             )
-            self._found.setdefault(part, []).append(finding)
+            by_part.setdefault(part, []).append(finding)
+        for part, boundary in until.items():
+            _keep(self.verdicts, part, tuple(by_part.get(part, ())), at, boundary)
 
 
 class Ratings:
@@ -1608,11 +1578,10 @@ class Ratings:
     finding and is not kept; a hall holds every rating it ever had."""
 
     def __init__(self) -> None:
-        self.found: dict[str, Finding] = {}  # each bad rating's finding, if any
+        self.verdicts: Verdicts[str] = Verdicts()  # each bad rating's finding, until when
         self.by_case: _Index[str] = _Index()  # bad rating ids by case id
         self.case_of: dict[str, str] = {}  # case id by bad rating id
         self._dirty: set[str] = set()  # bad ratings to judge again (or forget)
-        self._boundaries: _Boundaries[str] = _Boundaries()
 
     def update(
         self, snapshot: Snapshot, ratings: Iterable[str] | None, cases: Iterable[str]
@@ -1634,22 +1603,16 @@ class Ratings:
 
     def findings(self, snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
         dirty, self._dirty = self._dirty, set()
-        dirty.update(self._boundaries.reached(ctx.at))
-        found, at = self.found, ctx.at
+        verdicts, at = self.verdicts, ctx.at
+        dirty.update(verdicts.expired(at))
         for rating_id in dirty:
             rating = snapshot.evaluations.get(rating_id)
             if rating is None or not rating.is_bad:
-                found.pop(rating_id, None)
-                self._boundaries.set(rating_id, at, ())
+                verdicts.drop(rating_id)
                 continue
             finding = evaluation_rules.bad_rating_unresolved(rating, snapshot.cases, ctx)
-            if finding is None:
-                found.pop(rating_id, None)
-            else:
-                found[rating_id] = finding
             due = evaluation_rules.followup(rating, snapshot.cases, ctx).due
-            self._boundaries.set(
-                rating_id,
+            boundary = _first_after(
                 at,
                 (
                     rating.rated_at,
@@ -1657,7 +1620,23 @@ class Ratings:
                     None if due is None else due.replace(microsecond=0) + SECOND,
                 ),
             )
-        return list(found.values())
+            _keep(verdicts, rating_id, () if finding is None else (finding,), at, boundary)
+        return verdicts.findings(at, current=False)
+
+
+def _keep(
+    verdicts: Verdicts[_K],
+    key: _K,
+    findings: tuple[Finding, ...],
+    at: dt.datetime,
+    until: dt.datetime | None,
+) -> None:
+    """Store what ``key`` was judged to; forget it if that is nothing, for good (no
+    findings, no boundary ahead): a hall's parts and ratings only ever come."""
+    if findings or until is not None:
+        verdicts.store(key, Verdict((), findings, at, until))
+    else:
+        verdicts.drop(key)
 
 
 def _with_cases(snapshot: Snapshot, ids: Iterable[str]) -> Snapshot:
