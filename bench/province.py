@@ -16,9 +16,9 @@ dropped at the end):
 - **incremental cycle** — about 10,000 rows changed at the source (cases concluded, new
   cases, tickets and deposits, spread over the hall's centers and windows), then poll +
   store + evaluate + metrics, end to end; six cycles two minutes apart on the hall's
-  clock, so that one of them comes when the ledger writes back every open finding's
-  ``last_seen`` (every ten minutes): their median is the figure, the first and the
-  slowest are given beside;
+  clock (twelve minutes: until the thirteenth round one of them came when the ledger
+  wrote back every open finding's ``last_seen``, every ten minutes): their median is the
+  figure, the first and the slowest are given beside;
 - **/metrics scrape** — over HTTP from the daemon's endpoint, median of five;
 - **peak RSS** of this process, the daemon's (the generator runs in a child process);
 - **monthly report** (PDF, XLSX, HTML) of the month with the most cases, made in a
@@ -89,7 +89,7 @@ from monitor.sources.base import since_value
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CHANGED_ROWS = 10_000
-CYCLES = 6  # two minutes apart: twelve minutes span one last_seen write-back (ten)
+CYCLES = 6  # two minutes apart: twelve minutes, past anything the daemon does every ten
 
 
 @dataclass
@@ -533,8 +533,7 @@ def measure(run: Run, profile: bool, generator: str) -> None:
             cycle_s <= 1,
             f"poll + store + evaluate + metrics; the median of {CYCLES} cycles "
             f"{hall.spacing}: the first {cycles[0]:.2f} s, the slowest {max(cycles):.2f} s (cycle "
-            f"{cycles.index(max(cycles)) + 1}; every ten minutes an evaluation writes back "
-            "the last_seen of every open finding)",
+            f"{cycles.index(max(cycles)) + 1})",
         ),
         Figure(
             "ingest throughput vs read floor",

@@ -495,7 +495,7 @@ class Daemon:
                     self._changed.setdefault(entity, set()).update(keys)
                 raise
             self.metrics.set_store_up(True)
-            for entry in changes.written():
+            for entry in changes.entries.values():
                 if entry.state == OPEN or not entry.alert_ended:
                     self._ledger[entry.fingerprint] = entry
                 else:

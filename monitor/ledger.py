@@ -51,12 +51,10 @@ SUBJECT_ENTITIES = {
 ESCALATES: dict[str, frozenset[str]] = {
     "case.due_soon": frozenset({"case.overdue", "case.concluded_late", "case.statutory_overdue"}),
 }
-# Evidence that changes every cycle without changing the finding (seconds keep ticking).
+# Evidence that changes every cycle without changing the finding (seconds keep ticking):
+# an unchanged finding is not written again for it. The stored evidence stays as of when
+# the finding was last written; alerts count it up to when they are pushed.
 _VOLATILE_EVIDENCE = frozenset({"seconds_late"})
-# How often an unchanged open finding's last_seen is written back: that column alone
-# (LedgerChanges.seen). A ticking seconds_late in the stored evidence stays as of when the
-# finding was last written; alerts count it up to when they are pushed.
-LAST_SEEN_EVERY = dt.timedelta(minutes=10)
 
 
 def dependencies(
@@ -129,14 +127,13 @@ class Memory:
     ``findings`` and ``sources`` are the previous evaluation's findings (by fingerprint)
     and what they depended on; ``unsettled`` the sources then unsettled. A finding that is
     the very object it was last time, with the same unsettled sources and none of its
-    records delivered again, reconciles as it did then: only its ``last_seen`` may be due.
+    records delivered again, reconciles as it did then: it stays as it is.
 
     Given what the engine judged again since (:class:`monitor.engine.Rejudged`, relative
     to the evaluation ``serial`` names), the next reconciliation looks only at those
     findings, the ones whose records were delivered again (found through ``keyed``: the
-    fingerprints by case id and subject id) and the open entries whose ``last_seen`` is
-    due (``seen``: fingerprints by the ``last_seen`` they were written with; an entry
-    written again since is skipped there).
+    fingerprints by case id and subject id). ``source_sets`` holds the sources of every
+    open entry (and perhaps of some that ended): the sets a reconciliation confirms.
 
     :func:`reconcile` leaves what it saw in ``pending``; the owner calls :meth:`commit`
     once the changes are stored (after a failed write it drops the memory, so nothing is
@@ -149,7 +146,7 @@ class Memory:
     pending: Memory | None = None  # what the last reconcile would leave behind
     serial: int | None = None  # the engine evaluation ``findings`` come from
     keyed: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    seen: dict[dt.datetime, frozenset[str]] = field(default_factory=dict)
+    source_sets: frozenset[frozenset[str]] = frozenset()
 
     def commit(self) -> None:
         """The last reconciliation's changes are stored: remember what it saw."""
@@ -160,7 +157,8 @@ class Memory:
                 pending.sources,
                 pending.unsettled,
             )
-            self.serial, self.keyed, self.seen = pending.serial, pending.keyed, pending.seen
+            self.serial, self.keyed = pending.serial, pending.keyed
+            self.source_sets = pending.source_sets
             self.pending = None
 
 
@@ -211,10 +209,15 @@ def reconcile(
     a finding that did not change since is not compared again (see :class:`Memory`); the
     answer is the same as without it. The memory's ``pending`` is set for
     :meth:`Memory.commit`. With ``rejudged`` too — what the engine judged again since the
-    evaluation the memory saw — only those findings, the ones whose records were
-    delivered and the entries whose ``last_seen`` is due are looked at; otherwise (the
-    first evaluation, a full re-judgement, other unsettled sources, a new catalogue)
-    every finding and every open entry is.
+    evaluation the memory saw — only those findings and the ones whose records were
+    delivered are looked at; otherwise (the first evaluation, a full re-judgement, other
+    unsettled sources, a new catalogue) every finding and every open entry is.
+
+    An open finding found again unchanged is not written: the evaluation confirms it with
+    every open finding of the same sources, none of them unsettled
+    (``LedgerChanges.confirmed``: each set of sources once, however many findings it
+    has). Every open entry whose sources are all settled is confirmed at ``at``: its
+    finding is still there (else it ends now), changed (written now) or the same.
 
     ``refresh``: the findings may carry evidence that ticks by itself (``seconds_late``)
     as of an earlier instant (:meth:`monitor.engine.Engine.evaluate` with ``current``
@@ -228,9 +231,7 @@ def reconcile(
     frozen_unsettled = frozenset(unsettled)
     remembered = memory if changed is not None else None  # unknown changes: skip nothing
     same_unsettled = remembered is not None and remembered.unsettled == frozen_unsettled
-    last_seen_due = at - LAST_SEEN_EVERY
     walk: set[str] | None = None  # None: every finding and entry
-    due: list[str] = []  # unchanged since the memory's reconciliation: last_seen is due
     if (
         same_unsettled
         and remembered is not None
@@ -248,9 +249,7 @@ def reconcile(
             else:
                 current[fp] = f
         if not isinstance(findings, Collection) or len(findings) == len(current):
-            walk, due = _walk(
-                remembered, rejudged.findings, changed, ledger, current, last_seen_due
-            )
+            walk = _walk(remembered, rejudged.findings, changed)
     if walk is None:
         # Everything is looked at, in the engine's order whatever order they came in.
         current = {f.fingerprint: f for f in sorted(findings, key=_order)}
@@ -258,7 +257,6 @@ def reconcile(
         ledger,
         current,
         walk,
-        due,
         depends_on,
         frozen_unsettled,
         at,
@@ -276,16 +274,10 @@ def _walk(
     memory: Memory,
     rejudged: Mapping[str, Finding | None],
     changed: Mapping[str, Collection[str]],
-    ledger: Mapping[str, LedgerEntry],
-    current: Mapping[str, Finding],
-    last_seen_due: dt.datetime,
-) -> tuple[set[str], list[str]]:
+) -> set[str]:
     """The fingerprints a reconciliation must look at, given the previous one's memory:
-    those judged again, those whose records were delivered again, and the open entries
-    whose ``last_seen`` is due (every other reconciles as it did last time). The due
-    ones that are none of the others come apart: the very findings the memory saw, with
-    the sources it saw, so only their ``last_seen`` can change (a ledger writes back
-    every open finding's at once, 180,000 at a million cases)."""
+    those judged again and those whose records were delivered again (every other
+    reconciles as it did last time)."""
     walk = set(rejudged)
     keyed = memory.keyed
     for entity, keys in changed.items():
@@ -293,19 +285,7 @@ def _walk(
             continue
         for key in keys:
             walk.update(keyed.get(key, ()))
-    due: list[str] = []
-    sources = memory.sources
-    for written, fingerprints in memory.seen.items():
-        if written <= last_seen_due:
-            for fp in fingerprints:
-                entry = ledger.get(fp)
-                if entry is None or entry.state != OPEN or entry.last_seen != written:
-                    continue
-                if fp in walk or fp not in current or fp not in sources:
-                    walk.add(fp)
-                else:
-                    due.append(fp)
-    return walk, due
+    return walk
 
 
 _SUBJECT_ENTITY_NAMES = frozenset(SUBJECT_ENTITIES.values())
@@ -315,7 +295,6 @@ def _reconcile(
     ledger: Mapping[str, LedgerEntry],
     current: dict[str, Finding],
     walk: set[str] | None,
-    due: list[str],
     depends_on: Callable[[Finding], frozenset[str]],
     unsettled: frozenset[str],
     at: dt.datetime,
@@ -327,14 +306,10 @@ def _reconcile(
     bring: Callable[[Finding], Finding],
     serial: int | None,
 ) -> LedgerChanges:
-    """:func:`reconcile` over ``walk`` (None: everything) of the ``current`` findings,
-    and the ``last_seen`` of the ``due`` ones (see :func:`_walk`)."""
+    """:func:`reconcile` over ``walk`` (None: everything) of the ``current`` findings."""
     changes = LedgerChanges()
     previous = remembered.findings if remembered is not None else {}
     previous_sources = remembered.sources if remembered is not None else {}
-    for fp in due:
-        if not previous_sources[fp] & unsettled:
-            changes.seen[fp] = _seen_at(ledger[fp], at)
     touched_nothing = changed is not None and not any(changed.values())
     if walk is None:
         looked_at: Iterable[str] = current
@@ -359,7 +334,6 @@ def _reconcile(
         if fp not in ledger and not dependencies_of[fp] & unsettled  # held ones stay unknown
     ]
     earlier = lookup(unknown) if unknown else {}
-    last_seen_due = at - LAST_SEEN_EVERY
 
     for fingerprint, sources in dependencies_of.items():
         finding = current[fingerprint]
@@ -371,10 +345,7 @@ def _reconcile(
             and previous.get(fingerprint) is finding
             and sources is previous_sources.get(fingerprint)
         ):
-            # Reconciled from this very finding last time (and written if it differed).
-            if entry.last_seen <= last_seen_due and not sources & unsettled:
-                changes.seen[fingerprint] = _seen_at(entry, at)
-            continue
+            continue  # reconciled from this very finding last time (written if it differed)
         held = bool(sources & unsettled)
         if entry is not None and entry.state == OPEN:
             if held:
@@ -385,8 +356,6 @@ def _reconcile(
                         entry, finding=bring(finding), sources=sources, last_seen=at
                     )
                 )
-            elif entry.last_seen <= last_seen_due:
-                changes.seen[fingerprint] = _seen_at(entry, at)
             continue
         if held:
             continue  # never raised from data that may be stale
@@ -448,6 +417,14 @@ def _reconcile(
             alert_ended=False,
         )
         changes.event(ended, at, ended.state)
+    # The sources of every open entry: those the memory knew, else the ledger's, and
+    # those of the entries written now.
+    if walk is None or remembered is None:
+        source_sets = {e.sources for e in ledger.values() if e.state == OPEN}
+    else:
+        source_sets = set(remembered.source_sets)
+    source_sets.update(e.sources for e in changes.entries.values() if e.state == OPEN)
+    changes.confirmed = {s: at for s in source_sets if not s & unsettled}
     if memory is not None:
         if walk is None:
             sources = dependencies_of
@@ -462,27 +439,9 @@ def _reconcile(
             unsettled,
             serial=serial,
             keyed=keyed,
-            seen=_seen(remembered, ledger, changes, walk, at),
+            source_sets=frozenset(source_sets),
         )
     return changes
-
-
-def _seen_at(entry: LedgerEntry, at: dt.datetime) -> LedgerEntry:
-    """The entry confirmed again at ``at``: only its ``last_seen`` moves.
-
-    Built field by field: ``dataclasses.replace`` takes about three times as long (2.2
-    against 0.8 µs), and a write-back makes one for every open finding (180,000 at a
-    million cases)."""
-    return LedgerEntry(
-        finding=entry.finding,
-        state=entry.state,
-        first_seen=entry.first_seen,
-        last_seen=at,
-        resolved_at=entry.resolved_at,
-        sources=entry.sources,
-        opened_count=entry.opened_count,
-        alert_ended=entry.alert_ended,
-    )
 
 
 def _keyed(
@@ -516,47 +475,3 @@ def _keyed(
             if fp not in held:
                 keyed[key] = (*held, fp)
     return keyed
-
-
-def _seen(
-    remembered: Memory | None,
-    ledger: Mapping[str, LedgerEntry],
-    changes: LedgerChanges,
-    walk: set[str] | None,
-    at: dt.datetime,
-) -> dict[dt.datetime, frozenset[str]]:
-    """The open entries' fingerprints by ``last_seen`` once ``changes`` are applied (an
-    entry written again may still be listed under its earlier ``last_seen``)."""
-    rewritten, seen = changes.entries, changes.seen
-    buckets: dict[dt.datetime, set[str]] = {}
-    if walk is None or remembered is None:
-        for fp, entry in ledger.items():
-            if entry.state == OPEN and fp not in rewritten and fp not in seen:
-                buckets.setdefault(entry.last_seen, set()).add(fp)
-        kept: dict[dt.datetime, frozenset[str]] = {}
-    else:
-        due = at - LAST_SEEN_EVERY
-        kept = {}
-        for when, fingerprints in remembered.seen.items():
-            if when > due:
-                kept[when] = fingerprints
-                continue
-            # Looked at now: keep those still open, due and not written (held ones).
-            for fp in fingerprints:
-                entry = ledger.get(fp)
-                if (
-                    entry is not None
-                    and entry.state == OPEN
-                    and entry.last_seen == when
-                    and fp not in rewritten
-                    and fp not in seen
-                ):
-                    buckets.setdefault(when, set()).add(fp)
-    for written in (rewritten, seen):
-        for fp, entry in written.items():
-            if entry.state == OPEN:
-                buckets.setdefault(entry.last_seen, set()).add(fp)
-    for when, fingerprints in buckets.items():
-        earlier = kept.get(when)
-        kept[when] = frozenset(fingerprints if earlier is None else fingerprints | earlier)
-    return kept

@@ -9,6 +9,10 @@ Tables (SQLAlchemy Core; SQLite by default, PostgreSQL in production):
 - ``jiancha_findings`` — the findings ledger: one row per fingerprint, never deleted,
   with its state (open, escalated, resolved), first_seen / last_seen / resolved_at,
   evidence, calendar version and whether its alert's end has reached Alertmanager;
+- ``jiancha_finding_confirmations`` — per set of sources, the last evaluation that
+  confirmed every open finding depending on exactly those sources: an open finding was
+  last seen at the later of its ``last_seen`` (when its row was last written) and its
+  sources' ``confirmed_at`` (the view ``jiancha_findings_seen`` shows the ledger so);
 - ``jiancha_finding_events`` — the ledger's history (opened, escalated, resolved,
   reopened), which the monthly report reads;
 - ``jiancha_case_sla`` — each case's deadlines and outcome as the daemon judged them,
@@ -172,6 +176,47 @@ findings_table = Table(
     Column("alert_ended", Boolean, nullable=False),  # Alertmanager has the end of it
     postgresql_with={"fillfactor": FINDINGS_FILLFACTOR},
 )
+
+# An evaluation confirms every open finding whose sources are all settled. It writes that
+# once per set of sources (a handful), not into each finding's row (180,000 at a million
+# cases); a row's last_seen is written when the row is. The view jiancha_findings_seen
+# (create_findings_seen_view) is the ledger with last_seen the later of the two: what the
+# store reads the ledger through, and what a person querying it should read.
+confirmations_table = Table(
+    "jiancha_finding_confirmations",
+    metadata,
+    Column("sources", String(512), primary_key=True),  # as jiancha_findings.sources
+    Column("confirmed_at", UtcDateTime, nullable=False),
+)
+findings_seen_view = Table(
+    "jiancha_findings_seen",
+    MetaData(),  # a view: not created with the tables
+    *(Column(column.name, column.type) for column in findings_table.c),
+)
+
+
+def create_findings_seen_view(conn: Connection, schema: str | None) -> None:
+    """Create the view ``jiancha_findings_seen``: every ledger row, an open finding's
+    ``last_seen`` the later of its row's and its sources' confirmation. It names the
+    ledger's columns: a revision that changes them drops the view and creates it again."""
+    quote = conn.dialect.identifier_preparer.quote
+
+    def name(table: Table) -> str:
+        return f"{quote(schema)}.{quote(table.name)}" if schema else quote(table.name)
+
+    columns = ", ".join(
+        f"CASE WHEN f.state = '{OPEN}' AND c.confirmed_at > f.last_seen "
+        "THEN c.confirmed_at ELSE f.last_seen END AS last_seen"
+        if column.name == "last_seen"
+        else f"f.{quote(column.name)}"
+        for column in findings_table.c
+    )
+    conn.exec_driver_sql(
+        f"CREATE VIEW {name(findings_seen_view)} AS SELECT {columns} "
+        f"FROM {name(findings_table)} f "
+        f"LEFT OUTER JOIN {name(confirmations_table)} c ON c.sources = f.sources"
+    )
+
 
 finding_events_table = Table(
     "jiancha_finding_events",
@@ -364,13 +409,14 @@ class LedgerEntry:
 class LedgerChanges:
     """What one reconciliation changed: rows to write and events to append.
 
-    ``seen`` holds open entries whose only change is ``last_seen`` (an unchanged finding
-    confirmed again): only that column is written for them.
+    ``confirmed`` holds the sets of sources whose open findings were all confirmed (found
+    again, none of their sources unsettled), with the instant they were: the open
+    entries not rewritten keep their rows, and were last seen then.
     """
 
     entries: dict[str, LedgerEntry] = field(default_factory=dict)
     events: list[tuple[str, dt.datetime, str, str, str]] = field(default_factory=list)
-    seen: dict[str, LedgerEntry] = field(default_factory=dict)
+    confirmed: dict[frozenset[str], dt.datetime] = field(default_factory=dict)
 
     def touch(self, entry: LedgerEntry) -> None:
         self.entries[entry.fingerprint] = entry
@@ -381,12 +427,7 @@ class LedgerChanges:
         self.events.append((entry.fingerprint, at, name, finding.rule, finding.severity.value))
 
     def __bool__(self) -> bool:
-        return bool(self.entries or self.events or self.seen)
-
-    def written(self) -> Iterator[LedgerEntry]:
-        """Every entry as it will be once stored: the rewritten ones and the seen ones."""
-        yield from self.entries.values()
-        yield from self.seen.values()
+        return bool(self.entries or self.events or self.confirmed)
 
 
 def _finding_row(entry: LedgerEntry) -> dict[str, Any]:
@@ -410,10 +451,14 @@ def _finding_row(entry: LedgerEntry) -> dict[str, Any]:
         "evidence": json.dumps(f.evidence, ensure_ascii=False, sort_keys=True),
         "calendar_version": f.calendar_version,
         "calendar_confirmed": f.calendar_confirmed,
-        "sources": ",".join(sorted(entry.sources)),
+        "sources": _sources_text(entry.sources),
         "opened_count": entry.opened_count,
         "alert_ended": entry.alert_ended,
     }
+
+
+def _sources_text(sources: Collection[str]) -> str:
+    return ",".join(sorted(sources))
 
 
 def _entry_from_row(row: Any) -> LedgerEntry:
@@ -504,6 +549,7 @@ class StateStore:
                     f"{VERSION_TABLE}: not a store this version can vouch for"
                 )
             metadata.create_all(conn)
+            create_findings_seen_view(conn, self.schema)
             command.stamp(config, "head")
             log.info(
                 "state_store_created", store=self.display_url, revision=scripts.get_current_head()
@@ -770,11 +816,8 @@ class StateStore:
     def load_ledger(self) -> dict[str, LedgerEntry]:
         """Ledger rows the daemon still acts on: open ones and ends not yet sent."""
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(findings_table).where(
-                    (findings_table.c.state == OPEN) | (findings_table.c.alert_ended.is_(False))
-                )
-            )
+            v = findings_seen_view
+            rows = conn.execute(select(v).where((v.c.state == OPEN) | v.c.alert_ended.is_(False)))
             return {row.fingerprint: _entry_from_row(row) for row in rows}
 
     def ledger_entry(self, fingerprint: str) -> LedgerEntry | None:
@@ -787,8 +830,8 @@ class StateStore:
         with self.engine.connect() as conn:
             for start in range(0, len(keys), 500):
                 rows = conn.execute(
-                    select(findings_table).where(
-                        findings_table.c.fingerprint.in_(keys[start : start + 500])
+                    select(findings_seen_view).where(
+                        findings_seen_view.c.fingerprint.in_(keys[start : start + 500])
                     )
                 )
                 found.update((row.fingerprint, _entry_from_row(row)) for row in rows)
@@ -796,7 +839,8 @@ class StateStore:
 
     def all_findings(self) -> list[LedgerEntry]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(findings_table).order_by(findings_table.c.fingerprint))
+            v = findings_seen_view
+            rows = conn.execute(select(v).order_by(v.c.fingerprint))
             return [_entry_from_row(row) for row in rows]
 
     def finding_events(self) -> list[tuple[str, dt.datetime, str]]:
@@ -830,10 +874,10 @@ class StateStore:
         :meth:`_findings_open_in`; ``opening``: the event names that open a finding), and
         their whole event history, as :meth:`all_findings` and :meth:`finding_events`."""
         relevant = self._findings_open_in(start, end, opening)
-        f, e = findings_table, finding_events_table
+        v, e = findings_seen_view, finding_events_table
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(f).where(f.c.fingerprint.in_(relevant)).order_by(f.c.fingerprint)
+                select(v).where(v.c.fingerprint.in_(relevant)).order_by(v.c.fingerprint)
             )
             entries = [_entry_from_row(row) for row in rows]
             events = conn.execute(
@@ -855,11 +899,18 @@ class StateStore:
                     [_finding_row(e) for e in changes.entries.values()],
                     ("fingerprint",),
                 )
-            by_instant: dict[dt.datetime, list[str]] = {}
-            for fingerprint, entry in changes.seen.items():
-                by_instant.setdefault(entry.last_seen, []).append(fingerprint)
-            for instant, fingerprints in by_instant.items():
-                self._set_findings(conn, fingerprints, last_seen=instant)
+            if changes.confirmed:
+                self._upsert(
+                    conn,
+                    confirmations_table,
+                    [
+                        {"sources": _sources_text(sources), "confirmed_at": at}
+                        for sources, at in sorted(
+                            changes.confirmed.items(), key=lambda c: sorted(c[0])
+                        )
+                    ],
+                    ("sources",),
+                )
             if changes.events:
                 conn.execute(
                     insert(finding_events_table),

@@ -362,8 +362,8 @@ def test_an_alert_counts_the_lateness_up_to_the_last_evaluation(
             rows.append(daemon.store.ledger_entry(red_fp))
     first, later = rows
     assert first is not None and later is not None
-    # The row was not written again whole (its finding as first written), only its
-    # last_seen (due every ten minutes).
+    # The row was not written again (its finding as first written); it was last seen at
+    # the second evaluation, which confirmed every open finding of its sources.
     assert later.finding == first.finding
     assert later.last_seen == oct_(17, 12, 0, 1)
 

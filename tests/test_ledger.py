@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.ledger import CROSS_INPUTS, ESCALATES, LAST_SEEN_EVERY, dependencies, reconcile
+from monitor.ledger import CROSS_INPUTS, ESCALATES, dependencies, reconcile
 from monitor.model import Finding, Severity
 from monitor.store import ESCALATED, OPEN, RESOLVED, LedgerEntry
 
@@ -94,33 +94,45 @@ def test_a_new_finding_opens() -> None:
     assert opened.finding == finding
 
 
-def test_an_unchanged_finding_is_not_written_until_last_seen_is_due() -> None:
+def test_an_unchanged_finding_is_not_written_but_confirmed_with_its_sources() -> None:
     finding = overdue()
     kept = entry(finding, last_seen=T0)
-    assert not run(ledger(kept), [finding], at=T0 + LAST_SEEN_EVERY - dt.timedelta(seconds=1))
-    later = T0 + LAST_SEEN_EVERY
+    later = T0 + dt.timedelta(hours=3)
     changes = run(ledger(kept), [finding], at=later)
     assert changes.events == []
-    assert changes.entries == {}  # only last_seen is written
-    assert changes.seen[finding.fingerprint].last_seen == later
-    assert changes.seen[finding.fingerprint].first_seen == kept.first_seen
+    assert changes.entries == {}
+    assert changes.confirmed == {SOURCES: later}  # its last_seen, once per set of sources
 
 
 def test_only_ticking_seconds_is_no_change() -> None:
     kept = entry(overdue(), last_seen=T0)
     ticking = overdue(evidence={"working_days_late": 1, "seconds_late": 32461})
-    assert not run(ledger(kept), [ticking], at=T0 + dt.timedelta(minutes=1))
+    changes = run(ledger(kept), [ticking], at=T0 + dt.timedelta(minutes=1))
+    assert changes.entries == {} and changes.events == []
+    assert changes.confirmed == {SOURCES: T0 + dt.timedelta(minutes=1)}
 
 
-def test_refreshing_last_seen_leaves_the_ticking_evidence_as_written() -> None:
-    kept = entry(overdue(), last_seen=T0)
-    later = T0 + LAST_SEEN_EVERY
-    ticking = overdue(evidence={"working_days_late": 1, "seconds_late": 33001})
-    changes = run(ledger(kept), [ticking], at=later)
-    assert kept.fingerprint not in changes.entries
-    seen = changes.seen[kept.fingerprint]
-    assert seen.last_seen == later
-    assert seen.finding is kept.finding
+def test_each_set_of_settled_sources_is_confirmed_once() -> None:
+    """Every open entry whose sources are all settled is confirmed: found again, written
+    or opened now; a held one (an unsettled source) is not. A set is named once however
+    many entries it has; the set of one that ends now may be named too (a confirmation
+    counts only for the open entries of its set)."""
+    both, window = frozenset({"approval", "window"}), frozenset({"window"})
+    sources = {"C1": SOURCES, "C2": SOURCES, "C3": both, "C4": window, "C5": frozenset()}
+    current = ledger(
+        *(entry(overdue(case), sources=sources[case]) for case in ("C1", "C2", "C3", "C4"))
+    )
+    changes = reconcile(
+        current,
+        [overdue("C1"), overdue("C2"), overdue("C3"), overdue("C5")],
+        lambda f: sources[f.subject_id],
+        {"window"},
+        T0,
+    )
+    assert changes.confirmed == {SOURCES: T0, frozenset(): T0}  # C5 opened with no source
+    assert [name for _, _, name, _, _ in changes.events] == ["opened"]  # C4 held
+    ending = reconcile(current, [], lambda f: sources[f.subject_id], set(), T0)
+    assert ending.confirmed == {SOURCES: T0, both: T0, window: T0}
 
 
 def test_an_evidence_change_is_written_at_once() -> None:
@@ -270,7 +282,7 @@ def test_an_unsettled_source_holds_resolution() -> None:
 
 
 def test_an_unsettled_source_holds_updates() -> None:
-    kept = entry(overdue(), last_seen=T0 - LAST_SEEN_EVERY * 3)
+    kept = entry(overdue(), last_seen=T0 - dt.timedelta(minutes=30))
     worse = overdue(evidence={"working_days_late": 5, "seconds_late": 1})
     assert not run(ledger(kept), [worse], unsettled={"approval"})
 
@@ -292,7 +304,7 @@ def test_a_held_yellow_card_is_not_escalated() -> None:
 
 
 def test_entries_are_not_mutated() -> None:
-    kept = entry(overdue(), last_seen=T0 - LAST_SEEN_EVERY)
+    kept = entry(overdue(), last_seen=T0 - dt.timedelta(minutes=10))
     yellow = entry(due_soon("C2"))
     gone = entry(overdue("C3"), state=RESOLVED, resolved_at=T0 - dt.timedelta(minutes=1))
     current = ledger(kept, yellow, gone)

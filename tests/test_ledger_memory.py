@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from monitor.engine import Rejudged
-from monitor.ledger import LAST_SEEN_EVERY, Memory, dependencies, reconcile
+from monitor.ledger import Memory, dependencies, reconcile
 from monitor.model import Finding, Severity
 from monitor.store import OPEN, LedgerEntry
 
@@ -61,11 +61,21 @@ def _tick(finding: Finding) -> Finding:
 
 
 def _apply(ledger: dict[str, LedgerEntry], changes: Any) -> None:
-    for entry in changes.written():
+    for entry in changes.entries.values():
         if entry.state == OPEN:
             ledger[entry.fingerprint] = entry
         else:
             ledger.pop(entry.fingerprint, None)
+
+
+def _confirms_as(got: Any, expected: Any, unsettled: set[str]) -> None:
+    """``got`` confirms every set of sources ``expected`` does, at the same instant; it
+    may name more (sets it knew of that no open entry has now: harmless, since a
+    confirmation counts only for open entries of its set), never an unsettled one."""
+    for sources, at in got.confirmed.items():
+        assert expected.confirmed.get(sources, at) == at
+        assert not sources & unsettled
+    assert expected.confirmed.keys() <= got.confirmed.keys()
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -142,7 +152,7 @@ def test_reconciling_with_memory_equals_reconciling_everything(seed: int) -> Non
             changed=changed,
         )
         assert got.entries == expected.entries
-        assert got.seen == expected.seen
+        _confirms_as(got, expected, unsettled)
         assert got.events == expected.events
         current = {f.fingerprint: f for f in findings}
         stale = reconcile(
@@ -157,7 +167,7 @@ def test_reconciling_with_memory_equals_reconciling_everything(seed: int) -> Non
             refresh=lambda f, current=current: current[f.fingerprint],
         )
         assert stale.entries == expected.entries
-        assert stale.seen == expected.seen
+        _confirms_as(stale, expected, unsettled)
         assert stale.events == expected.events
         # What the engine would report: the findings that are not the very object of the
         # previous step (now, or None: gone), and some that are (saying more is allowed).
@@ -183,7 +193,7 @@ def test_reconciling_with_memory_equals_reconciling_everything(seed: int) -> Non
             rejudged=Rejudged(serial, serial - 1, report),
         )
         assert with_report.entries == expected.entries
-        assert with_report.seen == expected.seen
+        _confirms_as(with_report, expected, unsettled)
         assert with_report.events == expected.events
         before = now
         if rng.random() < 0.1:
@@ -227,7 +237,7 @@ def test_memory_skips_unchanged_findings() -> None:
         memory=memory,
         changed={},
     )
-    assert not changes
+    assert not changes.entries and not changes.events
     assert asked == [finding]
 
 
@@ -242,12 +252,12 @@ def _yellow(case: str) -> Finding:
     )
 
 
-def test_given_what_was_judged_again_only_those_and_due_entries_are_looked_at() -> None:
-    """A cycle given the engine's report looks at the findings judged again, the ones
-    whose records were delivered and the entries whose last_seen is due — and changes the
-    ledger exactly as a reconciliation of every finding does: here a finding that
-    vanished resolves, a yellow card replaced by a red one escalates, a new one opens and
-    an unchanged one is written for its due last_seen."""
+def test_given_what_was_judged_again_only_those_are_looked_at() -> None:
+    """A cycle given the engine's report looks at the findings judged again and the ones
+    whose records were delivered — and changes the ledger exactly as a reconciliation of
+    every finding does: here a finding that vanished resolves, a yellow card replaced by
+    a red one escalates, a new one opens, and the unchanged ones are confirmed with their
+    sources, not written."""
     asked: list[str] = []
 
     def depends_on(f: Finding) -> frozenset[str]:
@@ -262,7 +272,7 @@ def test_given_what_was_judged_again_only_those_and_due_entries_are_looked_at() 
     for target, mem in ((ledger, memory), (plain, None)):
         _apply(target, reconcile(target, first, depends_on, set(), T0, memory=mem, changed={}))
     memory.commit()
-    # Five minutes on, C7 has been refreshed (written with a later last_seen).
+    # Five minutes on, C7 has changed (written again).
     at = T0 + dt.timedelta(minutes=5)
     seven = many["C7"].model_copy(update={"evidence": {"remaining_working_days": 1}})
     many["C7"] = seven
@@ -281,9 +291,9 @@ def test_given_what_was_judged_again_only_those_and_due_entries_are_looked_at() 
         _apply(target, changes)
     memory.commit()
     assert ledger == plain
-    # Then, past the refresh interval of the first write: C3 vanished, C4's yellow card
-    # is replaced by a red one, C60 is new, C9's case was delivered again.
-    at = T0 + LAST_SEEN_EVERY + dt.timedelta(minutes=1)
+    # Then: C3 vanished, C4's yellow card is replaced by a red one, C60 is new, C9's case
+    # was delivered again.
+    at = T0 + dt.timedelta(minutes=11)
     red = Finding(
         rule="case.overdue",
         severity=Severity.RED,
@@ -312,14 +322,13 @@ def test_given_what_was_judged_again_only_those_and_due_entries_are_looked_at() 
         rejudged=Rejudged(3, 2, report),
     )
     assert got.entries == expected.entries
-    assert got.seen == expected.seen
+    assert got.confirmed == expected.confirmed == {frozenset({"approval"}): at}
     assert got.events == expected.events
     assert sorted(asked) == ["C4", "C60", "C9"]  # the new ones and the delivered one
     states = {fp: e.state for fp, e in got.entries.items()}
     assert states[gone[0].fingerprint] == "resolved"
     assert states[gone[1].fingerprint] == "escalated"
-    assert got.seen[many["C10"].fingerprint].last_seen == at  # due: last_seen written again
-    assert seven.fingerprint not in got.seen  # written five minutes later: not due
+    assert many["C10"].fingerprint not in got.entries  # unchanged: confirmed, not written
 
 
 def test_a_report_about_another_evaluation_looks_at_everything() -> None:
@@ -360,4 +369,4 @@ def test_a_report_about_another_evaluation_looks_at_everything() -> None:
     got = reconcile(
         ledger, findings, depends_on, set(), at, memory=memory, changed={}, rejudged=named
     )
-    assert not got
+    assert not got.entries and not got.events

@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from monitor.model import (
@@ -40,6 +40,7 @@ from monitor.store import (
     StoreError,
     decode_record,
     encode_record,
+    findings_seen_view,
     metadata,
     record_key,
 )
@@ -179,8 +180,9 @@ def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
     url = str(request.getfixturevalue(request.param))
     yield url
     engine = create_engine(url)
-    metadata.drop_all(engine)  # the next test starts from an empty database
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # the next test starts from an empty database
+        conn.execute(text(f"DROP VIEW IF EXISTS {findings_seen_view.name}"))
+        metadata.drop_all(conn)
         conn.execute(text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
     engine.dispose()
 
@@ -286,9 +288,10 @@ def test_mariadb_keeps_fractions_of_a_second(mariadb_url: str) -> None:
         store.save_ledger(LedgerChanges(entries={entry.fingerprint: entry}))
         assert store.watermarks() == {("approval", "cases"): mark}
         assert store.load_ledger() == {entry.fingerprint: entry}
-        # A last_seen written back alone keeps its fraction too.
-        seen = dataclasses.replace(entry, last_seen=mark)
-        store.save_ledger(LedgerChanges(seen={entry.fingerprint: seen}))
+        # A confirmation keeps its fraction too.
+        later = entry.last_seen + dt.timedelta(minutes=1, microseconds=250001)
+        store.save_ledger(LedgerChanges(confirmed={entry.sources: later}))
+        seen = dataclasses.replace(entry, last_seen=later)
         assert store.load_ledger() == {entry.fingerprint: seen}
     finally:
         store.close()
@@ -391,7 +394,7 @@ def _revisions(store: StateStore) -> list[str]:
 
 
 def test_a_new_store_is_stamped_with_the_newest_revision(store: StateStore) -> None:
-    assert _revisions(store) == ["0003"]
+    assert _revisions(store) == ["0004"]
 
 
 def test_a_store_from_a_newer_version_is_refused(store: StateStore) -> None:
@@ -420,7 +423,7 @@ def test_tables_without_a_revision_are_not_taken_over(store: StateStore) -> None
 def test_opening_twice_keeps_one_revision(store: StateStore) -> None:
     again = _reopen(store)
     try:
-        assert _revisions(again) == ["0003"]
+        assert _revisions(again) == ["0004"]
         assert again.ping()
     finally:
         again.close()
@@ -534,23 +537,45 @@ def test_saving_again_updates_the_row(store: StateStore) -> None:
     assert store.all_findings() == [resolved]
 
 
-def test_a_seen_entry_has_its_last_seen_written_and_nothing_else(store: StateStore) -> None:
-    # More rows than one statement's list (500 outside PostgreSQL) holds.
-    entries = [_entry(_finding(f"C{n}")) for n in range(1203)]
+def test_a_confirmation_is_the_last_seen_of_its_sources_open_entries(store: StateStore) -> None:
+    """An open entry was last seen at the later of its row's last_seen and its sources'
+    confirmation; an ended one, or one of other sources, keeps its row's. Every read of
+    the ledger says so, and so does the view a person queries."""
+    approval = frozenset({"approval"})
+    same = _entry(_finding("C1"))  # sources approval + catalogue, last_seen T0 + 10 min
+    other = dataclasses.replace(_entry(_finding("C2")), sources=approval)
+    ended = _entry(_finding("C3"), RESOLVED)
+    written_later = dataclasses.replace(
+        _entry(_finding("C4")), last_seen=T0 + dt.timedelta(hours=5)
+    )
+    entries = [same, other, ended, written_later]
     store.save_ledger(LedgerChanges(entries={e.fingerprint: e for e in entries}))
     later = T0 + dt.timedelta(hours=3)
-    confirmed = [
-        dataclasses.replace(e, last_seen=later, finding=_finding(e.finding.subject_id, window="X"))
-        for e in entries[1:]
-    ]
-    changes = LedgerChanges(seen={e.fingerprint: e for e in confirmed})
-    assert changes
+    changes = LedgerChanges(confirmed={same.sources: later})
+    assert changes  # a confirmation alone is something to write
     store.save_ledger(changes)
+    moved = dataclasses.replace(same, last_seen=later)
+    expected = [moved, other, ended, written_later]
     loaded = store.load_ledger()
-    assert loaded[entries[0].fingerprint] == entries[0]  # not seen: as it was
-    for entry in entries[1:]:
-        # Only last_seen is written: the finding stays as it was last written whole.
-        assert loaded[entry.fingerprint] == dataclasses.replace(entry, last_seen=later)
+    assert loaded == {e.fingerprint: e for e in expected}
+    assert store.ledger_entries([e.fingerprint for e in entries]) == loaded
+    assert store.all_findings() == sorted(expected, key=lambda e: e.fingerprint)
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(findings_seen_view.c.fingerprint, findings_seen_view.c.last_seen)
+        )
+        assert {fp: seen for fp, seen in rows} == {e.fingerprint: e.last_seen for e in expected}
+    # A later confirmation moves it on; none moves it back; rewriting the row wins.
+    store.save_ledger(LedgerChanges(confirmed={same.sources: later + dt.timedelta(hours=1)}))
+    assert store.ledger_entry(same.fingerprint) == dataclasses.replace(
+        same, last_seen=later + dt.timedelta(hours=1)
+    )
+    store.save_ledger(LedgerChanges(confirmed={same.sources: T0}))
+    assert store.ledger_entry(same.fingerprint) == same
+    store.save_ledger(LedgerChanges(confirmed={same.sources: later}))
+    rewritten = dataclasses.replace(same, last_seen=later + dt.timedelta(minutes=1))
+    store.save_ledger(LedgerChanges(entries={same.fingerprint: rewritten}))
+    assert store.ledger_entry(same.fingerprint) == rewritten
 
 
 def test_mark_alerts_ended_drops_entries_from_the_loaded_ledger(store: StateStore) -> None:
@@ -675,8 +700,8 @@ def test_bulk_writes_of_a_shard_stay_in_its_schema(postgres_module_url: str) -> 
         entry = _entry(_finding("C1"))
         shard.save_ledger(LedgerChanges(entries={entry.fingerprint: entry}))
         seen = dataclasses.replace(entry, last_seen=T0 + dt.timedelta(hours=1))
-        shard.save_ledger(LedgerChanges(seen={entry.fingerprint: seen}))  # its last_seen alone
-        assert shard.load_ledger() == {entry.fingerprint: seen}
+        shard.save_ledger(LedgerChanges(confirmed={entry.sources: seen.last_seen}))
+        assert shard.load_ledger() == {entry.fingerprint: seen}  # through the shard's view
         with shard.engine.connect() as conn:
             public = conn.execute(
                 text("SELECT to_regclass('public.jiancha_entities') IS NOT NULL")

@@ -1,9 +1,10 @@
 """The state store migrates itself: an existing store is upgraded through new revisions.
 
 Revision 0002 (report records) is checked against a store as revision 0001 left it, on
-SQLite and PostgreSQL. A later jiancha is simulated with a copy of
-``monitor/migrations`` plus a revision that adds a column on top of the newest one: a
-store is brought to it on open, its rows kept, and the older jiancha then refuses it.
+SQLite and PostgreSQL, and each later revision against a store as the one before left
+it. A later jiancha is simulated with a copy of ``monitor/migrations`` plus a revision
+that adds a column on top of the newest one: a store is brought to it on open, its rows
+kept, and the older jiancha then refuses it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import datetime as dt
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.config import Config as AlembicConfig
@@ -20,13 +22,19 @@ from sqlalchemy import create_engine, inspect, text
 
 import monitor.store as store_module
 from monitor.calendar import WorkingCalendar
+from monitor.model import Finding, Severity
 from monitor.store import (
     MIGRATIONS,
+    OPEN,
     VERSION_TABLE,
+    LedgerChanges,
+    LedgerEntry,
     StateStore,
+    confirmations_table,
     entities_table,
     files_table,
     finding_events_table,
+    findings_seen_view,
     findings_table,
     metadata,
     watermarks_table,
@@ -172,6 +180,7 @@ def test_the_findings_ledger_leaves_room_on_its_pages(schema: str | None) -> Non
         table = f'"{schema}".jiancha_findings' if schema else "jiancha_findings"
         versions = f'"{schema}".{VERSION_TABLE}' if schema else VERSION_TABLE
         with engine.begin() as conn:  # as revision 0002 left it
+            _as_0003_left_it(conn, schema)
             conn.execute(text(f"ALTER TABLE {table} RESET (fillfactor)"))
             conn.execute(text(f"UPDATE {versions} SET version_num = '0002'"))
         engine.dispose()
@@ -182,6 +191,67 @@ def test_the_findings_ledger_leaves_room_on_its_pages(schema: str | None) -> Non
             assert conn.execute(text(f"SELECT version_num FROM {versions}")).scalar() == _head()
         old.close()
         assert _fillfactor(url, schema or "public") == ["fillfactor=70"]
+
+
+def _as_0003_left_it(conn: Any, schema: str | None) -> None:
+    """Take away what revision 0004 adds: the confirmations and the view."""
+    prefix = f'"{schema}".' if schema else ""
+    conn.execute(text(f"DROP VIEW {prefix}{findings_seen_view.name}"))
+    conn.execute(text(f"DROP TABLE {prefix}{confirmations_table.name}"))
+
+
+@pytest.mark.parametrize(
+    ("backend", "schema"),
+    [
+        ("sqlite", None),
+        pytest.param("postgres", None, marks=pytest.mark.postgres),
+        pytest.param("postgres", "shard_hz", marks=pytest.mark.postgres),
+    ],
+)
+def test_a_store_at_0003_gets_the_confirmations_and_their_view(
+    backend: str, schema: str | None, tmp_path: Path
+) -> None:
+    """Revision 0004: a store as 0003 left it, with an open finding, gets the table of
+    confirmations and the view of the ledger (in a shard's schema too); its rows read as
+    written until an evaluation confirms them."""
+    if backend == "sqlite":
+        _upgraded_from_0003(f"sqlite:///{tmp_path / 'state.db'}", schema)
+    else:
+        with postgres_database() as url:
+            _upgraded_from_0003(url, schema)
+
+
+def _upgraded_from_0003(url: str, schema: str | None) -> None:
+    at = dt.datetime(2026, 10, 9, 10, tzinfo=dt.UTC)
+    entry = LedgerEntry(
+        finding=Finding(
+            rule="case.overdue", severity=Severity.RED, subject_kind="case", subject_id="C1"
+        ),
+        state=OPEN,
+        first_seen=at,
+        last_seen=at,
+        resolved_at=None,
+        sources=frozenset({"approval"}),
+    )
+    new = StateStore(url, schema=schema)
+    new.open()
+    new.save_ledger(LedgerChanges(entries={entry.fingerprint: entry}))
+    with new.engine.begin() as conn:
+        _as_0003_left_it(conn, schema)
+        versions = f'"{schema}".{VERSION_TABLE}' if schema else VERSION_TABLE
+        conn.execute(text(f"UPDATE {versions} SET version_num = '0003'"))
+    new.close()
+    old = StateStore(url, schema=schema)
+    old.open()
+    try:
+        with old.engine.connect() as conn:
+            assert conn.execute(text(f"SELECT version_num FROM {versions}")).scalar() == _head()
+        assert old.load_ledger() == {entry.fingerprint: entry}
+        later = at + dt.timedelta(minutes=3)
+        old.save_ledger(LedgerChanges(confirmed={entry.sources: later}))
+        assert old.load_ledger()[entry.fingerprint].last_seen == later
+    finally:
+        old.close()
 
 
 def test_an_existing_store_is_upgraded_on_open(
