@@ -195,24 +195,29 @@ findings_seen_view = Table(
 )
 
 
-def create_findings_seen_view(conn: Connection, schema: str | None) -> None:
+def create_findings_seen_view(
+    conn: Connection, schema: str | None, columns: Sequence[str] | None = None
+) -> None:
     """Create the view ``jiancha_findings_seen``: every ledger row, an open finding's
-    ``last_seen`` the later of its row's and its sources' confirmation. It names the
-    ledger's columns: a revision that changes them drops the view and creates it again."""
+    ``last_seen`` the later of its row's and its sources' confirmation.
+
+    It names the ledger's ``columns`` (default: all of them now). A migration passes
+    those of its own revision, so that it still runs after a later one adds a column; a
+    revision that changes the ledger's columns drops the view and creates it again."""
     quote = conn.dialect.identifier_preparer.quote
 
     def name(table: Table) -> str:
         return f"{quote(schema)}.{quote(table.name)}" if schema else quote(table.name)
 
-    columns = ", ".join(
+    selected = ", ".join(
         f"CASE WHEN f.state = '{OPEN}' AND c.confirmed_at > f.last_seen "
         "THEN c.confirmed_at ELSE f.last_seen END AS last_seen"
-        if column.name == "last_seen"
-        else f"f.{quote(column.name)}"
-        for column in findings_table.c
+        if column == "last_seen"
+        else f"f.{quote(column)}"
+        for column in (columns or [c.name for c in findings_table.c])
     )
     conn.exec_driver_sql(
-        f"CREATE VIEW {name(findings_seen_view)} AS SELECT {columns} "
+        f"CREATE VIEW {name(findings_seen_view)} AS SELECT {selected} "
         f"FROM {name(findings_table)} f "
         f"LEFT OUTER JOIN {name(confirmations_table)} c ON c.sources = f.sources"
     )

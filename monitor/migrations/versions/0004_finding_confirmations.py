@@ -29,13 +29,41 @@ branch_labels = None
 depends_on = None
 
 
+# The ledger's columns at this revision: what the view names.
+FINDINGS_COLUMNS = (
+    "fingerprint",
+    "rule",
+    "severity",
+    "subject_kind",
+    "subject_id",
+    "case_id",
+    "center",
+    "department",
+    "window",
+    "item",
+    "state",
+    "first_seen",
+    "last_seen",
+    "resolved_at",
+    "due_at",
+    "evidence",
+    "calendar_version",
+    "calendar_confirmed",
+    "sources",
+    "opened_count",
+    "alert_ended",
+)
+
+
 def upgrade() -> None:
     op.create_table(
         "jiancha_finding_confirmations",
         sa.Column("sources", sa.String(512), primary_key=True),
         sa.Column("confirmed_at", UtcDateTime(), nullable=False),
     )
-    create_findings_seen_view(op.get_bind(), context.config.attributes.get("schema"))
+    create_findings_seen_view(
+        op.get_bind(), context.config.attributes.get("schema"), FINDINGS_COLUMNS
+    )
 
 
 def downgrade() -> None:
