@@ -399,6 +399,8 @@ class LedgerEntry:
     finding: Finding
     state: str
     first_seen: dt.datetime
+    # When the row was last written; as the store reads it back, when the finding was
+    # last confirmed (the later of that and its sources' confirmation).
     last_seen: dt.datetime
     resolved_at: dt.datetime | None
     sources: frozenset[str]
