@@ -114,6 +114,10 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 
 metadata = MetaData()
 
+# Room left on each page of the records (PostgreSQL) for a changed record's new version:
+# see migration 0005.
+ENTITIES_FILLFACTOR = 90
+
 entities_table = Table(
     "jiancha_entities",
     metadata,
@@ -122,6 +126,7 @@ entities_table = Table(
     Column("key", String(255), primary_key=True),
     Column("payload", Text, nullable=False),
     Column("stored_at", UtcDateTime, nullable=False),
+    postgresql_with={"fillfactor": ENTITIES_FILLFACTOR},
 )
 
 watermarks_table = Table(

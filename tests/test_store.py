@@ -394,7 +394,7 @@ def _revisions(store: StateStore) -> list[str]:
 
 
 def test_a_new_store_is_stamped_with_the_newest_revision(store: StateStore) -> None:
-    assert _revisions(store) == ["0004"]
+    assert _revisions(store) == ["0005"]
 
 
 def test_a_store_from_a_newer_version_is_refused(store: StateStore) -> None:
@@ -423,7 +423,7 @@ def test_tables_without_a_revision_are_not_taken_over(store: StateStore) -> None
 def test_opening_twice_keeps_one_revision(store: StateStore) -> None:
     again = _reopen(store)
     try:
-        assert _revisions(again) == ["0004"]
+        assert _revisions(again) == ["0005"]
         assert again.ping()
     finally:
         again.close()

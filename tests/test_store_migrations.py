@@ -152,15 +152,17 @@ def test_a_baseline_store_gets_the_report_tables(empty_url: str) -> None:
         store.close()
 
 
-def _fillfactor(url: str, schema: str = "public") -> list[str] | None:
+def _fillfactor(
+    url: str, schema: str = "public", table: str = "jiancha_findings"
+) -> list[str] | None:
     engine = create_engine(url)
     with engine.connect() as conn:
         options = conn.execute(
             text(
                 "SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                " WHERE c.relname = 'jiancha_findings' AND n.nspname = :schema"
+                " WHERE c.relname = :table AND n.nspname = :schema"
             ),
-            {"schema": schema},
+            {"schema": schema, "table": table},
         ).scalar_one()
     engine.dispose()
     return options
@@ -168,29 +170,35 @@ def _fillfactor(url: str, schema: str = "public") -> list[str] | None:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("schema", [None, "shard_hz"])
-def test_the_findings_ledger_leaves_room_on_its_pages(schema: str | None) -> None:
-    """Revision 0003: a new PostgreSQL store's ledger has the fillfactor, and a store as
-    revision 0002 left it gets it on open (in a shard's schema too)."""
+def test_the_ledger_and_the_records_leave_room_on_their_pages(schema: str | None) -> None:
+    """Revisions 0003 and 0005: a new PostgreSQL store's ledger and records have their
+    fillfactors, and a store as revision 0002 left it gets them on open (in a shard's
+    schema too)."""
+    expected = {"jiancha_findings": ["fillfactor=70"], "jiancha_entities": ["fillfactor=90"]}
     with postgres_database() as url:
         new = StateStore(url, schema=schema)
         new.open()
         new.close()
-        assert _fillfactor(url, schema or "public") == ["fillfactor=70"]
+        for table, options in expected.items():
+            assert _fillfactor(url, schema or "public", table) == options
         engine = create_engine(url)
-        table = f'"{schema}".jiancha_findings' if schema else "jiancha_findings"
-        versions = f'"{schema}".{VERSION_TABLE}' if schema else VERSION_TABLE
+        prefix = f'"{schema}".' if schema else ""
+        versions = f"{prefix}{VERSION_TABLE}"
         with engine.begin() as conn:  # as revision 0002 left it
             _as_0003_left_it(conn, schema)
-            conn.execute(text(f"ALTER TABLE {table} RESET (fillfactor)"))
+            for table in expected:
+                conn.execute(text(f"ALTER TABLE {prefix}{table} RESET (fillfactor)"))
             conn.execute(text(f"UPDATE {versions} SET version_num = '0002'"))
         engine.dispose()
-        assert _fillfactor(url, schema or "public") is None
+        for table in expected:
+            assert _fillfactor(url, schema or "public", table) is None
         old = StateStore(url, schema=schema)
         old.open()
         with old.engine.connect() as conn:
             assert conn.execute(text(f"SELECT version_num FROM {versions}")).scalar() == _head()
         old.close()
-        assert _fillfactor(url, schema or "public") == ["fillfactor=70"]
+        for table, options in expected.items():
+            assert _fillfactor(url, schema or "public", table) == options
 
 
 def _as_0003_left_it(conn: Any, schema: str | None) -> None:
