@@ -33,6 +33,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator
+from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -370,11 +371,19 @@ class Daemon:
             SourceHealth(state.up, state.last_success, state.failures, state.interval_seconds),
         )
 
+    def poll_all(self, full: bool = False) -> dict[str, bool]:
+        """Poll every source at once, one thread each, as the scheduler's poll jobs run
+        them: while one source waits for its database, another maps its rows. Whether
+        each succeeded."""
+        if len(self.sources) < 2:
+            return {name: self.poll(name, full) for name in self.sources}
+        with futures.ThreadPoolExecutor(len(self.sources), thread_name_prefix="poll") as pool:
+            polls = {name: pool.submit(self.poll, name, full) for name in self.sources}
+            return {name: poll.result() for name, poll in polls.items()}
+
     def resync(self) -> None:
         """Full poll of every source: catches what incremental polling cannot (deletions)."""
-        for name in self.sources:
-            if not self.stopping.is_set():
-                self.poll(name, full=True)
+        self.poll_all(full=True)
 
     # --- evaluation ------------------------------------------------------------------------
 

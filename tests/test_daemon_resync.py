@@ -9,7 +9,10 @@ which removes it from the state store and resolves its findings.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
+
+import pytest
 
 from sqlalchemy import create_engine, text
 
@@ -89,6 +92,48 @@ def test_resync_notices_rows_deleted_at_the_source(tmp_path: Path) -> None:
     entry = store.ledger_entry(fingerprint)
     assert entry is not None and entry.state == RESOLVED  # kept in the ledger, resolved
     store.close()
+
+
+def test_resync_polls_every_source_at_once(tmp_path: Path) -> None:
+    """Each source in a thread of its own, as the scheduler's poll jobs run: polled one
+    after another, the first would wait at the barrier for the others and break it."""
+    url = f"sqlite:///{tmp_path / 'hall.db'}"
+    load_example(url)
+    daemon = _daemon(tmp_path, url)
+    state = daemon.sources["approval"]
+    daemon.sources.update({"window": state, "bank": state})
+    barrier = threading.Barrier(3, timeout=10)
+    polled: list[tuple[str, bool, str]] = []
+
+    def poll(name: str, full: bool = False) -> bool:
+        barrier.wait()
+        polled.append((name, full, threading.current_thread().name))
+        return name != "bank"
+
+    daemon.poll = poll  # type: ignore[method-assign]
+    assert daemon.poll_all() == {"approval": True, "window": True, "bank": False}
+    assert {(name, full) for name, full, _ in polled} == {
+        ("approval", False),
+        ("window", False),
+        ("bank", False),
+    }
+    assert len({thread for *_, thread in polled}) == 3
+    polled.clear()
+    daemon.resync()
+    assert sorted((name, full) for name, full, _ in polled) == [
+        ("approval", True),
+        ("bank", True),
+        ("window", True),
+    ]
+
+    def failing(name: str, full: bool = False) -> bool:
+        raise RuntimeError(f"{name} broke")
+
+    daemon.poll = failing  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="broke"):  # not lost in its thread
+        daemon.poll_all()
+    daemon.sources = {"approval": state}
+    daemon.close()
 
 
 def test_incremental_polls_end_where_one_poll_of_everything_does(tmp_path: Path) -> None:
