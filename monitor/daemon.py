@@ -73,7 +73,6 @@ from monitor.store import (
     LedgerEntry,
     StateStore,
     decode_record,
-    encode_record,
     record_key,
 )
 from rules.context import RuleContext
@@ -291,14 +290,14 @@ class Daemon:
         batch = source.poll(entity, since)
         # A record equal to what the source delivered last is neither stored nor held
         # again (records compare by value).
-        upserts: list[tuple[str, str, Any]] = []
+        upserts: list[tuple[str, Any]] = []
         seen: set[str] = set()
         unchanged = self.holders.unchanged
         for record in batch.records:
             key = record_key(entity, record)
             seen.add(key)
             if not unchanged(name, entity, key, record):
-                upserts.append((key, encode_record(entity, record), record))
+                upserts.append((key, record))
         deletes: list[str] = []
         if since is None and source.full_poll_lists_all:
             deletes = sorted(self.holders.listed(name, entity) - seen)
@@ -321,7 +320,7 @@ class Daemon:
         self.store.apply_poll(
             name,
             entity,
-            [(key, payload) for key, payload, _ in upserts],
+            upserts,
             deletes,
             watermark,
             batch.files,
@@ -330,7 +329,7 @@ class Daemon:
         )
         with self._lock:
             if upserts:
-                self._remember(name, entity, ((k, r) for k, _, r in upserts))
+                self._remember(name, entity, upserts)
             for key in deletes:
                 self._forget(name, entity, key)
             self._watermarks[(name, entity)] = watermark

@@ -648,14 +648,18 @@ class StateStore:
         self,
         source: str,
         entity: str,
-        upserts: Sequence[tuple[str, str]],
+        upserts: Sequence[tuple[str, Any]],
         deletes: Iterable[str],
         watermark: dt.datetime | None,
         files: Sequence[ProcessedFile],
         at: dt.datetime,
         full: bool,
     ) -> None:
-        """One poll's changes — records, deletions, watermark, files — in one transaction."""
+        """One poll's changes — records, deletions, watermark, files — in one transaction.
+
+        ``upserts`` are (key, record) each: a record is encoded (:func:`encode_record`)
+        as it is written, so that a first poll's millions of payloads are never held
+        together (about as much again as the records they encode)."""
         with self.engine.begin() as conn:
             keys = list(deletes)
             for start in range(0, len(keys), 500):
@@ -683,10 +687,10 @@ class StateStore:
                             "source": source,
                             "entity": entity,
                             "key": key,
-                            "payload": payload,
+                            "payload": encode_record(entity, record),
                             "stored_at": at,
                         }
-                        for key, payload in upserts
+                        for key, record in upserts
                     ]
                     self._upsert(conn, entities_table, rows, ("source", "entity", "key"))
             mark: dict[str, Any] = {"source": source, "entity": entity, "watermark": watermark}
@@ -732,10 +736,11 @@ class StateStore:
         return found is not None
 
     def _copy_entities(
-        self, conn: Connection, source: str, entity: str, payloads: dict[str, str], at: dt.datetime
+        self, conn: Connection, source: str, entity: str, records: dict[str, Any], at: dt.datetime
     ) -> None:
-        """COPY records (key -> payload) of a source's entity into the entities table, in
-        the caller's transaction; none of their keys may be stored yet."""
+        """COPY records (key -> record, each encoded as it is written) of a source's
+        entity into the entities table, in the caller's transaction; none of their keys
+        may be stored yet."""
         stored_at = UtcDateTime().process_bind_param(at, None)
         driver = conn.connection.driver_connection
         assert driver is not None
@@ -743,8 +748,8 @@ class StateStore:
         target = self._target(entities_table)
         with driver.cursor().copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
             write = copy.write_row
-            for key, payload in payloads.items():
-                write((source, entity, key, payload, stored_at))
+            for key, record in records.items():
+                write((source, entity, key, encode_record(entity, record), stored_at))
 
     def _upsert(
         self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...]

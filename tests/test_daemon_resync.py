@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from sqlalchemy import create_engine, text
 
 from monitor.clock import Clock

@@ -206,8 +206,8 @@ def _records(store: StateStore) -> dict[tuple[str, str, str], Any]:
     return {(s, e, k): r for s, e, k, r in store.load_entities()}
 
 
-def _payloads(*records: tuple[str, Any]) -> list[tuple[str, str]]:
-    return [(record_key(entity, r), encode_record(entity, r)) for entity, r in records]
+def _payloads(*records: tuple[str, Any]) -> list[tuple[str, Any]]:
+    return [(record_key(entity, r), r) for entity, r in records]
 
 
 def test_encoding_is_the_models_json() -> None:

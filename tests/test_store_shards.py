@@ -15,10 +15,14 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from monitor.config import ConfigError, parse_config
-from monitor.model import Finding, Severity
-from monitor.store import OPEN, LedgerChanges, LedgerEntry, StateStore
+from monitor.model import Case, Finding, Severity
+from monitor.store import OPEN, LedgerChanges, LedgerEntry, StateStore, decode_record
 
 AT = dt.datetime(2026, 10, 9, 10, 0, tzinfo=dt.UTC)
+
+
+def _case(center: str) -> Case:
+    return Case(id="BJ001", item="330100-001", center=center, accepted_at=AT)
 
 
 def _opened(case_id: str, center: str) -> LedgerChanges:
@@ -51,8 +55,8 @@ def test_each_shard_sees_only_its_own_tables(postgres_url: str) -> None:
         east.open()
         west.open()
         # The same source name and case key in both shards: no collision.
-        east.apply_poll("approval", "cases", [("BJ001", '{"east": 1}')], [], None, [], AT, True)
-        west.apply_poll("approval", "cases", [("BJ001", '{"west": 1}')], [], None, [], AT, True)
+        east.apply_poll("approval", "cases", [("BJ001", _case("HZ01"))], [], None, [], AT, True)
+        west.apply_poll("approval", "cases", [("BJ001", _case("HZ02"))], [], None, [], AT, True)
         east.save_ledger(_opened("BJ001", "HZ01"))
         west.save_ledger(_opened("BJ777", "HZ02"))
 
@@ -72,7 +76,10 @@ def test_each_shard_sees_only_its_own_tables(postgres_url: str) -> None:
                 text("SELECT count(*) FROM pg_tables WHERE tablename = 'jiancha_entities'")
             ).scalar_one()
         engine.dispose()
-        assert payloads == {"hz01": '{"east": 1}', "hz02": '{"west": 1}'}
+        assert {shard: decode_record("cases", p).center for shard, p in payloads.items()} == {
+            "hz01": "HZ01",
+            "hz02": "HZ02",
+        }
         assert in_public == 2  # one per shard schema, none in public
         assert "schema hz01" in east.display_url
     finally:
