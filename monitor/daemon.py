@@ -49,6 +49,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from exporters.alertmanager import AlertContext, AlertmanagerPusher, render_alert
 from exporters.http import EndpointSecurity, MetricsServer
 from exporters.metrics import DaemonMetrics, SourceHealth
+from monitor.allocator import ARENAS, limit_arenas
 from monitor.clock import Clock
 from monitor.collector import collector_paused
 from monitor.config import ENTITY_NAMES, Config
@@ -175,6 +176,7 @@ class Daemon:
 
     def start(self) -> None:
         """Open the store, load what it knows, open the sources."""
+        arenas = limit_arenas()  # before the threads: see monitor.allocator
         self.store.open()
         # Each run of rows of one source's entity (mostly all of them: rows come as they
         # were stored) is held at once.
@@ -206,6 +208,7 @@ class Daemon:
             open_findings=sum(e.state == OPEN for e in self._ledger.values()),
             sources=list(self.sources),
             simulated_clock=self.clock.simulated,
+            malloc_arenas=ARENAS if arenas else os.environ.get("MALLOC_ARENA_MAX", "default"),
         )
 
     def close(self) -> None:
