@@ -81,6 +81,7 @@ from hall import (
 
 from exporters.http import MetricsServer
 from exporters.metrics import PROMETHEUS_ACCEPT
+from monitor.allocator import limit_arenas
 from monitor.clock import Clock
 from monitor.config import Config, SqlSourceConfig, parse_config
 from monitor.daemon import Daemon
@@ -638,6 +639,9 @@ def report(run: Run, command: str, load_before: str, load_after: str) -> str:
 
 
 def main() -> int:
+    # This process is the daemon's: what the daemon sets before its first thread is set
+    # here before the benchmark's (the read floor's); see monitor.allocator.
+    limit_arenas()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, help="open cases (default 1 M; 20 k with --smoke)")
     parser.add_argument("--seed", type=int, default=1)

@@ -17,7 +17,9 @@ none of what the others freed (``tests/test_allocator.py``'s probe: 169 MiB with
 glibc's default, 137 or 169 MiB with two arenas, 106 MiB with one).
 
 This is what ``MALLOC_ARENA_MAX=1`` in the environment does, set from within so that no
-deployment has to remember it; a value set in the environment is left as it is.
+deployment has to remember it; a value set in the environment is left as it is. It must
+come before the process's first thread: an arena made before stays in use, and a thread
+that ends leaves its arena to the next thread that starts.
 """
 
 from __future__ import annotations

@@ -123,6 +123,8 @@ class Daemon:
         clock: Clock | None = None,
         metrics: DaemonMetrics | None = None,
     ) -> None:
+        # Before the daemon's threads (the endpoint's, the scheduler's): monitor.allocator.
+        self._arenas = limit_arenas()
         self.config = config
         self.settings = settings
         self.tz = settings.tz
@@ -178,7 +180,6 @@ class Daemon:
 
     def start(self) -> None:
         """Open the store, load what it knows, open the sources."""
-        arenas = limit_arenas()  # before the threads: see monitor.allocator
         self.store.open()
         # Each run of rows of one source's entity (mostly all of them: rows come as they
         # were stored) is held at once.
@@ -210,7 +211,7 @@ class Daemon:
             open_findings=sum(e.state == OPEN for e in self._ledger.values()),
             sources=list(self.sources),
             simulated_clock=self.clock.simulated,
-            malloc_arenas=ARENAS if arenas else os.environ.get("MALLOC_ARENA_MAX", "default"),
+            malloc_arenas=ARENAS if self._arenas else os.environ.get("MALLOC_ARENA_MAX", "default"),
         )
 
     def close(self) -> None:
