@@ -293,9 +293,11 @@ class Daemon:
         interpreter's work, one thread at a time, so together they take no less time
         (the 1 M benchmark's ingest: 126 s at once, 122 s one at a time); but the
         records they keep end up mixed with the others' rows in flight, and the peak
-        after a full evaluation was 3.37 GB against 3.26 GB. Incremental polls, mostly
-        waiting for their databases, run at once. A source slow to read everything
-        holds up the others' first polls by as long.
+        after a full evaluation was 3.37 GB against 3.26 GB (with glibc's arena per
+        thread; with one arena, :mod:`monitor.allocator`, the two did not differ at
+        200 k cases). Incremental polls, mostly waiting for their databases, run at
+        once. A source slow to read everything holds up the others' first polls by as
+        long.
         """
         since = None if full else source.next_since(self._watermarks.get((name, entity)))
         alone = self._reading_all if since is None else contextlib.nullcontext()
