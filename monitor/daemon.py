@@ -165,8 +165,6 @@ class Daemon:
         self._orphans: dict[tuple[str, str | None], dt.datetime | None] = {}
         self._future_warned: set[tuple[str, str]] = set()
         self._lock = threading.RLock()  # guards the in-memory state above
-        # Held by an entity's poll that reads everything (see _poll_entity).
-        self._reading_all = threading.Lock()
         self._scheduler: BlockingScheduler | None = None
         self._running_jobs = 0
         self._running: set[str] = set()  # job ids running now
@@ -287,26 +285,12 @@ class Daemon:
         judging): a first poll maps hundreds of thousands of records that form no
         cycles, and each full collection their allocations trigger walks all of them
         again. A big batch is settled (collected young, frozen) once it is held.
-
-        Polls that read everything (a source's first poll, the nightly resync) go one
-        entity at a time, whichever their source. Mapping millions of rows is the
-        interpreter's work, one thread at a time, so together they take no less time
-        (the 1 M benchmark's ingest: 126 s at once, 122 s one at a time); but the
-        records they keep end up mixed with the others' rows in flight, and the peak
-        after a full evaluation was 3.37 GB against 3.26 GB (with glibc's arena per
-        thread; with one arena, :mod:`monitor.allocator`, the two did not differ at
-        200 k cases). Incremental polls, mostly waiting for their databases, run at
-        once. A source slow to read everything holds up the others' first polls by as
-        long.
         """
-        since = None if full else source.next_since(self._watermarks.get((name, entity)))
-        alone = self._reading_all if since is None else contextlib.nullcontext()
-        with alone, collector_paused():
-            return self._poll_entity_paused(name, source, entity, since)
+        with collector_paused():
+            return self._poll_entity_paused(name, source, entity, full)
 
-    def _poll_entity_paused(
-        self, name: str, source: Source, entity: str, since: dt.datetime | None
-    ) -> int:
+    def _poll_entity_paused(self, name: str, source: Source, entity: str, full: bool) -> int:
+        since = None if full else source.next_since(self._watermarks.get((name, entity)))
         batch = source.poll(entity, since)
         # A record equal to what the source delivered last is neither stored nor held
         # again (records compare by value).

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from monitor.clock import Clock
-from monitor.daemon import Daemon, SourceState
+from monitor.daemon import Daemon
 from monitor.demo import load_example
 from monitor.settings import Settings
-from monitor.sources.base import EntityBatch
 from monitor.store import RESOLVED, StateStore
 from tests.example_hall import AT, SHANGHAI
 from tests.test_daemon_integration import hall_config, load_hall_config
@@ -134,64 +132,6 @@ def test_resync_polls_every_source_at_once(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="broke"):  # not lost in its thread
         daemon.poll_all()
     daemon.sources = {"approval": state}
-    daemon.close()
-
-
-class _Timed:
-    """A source of one entity that delivers nothing, noting which polls overlap."""
-
-    display_url = "test"
-    full_poll_lists_all = True
-
-    def __init__(self, name: str, entity: str, log: list[tuple[str, bool, int]]) -> None:
-        self.name, self.entities, self.log = name, (entity,), log
-        self.incremental = threading.Barrier(2, timeout=10)
-
-    def poll(self, entity: str, since: dt.datetime | None = None) -> EntityBatch:
-        _active.append(self.name)
-        if since is None:
-            time.sleep(0.2)  # long enough for the other to start, were it let
-            self.log.append((self.name, True, len(_active)))
-        else:
-            self.incremental.wait()  # only passes once the other source is polling too
-            self.log.append((self.name, False, len(_active)))
-            self.incremental.wait()  # neither leaves before both have counted
-        _active.remove(self.name)
-        return EntityBatch(watermark=AT)
-
-    def next_since(self, watermark: dt.datetime | None) -> dt.datetime | None:
-        return watermark
-
-    def close(self) -> None:
-        pass
-
-
-_active: list[str] = []
-
-
-def test_polls_that_read_everything_go_one_at_a_time(tmp_path: Path) -> None:
-    """First polls (and resyncs) of different sources do not overlap; incremental polls
-    of the same sources do."""
-    url = f"sqlite:///{tmp_path / 'hall.db'}"
-    load_example(url)
-    daemon = _daemon(tmp_path, url)
-    log: list[tuple[str, bool, int]] = []
-    window, bank = _Timed("window", "tickets", log), _Timed("bank", "payments", log)
-    window.incremental = bank.incremental
-    kept = daemon.sources
-    daemon.sources = {
-        s.name: SourceState(source=s, interval_seconds=60, lock=threading.Lock())  # type: ignore[arg-type]
-        for s in (window, bank)
-    }
-    assert daemon.poll_all() == {"window": True, "bank": True}  # first polls: everything
-    assert sorted(log) == [("bank", True, 1), ("window", True, 1)]
-    log.clear()
-    assert daemon.poll_all() == {"window": True, "bank": True}  # incremental: at once
-    assert sorted(log) == [("bank", False, 2), ("window", False, 2)]
-    log.clear()
-    daemon.resync()
-    assert sorted(log) == [("bank", True, 1), ("window", True, 1)]
-    daemon.sources = kept
     daemon.close()
 
 
