@@ -6,7 +6,6 @@ has its own arena, stays so for that thread.
 
 from __future__ import annotations
 
-import os
 import platform
 import subprocess
 import sys
@@ -52,11 +51,10 @@ print(int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1)) // 1024)
 glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
 
 
-def _peak_mib(mode: str, env: dict[str, str] | None = None) -> int:
+def _peak_mib(mode: str) -> int:
     done = subprocess.run(
         [sys.executable, "-c", PROBE, mode],
         cwd=ROOT,
-        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         check=True,

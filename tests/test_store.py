@@ -206,7 +206,7 @@ def _records(store: StateStore) -> dict[tuple[str, str, str], Any]:
     return {(s, e, k): r for s, e, k, r in store.load_entities()}
 
 
-def _payloads(*records: tuple[str, Any]) -> list[tuple[str, Any]]:
+def _upserts(*records: tuple[str, Any]) -> list[tuple[str, Any]]:
     return [(record_key(entity, r), r) for entity, r in records]
 
 
@@ -219,7 +219,7 @@ def test_encoding_is_the_models_json() -> None:
 
 def test_every_entity_kind_survives_the_store(store: StateStore) -> None:
     for entity, record, _key in ROUND_TRIPS:
-        store.apply_poll("approval", entity, _payloads((entity, record)), [], None, [], T0, False)
+        store.apply_poll("approval", entity, _upserts((entity, record)), [], None, [], T0, False)
     again = _reopen(store)
     try:
         loaded = _records(again)
@@ -232,12 +232,12 @@ def test_apply_poll_upserts_and_deletes(store: StateStore) -> None:
     first = Ticket(id="T1", issued_at=T0)
     second = Ticket(id="T2", issued_at=T0)
     store.apply_poll(
-        "queue", "tickets", _payloads(("tickets", first), ("tickets", second)), [], T0, [], T0, True
+        "queue", "tickets", _upserts(("tickets", first), ("tickets", second)), [], T0, [], T0, True
     )
     served = first.model_copy(update={"status": TicketStatus.SERVED})
     later = T0 + dt.timedelta(minutes=1)
     store.apply_poll(
-        "queue", "tickets", _payloads(("tickets", served)), ["T2"], later, [], later, False
+        "queue", "tickets", _upserts(("tickets", served)), ["T2"], later, [], later, False
     )
     assert _records(store) == {("queue", "tickets", "T1"): served}
 
@@ -245,8 +245,8 @@ def test_apply_poll_upserts_and_deletes(store: StateStore) -> None:
 def test_same_key_in_two_sources_or_entities_is_kept_apart(store: StateStore) -> None:
     a = Ticket(id="X", issued_at=T0)
     b = Evaluation(id="X", rated_at=T0, level=1)
-    store.apply_poll("queue", "tickets", _payloads(("tickets", a)), [], None, [], T0, False)
-    store.apply_poll("rate", "evaluations", _payloads(("evaluations", b)), [], None, [], T0, False)
+    store.apply_poll("queue", "tickets", _upserts(("tickets", a)), [], None, [], T0, False)
+    store.apply_poll("rate", "evaluations", _upserts(("evaluations", b)), [], None, [], T0, False)
     store.apply_poll("rate", "tickets", [], ["X"], None, [], T0, False)  # nothing there
     assert _records(store) == {("queue", "tickets", "X"): a, ("rate", "evaluations", "X"): b}
 
@@ -313,7 +313,7 @@ def test_files_are_recorded_and_known(store: StateStore) -> None:
     store.apply_poll(
         "bank",
         "payments",
-        _payloads(("payments", PAYMENT)),
+        _upserts(("payments", PAYMENT)),
         [],
         None,
         [_file("a.csv", "d1"), rejected],
@@ -333,7 +333,7 @@ def test_a_failed_poll_commits_nothing(store: StateStore) -> None:
     store.apply_poll(
         "bank",
         "payments",
-        _payloads(("payments", kept)),
+        _upserts(("payments", kept)),
         [],
         before_mark,
         [_file("old.csv", "d0")],
@@ -346,7 +346,7 @@ def test_a_failed_poll_commits_nothing(store: StateStore) -> None:
         store.apply_poll(
             "bank",
             "payments",
-            _payloads(("payments", new)),
+            _upserts(("payments", new)),
             ["P0"],
             T0 + dt.timedelta(hours=1),
             [_file("new.csv", "d1"), _file(None, "d2")],
@@ -375,7 +375,7 @@ def test_a_failure_after_the_writes_rolls_them_back(
         store.apply_poll(
             "bank",
             "payments",
-            _payloads(("payments", PAYMENT)),
+            _upserts(("payments", PAYMENT)),
             [],
             T0,
             [_file("a.csv", "d1")],
@@ -631,11 +631,11 @@ def test_a_bulk_poll_upserts_like_single_rows(store: StateStore) -> None:
     count = COPY_UPSERT_ROWS + 7
     tickets = [Ticket(id=f"T{n}", issued_at=T0 + dt.timedelta(seconds=n)) for n in range(count)]
     store.apply_poll(
-        "queue", "tickets", _payloads(*(("tickets", t) for t in tickets)), [], T0, [], T0, True
+        "queue", "tickets", _upserts(*(("tickets", t) for t in tickets)), [], T0, [], T0, True
     )
     served = [t.model_copy(update={"status": TicketStatus.SERVED}) for t in tickets[: count - 1]]
     again = Ticket(id="T0", issued_at=T0, number="A001")  # T0 twice: the last one wins
-    rows = _payloads(*(("tickets", t) for t in served), ("tickets", again))
+    rows = _upserts(*(("tickets", t) for t in served), ("tickets", again))
     later = T0 + dt.timedelta(minutes=1)
     store.apply_poll("queue", "tickets", rows, [], later, [], later, False)
     expected = {("queue", "tickets", t.id): t for t in [again, *served[1:], tickets[-1]]}
@@ -650,10 +650,10 @@ def test_a_first_bulk_poll_copies_straight_in_like_an_upsert(store: StateStore) 
     next poll of the same source updates its rows."""
     count = COPY_UPSERT_ROWS + 5
     other = Ticket(id="T1", issued_at=T0, number="B001")
-    store.apply_poll("kiosk", "tickets", _payloads(("tickets", other)), [], T0, [], T0, True)
+    store.apply_poll("kiosk", "tickets", _upserts(("tickets", other)), [], T0, [], T0, True)
     tickets = [Ticket(id=f"T{n}", issued_at=T0 + dt.timedelta(seconds=n)) for n in range(count)]
     again = Ticket(id="T3", issued_at=T0, number="A003")  # T3 twice: the last one wins
-    first = _payloads(*(("tickets", t) for t in tickets), ("tickets", again))
+    first = _upserts(*(("tickets", t) for t in tickets), ("tickets", again))
     store.apply_poll("queue", "tickets", first, [], T0, [], T0, True)
     expected = {("queue", "tickets", t.id): t for t in tickets}
     expected[("queue", "tickets", "T3")] = again
@@ -662,7 +662,7 @@ def test_a_first_bulk_poll_copies_straight_in_like_an_upsert(store: StateStore) 
     served = [t.model_copy(update={"status": TicketStatus.SERVED}) for t in tickets]
     later = T0 + dt.timedelta(minutes=1)
     store.apply_poll(
-        "queue", "tickets", _payloads(*(("tickets", t) for t in served)), [], later, [], later, True
+        "queue", "tickets", _upserts(*(("tickets", t) for t in served)), [], later, [], later, True
     )
     expected.update({("queue", "tickets", t.id): t for t in served})
     assert _records(store) == expected
@@ -694,7 +694,7 @@ def test_bulk_writes_of_a_shard_stay_in_its_schema(postgres_module_url: str) -> 
     try:
         tickets = [Ticket(id=f"S{n}", issued_at=T0) for n in range(COPY_UPSERT_ROWS)]
         shard.apply_poll(
-            "queue", "tickets", _payloads(*(("tickets", t) for t in tickets)), [], T0, [], T0, True
+            "queue", "tickets", _upserts(*(("tickets", t) for t in tickets)), [], T0, [], T0, True
         )
         assert len(_records(shard)) == COPY_UPSERT_ROWS
         entry = _entry(_finding("C1"))
