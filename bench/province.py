@@ -115,14 +115,24 @@ class Run:
     rows: dict[str, int] = field(default_factory=dict)
     profiles: dict[str, str] = field(default_factory=dict)
     peaks: dict[str, int] = field(default_factory=dict)  # peak RSS (bytes) after each step
+    cpu: dict[str, float | None] = field(default_factory=dict)  # CPU seconds of each step
     findings: int = 0
     report: tuple[str, int, int] = ("", 0, 0)  # month, its cases, files written
     report_rss: int = 0  # peak RSS (bytes) of the report's own process
 
-    def took(self, label: str, seconds: float) -> None:
-        """A step's time, and the process's peak RSS once it is done (where the peak is)."""
+    def took(self, label: str, seconds: float, cpu: float | None = None) -> None:
+        """A step's time, its CPU time (see :func:`cpu_seconds`) and the process's peak RSS
+        once it is done (where the peak is)."""
         self.timings[label] = seconds
+        self.cpu[label] = cpu
         self.peaks[label] = peak_rss_bytes()
+
+    @contextmanager
+    def step(self, label: str) -> Iterator[None]:
+        """Time the block as the step ``label``: wall clock and CPU."""
+        started, cpu = time.perf_counter(), cpu_seconds()
+        yield
+        self.took(label, time.perf_counter() - started, cpu_seconds() - cpu)
 
 
 @contextmanager
@@ -142,10 +152,9 @@ def fresh_databases(*suffixes: str) -> Iterator[list[str]]:
 
 
 def _timed(run: Run, label: str, step: Callable[[], Any]) -> Any:
-    started = time.perf_counter()
-    result = step()
-    run.took(label, time.perf_counter() - started)
-    print(f"  {label:<28} {run.timings[label]:8.2f} s", flush=True)
+    with run.step(label):
+        result = step()
+    print(f"  {label:<28} {run.timings[label]:8.2f} s (CPU {run.cpu[label]:.2f} s)", flush=True)
     return result
 
 
@@ -303,11 +312,10 @@ def monthly_report(run: Run, daemon: Daemon, config: Any, workdir: Path) -> None
         f"{c.accepted_at.astimezone(SHANGHAI):%Y-%m}" for c in daemon.assembler.cases.values()
     )
     month, cases = months.most_common(1)[0]
-    started = time.perf_counter()
     report = config.report.model_copy(update={"directory": workdir / "reports"})
     config = config.model_copy(update={"report": report})
-    written = generate_apart(config, month, AT, SHANGHAI)
-    run.took("monthly report", time.perf_counter() - started)
+    with run.step("monthly report"):
+        written = generate_apart(config, month, AT, SHANGHAI)
     run.report = (month, cases, len(written.paths))
     run.report_rss = written.peak_rss_bytes
     print(
@@ -316,6 +324,16 @@ def monthly_report(run: Run, daemon: Daemon, config: Any, workdir: Path) -> None
         f"{written.peak_rss_bytes / 1e9:.2f} GB)",
         flush=True,
     )
+
+
+def cpu_seconds() -> float:
+    """CPU time (user and system) of this process and of the children it has waited for
+    (the generator, the report's process) — not PostgreSQL's: a step whose wall time is
+    well above it waited (for the databases, the disk), one close to it was the
+    interpreter's work."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def peak_rss_bytes() -> int:
@@ -449,13 +467,12 @@ def measure(run: Run, profile: bool, generator: str) -> None:
         workdir = Path(tempfile.mkdtemp(prefix="jiancha-bench-"))
         source_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{source_db}"
         state_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{state_db}"
-        started = time.perf_counter()
-        hall: Hall = (
-            SimulatedHall(spec, source_url, state_url, workdir)
-            if generator == "simulator"
-            else OwnHall(spec, source_url, state_url)
-        )
-        run.took("generate (COPY)", time.perf_counter() - started)
+        with run.step("generate (COPY)"):
+            hall: Hall = (
+                SimulatedHall(spec, source_url, state_url, workdir)
+                if generator == "simulator"
+                else OwnHall(spec, source_url, state_url)
+            )
         config = parse_config(hall.config, workdir)
         floor_s, floor_rows = _timed(run, "read floor (bare psycopg)", lambda: read_floor(config))
         _timed(run, "read floor, one source after another", lambda: read_floor(config, False))
@@ -528,6 +545,7 @@ def measure(run: Run, profile: bool, generator: str) -> None:
     rss = peak_rss_bytes()
     cycles = [run.timings[f"incremental cycle {n}"] for n in range(1, CYCLES + 1)]
     cycle_s = statistics.median(cycles)
+    cycle_cpu = [run.cpu[f"incremental cycle {n}"] or 0.0 for n in range(1, CYCLES + 1)]
     run.figures = [
         Figure(
             f"full rule evaluation, {spec.cases:,} open cases",
@@ -546,7 +564,8 @@ def measure(run: Run, profile: bool, generator: str) -> None:
             cycle_s <= 1,
             f"poll + store + evaluate + metrics; the median of {CYCLES} cycles "
             f"{hall.spacing}: the first {cycles[0]:.2f} s, the slowest {max(cycles):.2f} s (cycle "
-            f"{cycles.index(max(cycles)) + 1})",
+            f"{cycles.index(max(cycles)) + 1}); this process's CPU in a cycle "
+            f"{min(cycle_cpu):.2f}–{max(cycle_cpu):.2f} s",
         ),
         Figure(
             "ingest throughput vs read floor",
@@ -628,11 +647,21 @@ def report(run: Run, command: str, load_before: str, load_after: str) -> str:
     ]
     for f in run.figures:
         lines.append(f"| {f.target} | {f.goal} | {f.measured} | {mark[f.met]} | {f.note} |")
-    lines += ["", "## Steps", "", "| step | seconds | peak RSS after it |", "|---|---|---|"]
     lines += [
-        f"| {label} | {seconds:.2f} | {run.peaks[label] / 1e9:.2f} GB |"
-        for label, seconds in run.timings.items()
+        "",
+        "## Steps",
+        "",
+        "CPU: this process's and its children's (the generator, the report's process), "
+        "not PostgreSQL's; a step whose seconds are well above it waited for the databases "
+        "or the disk.",
+        "",
+        "| step | seconds | CPU seconds | peak RSS after it |",
+        "|---|---|---|---|",
     ]
+    for label, seconds in run.timings.items():
+        cpu = run.cpu.get(label)
+        shown = "—" if cpu is None else f"{cpu:.2f}"
+        lines.append(f"| {label} | {seconds:.2f} | {shown} | {run.peaks[label] / 1e9:.2f} GB |")
     for label, text in run.profiles.items():
         lines += ["", f"## Hot spots: {label} (cProfile, by own time)", "", "```", text, "```"]
     return "\n".join(lines) + "\n"
