@@ -115,7 +115,7 @@ class Run:
     rows: dict[str, int] = field(default_factory=dict)
     profiles: dict[str, str] = field(default_factory=dict)
     peaks: dict[str, int] = field(default_factory=dict)  # peak RSS (bytes) after each step
-    cpu: dict[str, float | None] = field(default_factory=dict)  # CPU seconds of each step
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of each step timed so
     findings: int = 0
     report: tuple[str, int, int] = ("", 0, 0)  # month, its cases, files written
     report_rss: int = 0  # peak RSS (bytes) of the report's own process
@@ -124,7 +124,8 @@ class Run:
         """A step's time, its CPU time (see :func:`cpu_seconds`) and the process's peak RSS
         once it is done (where the peak is)."""
         self.timings[label] = seconds
-        self.cpu[label] = cpu
+        if cpu is not None:
+            self.cpu[label] = cpu
         self.peaks[label] = peak_rss_bytes()
 
     @contextmanager
@@ -545,7 +546,7 @@ def measure(run: Run, profile: bool, generator: str) -> None:
     rss = peak_rss_bytes()
     cycles = [run.timings[f"incremental cycle {n}"] for n in range(1, CYCLES + 1)]
     cycle_s = statistics.median(cycles)
-    cycle_cpu = [run.cpu[f"incremental cycle {n}"] or 0.0 for n in range(1, CYCLES + 1)]
+    cycle_cpu = [run.cpu[f"incremental cycle {n}"] for n in range(1, CYCLES + 1)]
     run.figures = [
         Figure(
             f"full rule evaluation, {spec.cases:,} open cases",
