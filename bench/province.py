@@ -115,7 +115,7 @@ class Run:
     rows: dict[str, int] = field(default_factory=dict)
     profiles: dict[str, str] = field(default_factory=dict)
     peaks: dict[str, int] = field(default_factory=dict)  # peak RSS (bytes) after each step
-    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of each step timed so
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds, steps timed by step()
     findings: int = 0
     report: tuple[str, int, int] = ("", 0, 0)  # month, its cases, files written
     report_rss: int = 0  # peak RSS (bytes) of the report's own process
