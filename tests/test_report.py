@@ -50,7 +50,7 @@ from monitor.settings import Settings
 from monitor.store import StateStore
 from tests.demo_hall import SHANGHAI as SH
 from tests.demo_hall import DemoHall, demo_hall
-from tests.services import require_binary
+from tests.services import require_binary, unavailable
 
 SPEC = SimulationSpec(centers=2, windows=20, arrivals_per_window=7.0)  # ten windows a center
 FIRST = dt.date(2026, 9, 14)  # the hall's first day (a Monday)
@@ -734,3 +734,22 @@ def test_progress_steps_are_reported(month: Month, tmp_path: Path) -> None:
         "生成 HTML",
     ]
     assert len(steps) == step_count(centers=1, formats=1)  # the progress bar's total
+
+
+def test_charts_find_a_cjk_font_installed_after_matplotlib_listed_its_fonts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """matplotlib lists the fonts once and caches the list: fonts-noto-cjk installed after
+    a first run is not on it. The charts look among the system's fonts then, rather than
+    failing for a font that is there."""
+    from matplotlib import font_manager
+
+    from exporters.report import charts
+
+    if not any("CJK" in Path(p).name for p in font_manager.findSystemFonts()):
+        unavailable("Debian's fonts-noto-cjk is not installed")
+    manager = font_manager.fontManager
+    stale = [f for f in manager.ttflist if f.name not in charts.CJK_FAMILIES]
+    monkeypatch.setattr(manager, "ttflist", stale)
+    assert charts.cjk_family() in charts.CJK_FAMILIES
+    assert any(f.name in charts.CJK_FAMILIES for f in manager.ttflist)  # added to the list

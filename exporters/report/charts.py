@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 
 import matplotlib
@@ -23,12 +24,28 @@ class FontMissing(RuntimeError):
     """No CJK font is installed: charts would print empty boxes (tofu)."""
 
 
-def cjk_family() -> str:
+def _installed_cjk() -> str | None:
     installed = {f.name for f in font_manager.fontManager.ttflist}
-    for family in CJK_FAMILIES:
-        if family in installed:
-            return family
-    raise FontMissing("no CJK font found for the report charts; install Debian's fonts-noto-cjk")
+    return next((family for family in CJK_FAMILIES if family in installed), None)
+
+
+def cjk_family() -> str:
+    """The CJK family the charts are drawn in.
+
+    matplotlib keeps the list of fonts it found when it first ran (cached on disk), so a
+    font installed since — Debian's fonts-noto-cjk put in after a first report was
+    tried — is not on it: the system's CJK fonts are then added to it before giving up."""
+    family = _installed_cjk()
+    if family is None:
+        for path in font_manager.findSystemFonts():
+            if "CJK" in os.path.basename(path):
+                font_manager.fontManager.addfont(path)
+        family = _installed_cjk()
+    if family is None:
+        raise FontMissing(
+            "no CJK font found for the report charts; install Debian's fonts-noto-cjk"
+        )
+    return family
 
 
 @dataclass(frozen=True)
