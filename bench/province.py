@@ -43,6 +43,7 @@ import io
 import os
 import platform
 import pstats
+import random
 import resource
 import shlex
 import statistics
@@ -114,6 +115,7 @@ class Run:
     timings: dict[str, float] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     profiles: dict[str, str] = field(default_factory=dict)
+    pace: list[float] = field(default_factory=list)  # machine_pace() before and after
     peaks: dict[str, int] = field(default_factory=dict)  # peak RSS (bytes) after each step
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds, steps timed by step()
     findings: int = 0
@@ -335,6 +337,34 @@ def cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+PACE_RECORDS = 200_000
+
+
+def machine_pace(records: int = PACE_RECORDS) -> float:
+    """Seconds of a fixed workload of the interpreter's, like the daemon's own and
+    independent of its code: ``records`` small records with an aware instant and a code,
+    held in a dictionary by id, then read back in a random order (each instant's
+    timestamp, each code's length). The same on every run, so that two runs' figures can
+    be told apart by code from by machine: this machine's pace drifts from session to
+    session more than most changes move the figures."""
+    tz = SHANGHAI
+    rng = random.Random(1)
+    base = dt.datetime(2026, 1, 1, tzinfo=tz)
+    started = time.perf_counter()
+    held = {
+        f"R{n:09d}": (base + dt.timedelta(seconds=rng.randrange(10**8)), f"W{n % 997:03d}", n)
+        for n in range(records)
+    }
+    ids = list(held)
+    rng.shuffle(ids)
+    total = 0
+    for record_id in ids:
+        at, code, number = held[record_id]
+        total += int(at.timestamp()) % 7 + len(code) + number % 3
+    assert total > 0
+    return time.perf_counter() - started
 
 
 def peak_rss_bytes() -> int:
@@ -645,6 +675,9 @@ def report(run: Run, command: str, load_before: str, load_after: str) -> str:
         f"- machine: {machine()}",
         f"- command: `{command}`",
         f"- load average (1/5/15 min) before: {load_before}; after: {load_after}",
+        "- machine pace (a fixed workload of the interpreter's, `machine_pace`: "
+        f"{PACE_RECORDS:,} records held and read back; lower is faster) before: "
+        + "; after: ".join(f"{p:.2f} s" for p in run.pace),
         f"- hall: {run.spec.cases:,} open cases, {run.rows.get('source rows', 0):,} source rows "
         f"in all; {run.findings:,} findings at the first evaluation",
         "",
@@ -696,7 +729,10 @@ def main() -> int:
     configure_logging("json", "ERROR")
     load_before = load()
     run = Run(HallSpec(args.cases, seed=args.seed))
+    run.pace.append(machine_pace())
+    print(f"machine pace: {run.pace[0]:.2f} s", flush=True)
     measure(run, args.profile, args.generator)
+    run.pace.append(machine_pace())
     text = report(run, shlex.join(["python", *sys.argv]), load_before, load())
     if args.output:
         args.output.write_text(text, encoding="utf-8")
