@@ -118,6 +118,9 @@ class Run:
     pace: list[float] = field(default_factory=list)  # machine_pace() before and after
     peaks: dict[str, int] = field(default_factory=dict)  # peak RSS (bytes) after each step
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds, steps timed by step()
+    # Bytes the machine read from disk in each step timed by step(), and how many of them
+    # it had cached before and dropped (see disk_reads); absent where /proc/vmstat is.
+    reads: dict[str, tuple[int, int]] = field(default_factory=dict)
     findings: int = 0
     report: tuple[str, int, int] = ("", 0, 0)  # month, its cases, files written
     report_rss: int = 0  # peak RSS (bytes) of the report's own process
@@ -133,9 +136,12 @@ class Run:
     @contextmanager
     def step(self, label: str) -> Iterator[None]:
         """Time the block as the step ``label``: wall clock and CPU."""
-        started, cpu = time.perf_counter(), cpu_seconds()
+        started, cpu, reads = time.perf_counter(), cpu_seconds(), disk_reads()
         yield
         self.took(label, time.perf_counter() - started, cpu_seconds() - cpu)
+        after = disk_reads()
+        if reads is not None and after is not None:
+            self.reads[label] = (after[0] - reads[0], after[1] - reads[1])
 
 
 @contextmanager
@@ -365,6 +371,24 @@ def machine_pace(records: int = PACE_RECORDS) -> float:
         total += int(at.timestamp()) % 7 + len(code) + number % 3
     assert total > 0
     return time.perf_counter() - started
+
+
+def disk_reads() -> tuple[int, int] | None:
+    """Bytes the whole machine has read from disk (``pgpgin``), and of those the file
+    pages it had cached and dropped before (``workingset_refault_file``), from
+    ``/proc/vmstat``; None where there is none. PostgreSQL keeps its tables in the
+    system's page cache beyond its own small buffers: a step whose reads are high waited
+    for the disk for pages that were in memory a moment before (on this machine DAMON's
+    page-out drops cold page cache with most of the memory free)."""
+    try:
+        with open("/proc/vmstat", encoding="ascii") as vmstat:
+            counters = dict(line.split() for line in vmstat)
+        return (
+            int(counters["pgpgin"]) * 1024,
+            int(counters["workingset_refault_file"]) * resource.getpagesize(),
+        )
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def peak_rss_bytes() -> int:
@@ -692,15 +716,20 @@ def report(run: Run, command: str, load_before: str, load_after: str) -> str:
         "",
         "CPU: this process's and its children's (the generator, the report's process), "
         "not PostgreSQL's; a step whose seconds are well above it waited for the databases "
-        "or the disk.",
+        "or the disk. Disk reads: the whole machine's (PostgreSQL's above all), and of "
+        "them what it had cached before and dropped (read again).",
         "",
-        "| step | seconds | CPU seconds | peak RSS after it |",
-        "|---|---|---|---|",
+        "| step | seconds | CPU seconds | disk reads (read again) | peak RSS after it |",
+        "|---|---|---|---|---|",
     ]
     for label, seconds in run.timings.items():
         cpu = run.cpu.get(label)
         shown = "—" if cpu is None else f"{cpu:.2f}"
-        lines.append(f"| {label} | {seconds:.2f} | {shown} | {run.peaks[label] / 1e9:.2f} GB |")
+        reads = run.reads.get(label)
+        read = "—" if reads is None else f"{reads[0] / 1e6:,.0f} MB ({reads[1] / 1e6:,.0f} MB)"
+        lines.append(
+            f"| {label} | {seconds:.2f} | {shown} | {read} | {run.peaks[label] / 1e9:.2f} GB |"
+        )
     for label, text in run.profiles.items():
         lines += ["", f"## Hot spots: {label} (cProfile, by own time)", "", "```", text, "```"]
     return "\n".join(lines) + "\n"
