@@ -135,7 +135,7 @@ class Run:
 
     @contextmanager
     def step(self, label: str) -> Iterator[None]:
-        """Time the block as the step ``label``: wall clock and CPU."""
+        """Time the block as the step ``label``: wall clock, CPU and disk reads."""
         started, cpu, reads = time.perf_counter(), cpu_seconds(), disk_reads()
         yield
         self.took(label, time.perf_counter() - started, cpu_seconds() - cpu)
@@ -355,9 +355,8 @@ def machine_pace(records: int = PACE_RECORDS) -> float:
     timestamp, each code's length). The same on every run, so that two runs' figures can
     be told apart by code from by machine: this machine's pace drifts from session to
     session more than most changes move the figures."""
-    tz = SHANGHAI
     rng = random.Random(1)
-    base = dt.datetime(2026, 1, 1, tzinfo=tz)
+    base = dt.datetime(2026, 1, 1, tzinfo=SHANGHAI)
     started = time.perf_counter()
     held = {
         f"R{n:09d}": (base + dt.timedelta(seconds=rng.randrange(10**8)), f"W{n % 997:03d}", n)
