@@ -33,6 +33,14 @@ class _Instant(dt.datetime):
     """A datetime the fast paths do not recognise."""
 
 
+class _Whole(int):
+    """An int the fast paths do not recognise."""
+
+
+class _Amount(Decimal):
+    """A Decimal the fast paths do not recognise."""
+
+
 def _general(value: Any) -> Any:
     if type(value) is str:
         return _Text(value)
@@ -47,6 +55,10 @@ def _general(value: Any) -> Any:
             value.microsecond,
             tzinfo=value.tzinfo,
         )
+    if type(value) is int:
+        return _Whole(value)
+    if type(value) is Decimal:
+        return _Amount(value)
     return value
 
 
@@ -80,8 +92,14 @@ TIMES: list[Any] = [
     b"20260911145400",
 ]
 TEXTS: list[Any] = [None, "", " ", "A1", " B2 ", "中心", 12, Decimal("3.0")]
-NUMBERS: list[Any] = [None, "", "3", " 4 ", "x", "-1", "2.5", 7, Decimal("1.00"), "1e400"]
-MONEY: list[Any] = [None, "12.30", "¥1,200.00", "1.005", "x", Decimal("3.10"), 500]
+NUMBERS: list[Any] = [
+    *(None, "", "3", " 4 ", "x", "-1", "2.5", 7, -2, 0, Decimal("1.00"), Decimal("-3")),
+    *("1e400", Decimal("2.5"), Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity")),
+]
+MONEY: list[Any] = [
+    *(None, "12.30", "¥1,200.00", "1.005", "x", Decimal("3.10"), Decimal("-0.50"), 500),
+    *(Decimal("1.005"), Decimal("NaN"), Decimal("sNaN"), Decimal("-Infinity"), -7),
+]
 FLAGS: list[Any] = [None, True, False, "1", "否", "maybe", "", 0]
 IDENTITIES: list[Any] = [None, "", " ", "11010519491231002X", "张三", 110105]
 RESULTS: list[Any] = [None, "0", "1", "2", "9", "approved"]

@@ -177,10 +177,14 @@ def _date(row: Mapping[str, Any], field: str, ctx: RowContext) -> dt.date | None
 
 def _integer(row: Mapping[str, Any], field: str, *, limit: bool = False) -> int | None:
     value = row.get(field)
+    if type(value) is int:  # what drivers return for an integer column: no text round trip
+        if limit and value < 0:
+            raise RowError("negative_limit", f"{field}: {value} is negative")
+        return value
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
-        number = Decimal(str(value).strip())
+        number = value if type(value) is Decimal else Decimal(str(value).strip())
     except InvalidOperation:
         raise RowError("bad_number", f"{field}: not a number") from None
     if not number.is_finite():
@@ -196,6 +200,10 @@ def _required_integer(row: Mapping[str, Any], field: str, *, limit: bool = False
     return _present(_integer(row, field, limit=limit), field)
 
 
+def _amount_text(value: object) -> str:
+    return str(value).strip().replace(",", "").lstrip("¥￥")
+
+
 def _fen(row: Mapping[str, Any], field: str) -> int | None:
     """Money from ``<field>_fen`` (integer fen) or ``<field>_yuan`` (exact decimal yuan)."""
     fen = _integer(row, f"{field}_fen")
@@ -205,7 +213,9 @@ def _fen(row: Mapping[str, Any], field: str) -> int | None:
     if yuan is None or (isinstance(yuan, str) and not yuan.strip()):
         return None
     try:
-        amount = Decimal(str(yuan).strip().replace(",", "").lstrip("¥￥")) * 100
+        # A numeric column arrives as a Decimal: the text's own value, without the text.
+        number = yuan if type(yuan) is Decimal else Decimal(_amount_text(yuan))
+        amount = number * 100
     except InvalidOperation:
         raise RowError("bad_number", f"{field}_yuan: not an amount") from None
     if not amount.is_finite():

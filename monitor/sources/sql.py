@@ -148,17 +148,21 @@ class SqlSource:
                 # Oracle and DB2 upper-case unquoted aliases: match names case-blind.
                 names = result.keys()
                 columns = [name.lower() for name in names]
-                for row in result:
-                    batch.rows += 1
-                    values = tuple(row)
-                    if rows.known and rows.skip(values, batch):
-                        continue
-                    before = len(batch.records)
-                    updated = self._rows.map(
-                        entity, dict(zip(columns, values, strict=True)), ctx, batch
-                    )
-                    if len(batch.records) > before:
-                        rows.mapped(values, entity, batch.records[-1], updated, batch.watermark)
+                records, known, skip = batch.records, rows.known, rows.skip
+                map_row, mapped = self._rows.map, rows.mapped
+                # Rows a fetch at a time (fewer calls per row than one at a time).
+                for part in result.partitions():
+                    batch.rows += len(part)
+                    for row in part:
+                        values = tuple(row)
+                        if known and skip(values, batch):
+                            continue
+                        before = len(records)
+                        updated = map_row(
+                            entity, dict(zip(columns, values, strict=True)), ctx, batch
+                        )
+                        if len(records) > before:
+                            mapped(values, entity, records[-1], updated, batch.watermark)
         except OperationalError as exc:
             self._rebuild()
             raise SourceUnavailable(self.name, _describe(exc)) from exc
@@ -202,6 +206,7 @@ class _Unchanged:
         self.keys: set[str] = set()
         self.repeated: set[str] = set()
         self._prune_at = self._PRUNE_EVERY
+        self._record_key = _record_key()
 
     def _key(self, key: str) -> None:
         if key in self.keys:
@@ -228,7 +233,7 @@ class _Unchanged:
         updated: dt.datetime | None,
         watermark: dt.datetime | None,
     ) -> None:
-        key = _record_key()(entity, record)
+        key = self._record_key(entity, record)
         self._key(key)
         if updated is None:
             return
