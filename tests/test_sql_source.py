@@ -310,3 +310,44 @@ def test_upper_case_aliases_are_matched(sqlite_url: str, source_for) -> None:
     assert batch.rejects == []
     assert len(batch.records) == 6
     assert batch.watermark is not None
+
+
+@pytest.mark.postgres
+@pytest.mark.integration
+def test_postgres_rows_are_mapped_as_they_are_fetched(
+    postgres_url: str, source_for, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll streams: rows come a fetch batch at a time from a server-side cursor and are
+    mapped before the next batch is fetched, never all held at once (a province's first
+    poll reads millions)."""
+    import psycopg
+
+    from monitor.sources import sql
+    from monitor.sources.mapping import RowMapper
+
+    monkeypatch.setattr(sql, "_FETCH_BATCH", 2)
+    events: list[str] = []
+    fetchmany, map_row = psycopg.ServerCursor.fetchmany, RowMapper.map
+
+    def fetching(cursor: psycopg.ServerCursor, size: int = 0) -> list:
+        rows = fetchmany(cursor, size)
+        events.append(f"fetch {size}: {len(rows)}")
+        return rows
+
+    def mapping(mapper: RowMapper, *args: object) -> object:
+        events.append("map")
+        return map_row(mapper, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(psycopg.ServerCursor, "fetchmany", fetching)
+    monkeypatch.setattr(RowMapper, "map", mapping)
+    source = source_for(
+        postgres_url,
+        items="SELECT 'I' || g AS code, 5 AS statutory_limit_days, 3 AS promised_limit_days "
+        "FROM generate_series(1, 9) AS g",
+    )
+    batch = source.poll("items")
+    assert [item.code for item in batch.records] == [f"I{n}" for n in range(1, 10)]
+    # (SQLAlchemy first fetches one row to learn the result's shape.)
+    asked = [int(e.split()[1].rstrip(":")) for e in events if e.startswith("fetch")]
+    assert len(asked) >= 5 and all(0 < size <= 2 for size in asked), events
+    assert events.index("map") < max(i for i, e in enumerate(events) if e.startswith("fetch"))

@@ -150,19 +150,15 @@ class SqlSource:
                 columns = [name.lower() for name in names]
                 records, known, skip = batch.records, rows.known, rows.skip
                 map_row, mapped = self._rows.map, rows.mapped
-                # Rows a fetch at a time (fewer calls per row than one at a time).
-                for part in result.partitions():
-                    batch.rows += len(part)
-                    for row in part:
-                        values = tuple(row)
-                        if known and skip(values, batch):
-                            continue
-                        before = len(records)
-                        updated = map_row(
-                            entity, dict(zip(columns, values, strict=True)), ctx, batch
-                        )
-                        if len(records) > before:
-                            mapped(values, entity, records[-1], updated, batch.watermark)
+                for row in result:  # streamed: _FETCH_BATCH rows fetched at a time
+                    batch.rows += 1
+                    values = tuple(row)
+                    if known and skip(values, batch):
+                        continue
+                    before = len(records)
+                    updated = map_row(entity, dict(zip(columns, values, strict=True)), ctx, batch)
+                    if len(records) > before:
+                        mapped(values, entity, records[-1], updated, batch.watermark)
         except OperationalError as exc:
             self._rebuild()
             raise SourceUnavailable(self.name, _describe(exc)) from exc
