@@ -351,3 +351,58 @@ def test_postgres_rows_are_mapped_as_they_are_fetched(
     asked = [int(e.split()[1].rstrip(":")) for e in events if e.startswith("fetch")]
     assert len(asked) >= 5 and all(0 < size <= 2 for size in asked), events
     assert events.index("map") < max(i for i, e in enumerate(events) if e.startswith("fetch"))
+
+
+@pytest.mark.postgres
+@pytest.mark.integration
+def test_postgres_times_out_of_pythons_range_are_rejected_rows(
+    postgres_url: str, source_for
+) -> None:
+    """PostgreSQL holds times Python's datetime cannot ('infinity', dates BC, years past
+    9999): such a row is rejected with its reason and the poll goes on, rather than the
+    driver's fetch failing the whole poll; zoned, fractional and plain times read as the
+    instants they are."""
+    database = create_engine(postgres_url).url.database
+    _execute(
+        postgres_url,
+        # A server that writes dates its own way: the source's sessions use ISO.
+        f"ALTER DATABASE \"{database}\" SET DateStyle = 'SQL, DMY'",
+        "CREATE TABLE QH (ID VARCHAR(8), QHSJ TIMESTAMP, JSSJ TIMESTAMPTZ, FQRQ DATE)",
+        "INSERT INTO QH VALUES ('plain', '2026-10-08 09:00:00', NULL, '2026-10-08'),"
+        " ('zoned', '2026-10-08 09:00:00.25', '2026-10-08 01:30:00.5+00', NULL),"
+        " ('endless', 'infinity', NULL, NULL), ('ancient', '0044-03-15 12:00 BC', NULL, NULL),"
+        " ('far', '12026-01-01 00:00', NULL, NULL), ('open', '2026-10-08 09:00', 'infinity', NULL)",
+        "CREATE TABLE SX (CODE VARCHAR(8), FQRQ DATE)",
+        "INSERT INTO SX VALUES ('I1', '2026-10-08'), ('I2', 'infinity'), ('I3', NULL)",
+    )
+    source = source_for(
+        postgres_url,
+        tickets="SELECT ID AS id, QHSJ AS issued_at, JSSJ AS finished_at FROM QH ORDER BY ID",
+        items="SELECT CODE AS code, 5 AS statutory_limit_days, 3 AS promised_limit_days,"
+        " FQRQ AS fee_abolished_on FROM SX ORDER BY CODE",
+    )
+    with source.engine.connect() as connection:
+        assert str(connection.execute(text("SHOW DateStyle")).scalar()).startswith("ISO,")
+    with create_engine(postgres_url).connect() as connection:  # what it is without ours
+        assert connection.execute(text("SHOW DateStyle")).scalar() == "SQL, DMY"
+    tickets = source.poll("tickets")
+    assert {t.id: (t.issued_at, t.finished_at) for t in tickets.records} == {
+        "plain": (dt.datetime(2026, 10, 8, 9, tzinfo=SHANGHAI), None),
+        "zoned": (
+            dt.datetime(2026, 10, 8, 9, 0, 0, 250_000, tzinfo=SHANGHAI),
+            dt.datetime(2026, 10, 8, 9, 30, 0, 500_000, tzinfo=SHANGHAI),
+        ),
+    }
+    assert sorted((r.key, r.reason) for r in tickets.rejects) == [
+        ("ancient", "bad_time"),
+        ("endless", "bad_time"),
+        ("far", "bad_time"),
+        ("open", "bad_time"),
+    ]
+    assert all("infinity" in r.detail for r in tickets.rejects if r.key in ("endless", "open"))
+    items = source.poll("items")
+    assert {i.code: i.fee_abolished_on for i in items.records} == {
+        "I1": dt.date(2026, 10, 8),
+        "I3": None,
+    }
+    assert [(r.key, r.reason) for r in items.rejects] == [("I2", "bad_time")]

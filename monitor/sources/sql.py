@@ -5,7 +5,9 @@ Each configured entity is a SELECT whose column aliases are canonical field name
 watermark is the largest ``updated_at`` seen, minus an overlap so rows committed late
 are not missed). Connections are read-only where the dialect allows it and every
 statement has a timeout. Rows are streamed (server-side cursors), mapped one by one, and
-a row that does not map is rejected with its reason; the poll goes on.
+a row that does not map is rejected with its reason; the poll goes on. PostgreSQL's times
+and dates are read as the text the server writes, so that a time it holds and Python
+cannot ('infinity', a date BC) rejects its row rather than failing the poll.
 
 The source decides nothing about violations: it only turns rows into canonical records.
 Errors are typed by intent (see :mod:`monitor.sources.base`): the database cannot be
@@ -20,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
+from psycopg.types.string import TextLoader
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -48,7 +51,10 @@ def _engine_options(url: URL, config: SqlSourceConfig) -> dict[str, Any]:
         return {
             "connect_args": {
                 "connect_timeout": connect,
-                "options": f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}",
+                "options": (
+                    "-c default_transaction_read_only=on"
+                    f" -c statement_timeout={timeout_ms} -c DateStyle=ISO"
+                ),
                 "application_name": f"jiancha:{config.name}",
             }
         }
@@ -60,11 +66,24 @@ def _engine_options(url: URL, config: SqlSourceConfig) -> dict[str, Any]:
 
 
 def _session_guards(engine: Engine, config: SqlSourceConfig) -> None:
-    """Per-connection read-only mode and statement timeout where not set by connect args."""
+    """Per-connection settings that connect args do not make: read-only mode and the
+    statement timeout (MySQL, MariaDB, SQLite), PostgreSQL's times read as text."""
     backend = engine.url.get_backend_name()
     seconds = config.statement_timeout_seconds
 
-    if backend in {"mysql", "mariadb"}:
+    if backend == "postgresql" and engine.url.get_driver_name() == "psycopg":
+
+        @event.listens_for(engine, "connect")
+        def _postgresql(dbapi_connection: Any, _record: Any) -> None:
+            # Times and dates as the server writes them (ISO: DateStyle is set at
+            # connect), read by monitor.timeparse like any vendor's text. PostgreSQL holds
+            # times Python cannot ('infinity', dates BC, years past 9999): the driver's
+            # own loaders would fail the fetch, and the whole poll with it; as text such
+            # a row is rejected with its reason and the poll goes on.
+            for name in ("timestamp", "timestamptz", "date"):
+                dbapi_connection.adapters.register_loader(name, TextLoader)
+
+    elif backend in {"mysql", "mariadb"}:
 
         @event.listens_for(engine, "connect")
         def _mysql(dbapi_connection: Any, _record: Any) -> None:
