@@ -46,7 +46,7 @@ from psycopg.types.string import TextLoader
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hall import QUERIES, SHANGHAI, VALUE_MAPS, HallSpec, daemon_config, load_hall
-from province import fresh_databases
+from province import fetch_rows, fresh_databases
 
 from monitor.config import parse_config
 from monitor.model import Ticket, TicketStatus
@@ -219,13 +219,9 @@ def disagreements(columns: TicketColumns, records: Sequence[Ticket]) -> list[str
 
 
 def floor(dsn: str, query: str, params: Mapping[str, Any]) -> int:
-    """Fetch every row of ``query`` with a bare server-side cursor; how many."""
-    count = 0
-    with psycopg.connect(dsn) as connection, connection.cursor(name="floor") as cursor:
-        cursor.execute(query, params)
-        while rows := cursor.fetchmany(FETCH):
-            count += len(rows)
-    return count
+    """Fetch every row of ``query`` as ``bench/province.py``'s read floor does; how many."""
+    with psycopg.connect(dsn) as connection:
+        return fetch_rows(connection, query, params)
 
 
 def best(repeats: int, run: Callable[[], Any]) -> tuple[float, Any]:

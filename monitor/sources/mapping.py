@@ -177,20 +177,20 @@ def _date(row: Mapping[str, Any], field: str, ctx: RowContext) -> dt.date | None
 
 def _integer(row: Mapping[str, Any], field: str, *, limit: bool = False) -> int | None:
     value = row.get(field)
+    number: int | Decimal
     if type(value) is int:  # what drivers return for an integer column: no text round trip
-        if limit and value < 0:
-            raise RowError("negative_limit", f"{field}: {value} is negative")
-        return value
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        number = value if type(value) is Decimal else Decimal(str(value).strip())
-    except InvalidOperation:
-        raise RowError("bad_number", f"{field}: not a number") from None
-    if not number.is_finite():
-        raise RowError("bad_number", f"{field}: not a finite number")
-    if number != number.to_integral_value():
-        raise RowError("bad_number", f"{field}: {number} is not a whole number")
+        number = value
+    else:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        try:
+            number = value if type(value) is Decimal else Decimal(str(value).strip())
+        except InvalidOperation:
+            raise RowError("bad_number", f"{field}: not a number") from None
+        if not number.is_finite():
+            raise RowError("bad_number", f"{field}: not a finite number")
+        if number != number.to_integral_value():
+            raise RowError("bad_number", f"{field}: {number} is not a whole number")
     if limit and number < 0:
         raise RowError("negative_limit", f"{field}: {number} is negative")
     return int(number)
