@@ -388,6 +388,10 @@ def _line(series: bytes, value: float) -> bytes:
     return series + floatToGoString(value).encode() + b"\n"
 
 
+# What the daemon writes to the state store, as jiancha_state_store_write_seconds labels it.
+STORE_WRITES = ("poll", "ledger", "sla")
+
+
 class DaemonMetrics:
     """Every metric of one daemon, on its own registry."""
 
@@ -436,6 +440,16 @@ class DaemonMetrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
             registry=r,
         )
+        self.store_write_duration = Histogram(
+            "jiancha_state_store_write_seconds",
+            "Time to write to the state store: a polled entity's records and watermark "
+            "(poll), an evaluation's ledger changes (ledger), a batch of SLA rows (sla).",
+            ["write"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        for write in STORE_WRITES:  # shown from the start, before the first write
+            self.store_write_duration.labels(write)
         self.evaluation_duration = Histogram(
             "jiancha_rule_evaluation_duration_seconds",
             "Time to evaluate every rule and reconcile the ledger.",

@@ -816,6 +816,21 @@ def daemon_health() -> dashboard.Dashboard:
         )
         .with_panel(
             time_series(
+                "状态库写入耗时（p95）",
+                [
+                    (
+                        "histogram_quantile(0.95, sum by (write, le) "
+                        "(rate(jiancha_state_store_write_seconds_bucket[$__rate_interval])))",
+                        "{{write}}",
+                    )
+                ],
+                "s",
+                description="写入状态库的耗时：poll 为每次采集写入的记录与水位，ledger 为"
+                "每次评估的台账变更，sla 为 SLA 记录。采集或评估变慢而数据源正常时，先看这里。",
+            )
+        )
+        .with_panel(
+            time_series(
                 "告警推送",
                 [
                     (

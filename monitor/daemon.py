@@ -321,16 +321,17 @@ class Daemon:
                 )
             seen_until = now
         watermark = max((w for w in (previous, seen_until) if w is not None), default=None)
-        self.store.apply_poll(
-            name,
-            entity,
-            upserts,
-            deletes,
-            watermark,
-            batch.files,
-            now,
-            full=since is None,
-        )
+        with self.metrics.store_write_duration.labels("poll").time():
+            self.store.apply_poll(
+                name,
+                entity,
+                upserts,
+                deletes,
+                watermark,
+                batch.files,
+                now,
+                full=since is None,
+            )
         with self._lock:
             if upserts:
                 self._remember(name, entity, upserts)
@@ -495,7 +496,8 @@ class Daemon:
                     if entry.state != OPEN:
                         changes.entries[fingerprint] = dataclasses.replace(entry, alert_ended=True)
             try:
-                self.store.save_ledger(changes)
+                with self.metrics.store_write_duration.labels("ledger").time():
+                    self.store.save_ledger(changes)
                 self._record_sla(snapshot, at, cases)
             except SQLAlchemyError as exc:
                 self.metrics.set_store_up(False)
@@ -557,7 +559,8 @@ class Daemon:
             self.store.record_provenance(self.calendar, self.config.evaluation_settings(), at)
             self._provenance_recorded = True
         for rows in self.sla.batches(snapshot, at, changed):
-            self.store.append_sla(rows)
+            with self.metrics.store_write_duration.labels("sla").time():
+                self.store.append_sla(rows)
             self.sla.commit(rows)
 
     def open_entries(self) -> list[LedgerEntry]:

@@ -539,6 +539,26 @@ def test_readyz_waits_for_the_first_successful_poll(sqlite_hall: str, tmp_path: 
         assert client.get(f"{url}/nothing-here").status_code == 404
 
 
+def test_state_store_writes_are_timed_by_what_is_written(sqlite_hall: str, tmp_path: Path) -> None:
+    config = load_hall_config(hall_config(sqlite_hall, tmp_path))
+    with running_daemon(config) as daemon, serving(daemon) as server, httpx.Client() as client:
+
+        def writes() -> dict[str, float | None]:
+            samples = scrape(client, server)
+            return {
+                w: sample(samples, "jiancha_state_store_write_seconds_count", write=w)
+                for w in ("poll", "ledger", "sla")
+            }
+
+        assert writes() == {"poll": 0, "ledger": 0, "sla": 0}  # shown before any write
+        assert daemon.poll(SOURCE)
+        entities = len(daemon.sources[SOURCE].source.entities)
+        assert writes() == {"poll": entities, "ledger": 0, "sla": 0}  # one per entity
+        daemon.evaluate(AT)
+        assert writes() == {"poll": entities, "ledger": 1, "sla": 1}  # the example's few cases
+        assert sample(scrape(client, server), "jiancha_state_store_write_seconds_sum", write="sla")
+
+
 def test_basic_auth_guards_every_path(sqlite_hall: str, tmp_path: Path) -> None:
     config = load_hall_config(hall_config(sqlite_hall, tmp_path))
     security = EndpointSecurity(username="prometheus", password="s3cret-密码")

@@ -36,6 +36,7 @@ ALLOWED_LABELS = {
     "outcome",
     "timeliness",
     "version",
+    "write",
 }
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -283,6 +284,7 @@ def test_only_bounded_label_names_and_the_jiancha_prefix(metrics: DaemonMetrics)
     metrics.polls.labels("approval", "ok").inc()
     metrics.poll_duration.labels("approval").observe(1)
     metrics.evaluation_duration.observe(0.2)
+    metrics.store_write_duration.labels("poll").observe(0.02)
     metrics.findings_detected.labels("case.overdue", "red").inc()
     metrics.findings_resolved.labels("case.overdue", "red").inc()
     metrics.alert_pushes.labels("ok").inc()
