@@ -647,6 +647,11 @@ def measure(run: Run, profile: bool, generator: str) -> None:
                 run.parts[f"incremental cycle {n}"] = cycle_parts(
                     before, _sums(daemon.metrics.live)
                 )
+            # The polls appended their records to the state store's journal; the daemon's
+            # compaction job (every five minutes by default) merges it, apart from them.
+            run.rows["compacted versions"] = _timed(
+                run, "state store compaction", daemon.compact_store
+            )
             if profile:
                 print("  profiling (not timed) …", flush=True)
 
@@ -687,7 +692,10 @@ def measure(run: Run, profile: bool, generator: str) -> None:
             f"poll + store + evaluate + metrics; the median of {CYCLES} cycles "
             f"{hall.spacing}: the first {cycles[0]:.2f} s, the slowest {max(cycles):.2f} s (cycle "
             f"{cycles.index(max(cycles)) + 1}); this process's CPU in a cycle "
-            f"{min(cycle_cpu):.2f}–{max(cycle_cpu):.2f} s",
+            f"{min(cycle_cpu):.2f}–{max(cycle_cpu):.2f} s; the polls' records appended to "
+            "the state store's journal, merged by its compaction job apart: "
+            f"{run.rows['compacted versions']:,} versions of the {CYCLES} cycles in "
+            f"{run.timings['state store compaction']:.2f} s",
         ),
         Figure(
             "ingest throughput vs read floor",

@@ -389,7 +389,7 @@ def _line(series: bytes, value: float) -> bytes:
 
 
 # What the daemon writes to the state store, as jiancha_state_store_write_seconds labels it.
-STORE_WRITES = ("poll", "ledger", "sla")
+STORE_WRITES = ("poll", "ledger", "sla", "compact")
 
 
 class DaemonMetrics:
@@ -443,7 +443,8 @@ class DaemonMetrics:
         self.store_write_duration = Histogram(
             "jiancha_state_store_write_seconds",
             "Time to write to the state store: a polled entity's records and watermark "
-            "(poll), an evaluation's ledger changes (ledger), a batch of SLA rows (sla).",
+            "(poll), an evaluation's ledger changes (ledger), a batch of SLA rows (sla), "
+            "the polls' journal merged into the records (compact).",
             ["write"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=r,

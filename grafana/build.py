@@ -826,7 +826,8 @@ def daemon_health() -> dashboard.Dashboard:
                 ],
                 "s",
                 description="写入状态库的耗时：poll 为每次采集写入的记录与水位，ledger 为"
-                "每次评估的台账变更，sla 为 SLA 记录。采集或评估变慢而数据源正常时，先看这里。",
+                "每次评估的台账变更，sla 为 SLA 记录，compact 为把采集追加的记录版本合并进"
+                "记录表（后台任务）。采集或评估变慢而数据源正常时，先看这里。",
             )
         )
         .with_panel(

@@ -263,6 +263,9 @@ class DaemonConfig(_Strict):
 
     evaluation_interval_seconds: Annotated[int, Field(gt=0, le=3600)] = 60
     resync_time: dt.time = dt.time(2, 30)  # nightly full poll that notices deletions
+    # The polls' records, appended to the state store's journal, are merged into its
+    # records' table this often (away from the polls and the evaluation).
+    compact_interval_seconds: Annotated[int, Field(gt=0, le=86400)] = 300
     shutdown_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10
     # Active/standby on a PostgreSQL state store: daemons with the same lock name take
     # turns; the standby retries this often. Default: the shard's state.schema_name, so

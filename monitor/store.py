@@ -4,6 +4,11 @@ Tables (SQLAlchemy Core; SQLite by default, PostgreSQL in production):
 
 - ``jiancha_entities`` — the latest version of every polled record, keyed by
   (source, entity, key), as the canonical model's JSON;
+- ``jiancha_entity_journal`` — the versions written since the last compaction, in the
+  order they were written (a deletion as a version without payload): a poll appends
+  its changed records here instead of updating them in place, and the daemon's
+  compaction job merges them into ``jiancha_entities`` (:meth:`StateStore.compact`);
+  whoever reads the records reads both, the journal's latest version winning;
 - ``jiancha_watermarks`` — per source and entity, how far incremental polling got;
 - ``jiancha_files`` — statement files consumed (by content digest), so each counts once;
 - ``jiancha_findings`` — the findings ledger: one row per fingerprint, never deleted,
@@ -47,6 +52,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -86,6 +92,8 @@ VERSION_TABLE = "jiancha_alembic_version"
 # From this many rows on, PostgreSQL upserts and appends go through COPY (one round trip
 # per batch instead of one statement per thousand rows).
 COPY_UPSERT_ROWS = 500
+# Journal versions merged per transaction by a compaction (see StateStore.compact).
+COMPACT_BATCH = 50_000
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -128,6 +136,26 @@ entities_table = Table(
     Column("stored_at", UtcDateTime, nullable=False),
     postgresql_with={"fillfactor": ENTITIES_FILLFACTOR},
 )
+
+# A version of a record, appended by a poll (payload None: deleted at the source). No
+# index but the key of the rows' order: appending reads no page of the records' table
+# (an update in place reads the page of the version it replaces, most often from disk
+# in a province's store), and compaction reads the journal whole. See migration 0006.
+journal_table = Table(
+    "jiancha_entity_journal",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("source", String(64), nullable=False),
+    Column("entity", String(32), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("payload", Text),
+    Column("stored_at", UtcDateTime, nullable=False),
+)
+
+# The columns a record's version is written with, in the records' table and the journal.
+VERSION_COLUMNS = ("source", "entity", "key", "payload", "stored_at")
 
 watermarks_table = Table(
     "jiancha_watermarks",
@@ -599,29 +627,38 @@ class StateStore:
 
     def load_payloads(self) -> Iterator[tuple[str, str, str, str]]:
         """Every stored record as (source, entity, key, payload), still encoded."""
-        with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=5000).execute(
-                select(
-                    entities_table.c.source,
-                    entities_table.c.entity,
-                    entities_table.c.key,
-                    entities_table.c.payload,
-                )
-            )
-            for source, entity, key, payload in result:
-                yield str(source), str(entity), str(key), str(payload)
+        return self._payloads(None)
 
     def entities_of(self, kinds: Collection[str]) -> Iterator[tuple[str, str, str, Any]]:
         """The stored records of these entities only, as (source, entity, key, record)."""
-        t = entities_table
-        with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=5000).execute(
-                select(t.c.source, t.c.entity, t.c.key, t.c.payload).where(
-                    t.c.entity.in_(sorted(kinds))
-                )
-            )
+        for source, entity, key, payload in self._payloads(kinds):
+            yield source, entity, key, decode_record(entity, payload)
+
+    def _payloads(self, kinds: Collection[str] | None) -> Iterator[tuple[str, str, str, str]]:
+        """The latest version of every record (of these entities), still encoded: the
+        records' table, each record the journal holds a later version of replaced by it
+        (or left out: deleted), in one snapshot of both."""
+        t, j = entities_table, journal_table
+        with self.engine.connect() as conn, conn.begin():
+            if self.backend == "postgresql":
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            journal = select(j.c.source, j.c.entity, j.c.key, j.c.payload).order_by(j.c.id)
+            if kinds is not None:
+                journal = journal.where(j.c.entity.in_(sorted(kinds)))
+            later: dict[tuple[str, str, str], str | None] = {
+                (str(s), str(e), str(k)): p for s, e, k, p in conn.execute(journal)
+            }
+            stored = select(t.c.source, t.c.entity, t.c.key, t.c.payload)
+            if kinds is not None:
+                stored = stored.where(t.c.entity.in_(sorted(kinds)))
+            result = conn.execution_options(stream_results=True, yield_per=5000).execute(stored)
             for source, entity, key, payload in result:
-                yield str(source), str(entity), str(key), decode_record(entity, payload)
+                row = str(source), str(entity), str(key)
+                if not later or row not in later:
+                    yield (*row, str(payload))
+            for (source, entity, key), payload in later.items():
+                if payload is not None:
+                    yield source, entity, key, str(payload)
 
     def watermarks(self) -> dict[tuple[str, str], dt.datetime | None]:
         with self.engine.connect() as conn:
@@ -659,40 +696,23 @@ class StateStore:
 
         ``upserts`` are (key, record) each: a record is encoded (:func:`encode_record`)
         as it is written, so that a first poll's millions of payloads are never held
-        together (about as much again as the records they encode)."""
+        together (about as much again as the records they encode). The first poll of a
+        source's entity copies its records straight into the records' table; a later
+        one appends them, and its deletions, to the journal (see :meth:`compact`)."""
+        deletes = list(deletes)
         with self.engine.begin() as conn:
-            keys = list(deletes)
-            for start in range(0, len(keys), 500):
-                conn.execute(
-                    delete(entities_table).where(
-                        entities_table.c.source == source,
-                        entities_table.c.entity == entity,
-                        entities_table.c.key.in_(keys[start : start + 500]),
-                    )
-                )
-            if upserts:
-                if (
-                    self.backend == "postgresql"
-                    and len(upserts) >= COPY_UPSERT_ROWS
-                    and not self._holds(conn, source, entity)
-                ):
-                    # Nothing of this source's entity is stored (its first poll): no row
-                    # can conflict, so the rows are copied straight in, without the
-                    # temporary table and the INSERT … ON CONFLICT of an upsert. A key
-                    # repeated within the rows keeps its last version, as there.
-                    self._copy_entities(conn, source, entity, dict(upserts), at)
-                else:
-                    rows = [
-                        {
-                            "source": source,
-                            "entity": entity,
-                            "key": key,
-                            "payload": encode_record(entity, record),
-                            "stored_at": at,
-                        }
-                        for key, record in upserts
-                    ]
-                    self._upsert(conn, entities_table, rows, ("source", "entity", "key"))
+            if upserts and not deletes and not self._holds(conn, source, entity):
+                # Nothing of this source's entity is stored (its first poll): its rows
+                # go straight into the records' table. A key repeated within the rows
+                # keeps its last version, as in the journal.
+                self._insert_entities(conn, source, entity, dict(upserts), at)
+            else:
+                versions = [
+                    (source, entity, key, encode_record(entity, record), at)
+                    for key, record in upserts
+                ]
+                versions += [(source, entity, key, None, at) for key in deletes]
+                self._append(conn, journal_table, versions, len(versions))
             mark: dict[str, Any] = {"source": source, "entity": entity, "watermark": watermark}
             if full:
                 mark["full_poll_at"] = at
@@ -727,29 +747,99 @@ class StateStore:
 
     @staticmethod
     def _holds(conn: Connection, source: str, entity: str) -> bool:
-        """Whether the store holds any record of the source's entity."""
-        found = conn.execute(
-            select(entities_table.c.key)
-            .where(entities_table.c.source == source, entities_table.c.entity == entity)
-            .limit(1)
-        ).first()
-        return found is not None
+        """Whether the store holds any record (or version) of the source's entity."""
+        return any(
+            conn.execute(
+                select(t.c.key).where(t.c.source == source, t.c.entity == entity).limit(1)
+            ).first()
+            is not None
+            for t in (entities_table, journal_table)
+        )
 
-    def _copy_entities(
+    def _append(
+        self, conn: Connection, table: Table, rows: Iterable[Sequence[Any]], count: int
+    ) -> None:
+        """Insert ``count`` records' versions (values of :data:`VERSION_COLUMNS`) into the
+        records' table or the journal, in the caller's transaction: through COPY on
+        PostgreSQL from :data:`COPY_UPSERT_ROWS` rows, the rows taken one at a time."""
+        if not count:
+            return
+        if self.backend == "postgresql" and count >= COPY_UPSERT_ROWS:
+            self._copy_rows(conn, self._target(table), table, VERSION_COLUMNS, rows)
+        else:
+            conn.execute(
+                insert(table), [dict(zip(VERSION_COLUMNS, row, strict=True)) for row in rows]
+            )
+
+    def journal_size(self) -> int:
+        """How many versions the journal holds (compaction merges them away)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(journal_table)).scalar_one())
+
+    def compact(self, batch: int = COMPACT_BATCH) -> int:
+        """Merge the journal into the records' table: each record's latest version
+        written in place of the one stored (or the stored one deleted), the versions
+        merged removed from the journal; how many were merged.
+
+        Versions are taken in the order they were written, ``batch`` at a time, each
+        batch in a transaction of its own. Polls may append meanwhile: a batch removes
+        exactly the versions it read, and one source's versions are appended in order by
+        one poll at a time, so no version merged is older than one it has not seen."""
+        j, t = journal_table, entities_table
+        merged = 0
+        while True:
+            with self.engine.begin() as conn:
+                rows = conn.execute(
+                    select(j.c.id, j.c.source, j.c.entity, j.c.key, j.c.payload, j.c.stored_at)
+                    .order_by(j.c.id)
+                    .limit(batch)
+                ).all()
+                if not rows:
+                    return merged
+                latest: dict[tuple[str, str, str], tuple[str | None, dt.datetime]] = {}
+                for _, source, entity, key, payload, stored_at in rows:
+                    latest[(source, entity, key)] = (payload, stored_at)
+                gone: dict[tuple[str, str], list[str]] = {}
+                kept: list[dict[str, Any]] = []
+                for (source, entity, key), (payload, stored_at) in latest.items():
+                    if payload is None:
+                        gone.setdefault((source, entity), []).append(key)
+                    else:
+                        kept.append(
+                            {
+                                "source": source,
+                                "entity": entity,
+                                "key": key,
+                                "payload": payload,
+                                "stored_at": stored_at,
+                            }
+                        )
+                for (source, entity), keys in gone.items():
+                    for start in range(0, len(keys), 500):
+                        conn.execute(
+                            delete(t).where(
+                                t.c.source == source,
+                                t.c.entity == entity,
+                                t.c.key.in_(keys[start : start + 500]),
+                            )
+                        )
+                if kept:
+                    self._upsert(conn, t, kept, ("source", "entity", "key"))
+                ids = [row[0] for row in rows]
+                for start in range(0, len(ids), 1000):
+                    conn.execute(delete(j).where(j.c.id.in_(ids[start : start + 1000])))
+            merged += len(rows)
+            if len(rows) < batch:
+                return merged
+
+    def _insert_entities(
         self, conn: Connection, source: str, entity: str, records: dict[str, Any], at: dt.datetime
     ) -> None:
-        """COPY records (key -> record, each encoded as it is written) of a source's
-        entity into the entities table, in the caller's transaction; none of their keys
+        """Insert records (key -> record, each encoded as it is written) of a source's
+        entity into the records' table, in the caller's transaction; none of their keys
         may be stored yet."""
-        stored_at = UtcDateTime().process_bind_param(at, None)
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        columns = '"source", "entity", "key", "payload", "stored_at"'
-        target = self._target(entities_table)
-        with driver.cursor().copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
-            write = copy.write_row
-            for key, record in records.items():
-                write((source, entity, key, encode_record(entity, record), stored_at))
+        rows = ((source, entity, k, encode_record(entity, r), at) for k, r in records.items())
+        self._append(conn, entities_table, rows, len(records))
 
     def _upsert(
         self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...]

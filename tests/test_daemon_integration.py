@@ -547,16 +547,52 @@ def test_state_store_writes_are_timed_by_what_is_written(sqlite_hall: str, tmp_p
             samples = scrape(client, server)
             return {
                 w: sample(samples, "jiancha_state_store_write_seconds_count", write=w)
-                for w in ("poll", "ledger", "sla")
+                for w in ("poll", "ledger", "sla", "compact")
             }
 
-        assert writes() == {"poll": 0, "ledger": 0, "sla": 0}  # shown before any write
+        # Shown before any write.
+        assert writes() == {"poll": 0, "ledger": 0, "sla": 0, "compact": 0}
         assert daemon.poll(SOURCE)
         entities = len(daemon.sources[SOURCE].source.entities)
-        assert writes() == {"poll": entities, "ledger": 0, "sla": 0}  # one per entity
+        # One per entity.
+        assert writes() == {"poll": entities, "ledger": 0, "sla": 0, "compact": 0}
         daemon.evaluate(AT)
-        assert writes() == {"poll": entities, "ledger": 1, "sla": 1}  # the example's few cases
+        # The example's few cases: one batch of SLA rows.
+        assert writes() == {"poll": entities, "ledger": 1, "sla": 1, "compact": 0}
         assert sample(scrape(client, server), "jiancha_state_store_write_seconds_sum", write="sla")
+        daemon.compact_store()
+        assert writes() == {"poll": entities, "ledger": 1, "sla": 1, "compact": 1}
+
+
+def test_a_polls_changes_are_journalled_compacted_and_held_across_restarts(
+    sqlite_hall: str, tmp_path: Path
+) -> None:
+    """A first poll stores its records straight away; a later one appends what changed
+    to the state store's journal. A daemon started on that store holds what the poll
+    held; the compaction job merges the journal (the scheduler runs it at the configured
+    interval), and a daemon started after it holds the same again."""
+    data = hall_config(sqlite_hall, tmp_path)
+    data["daemon"]["compact_interval_seconds"] = 120
+    config = load_hall_config(data)
+    with running_daemon(config) as daemon:
+        assert daemon.poll(SOURCE)
+        assert daemon.store.journal_size() == 0
+        before = daemon.records.cases["BJ002"]
+        conclude(sqlite_hall, "BJ002", "20261009093000")
+        assert daemon.poll(SOURCE)
+        journalled = daemon.store.journal_size()
+        assert journalled >= 1  # BJ002's new version, at least
+        polled = dict(daemon.records.cases)
+        assert polled["BJ002"] != before and polled["BJ002"].concluded_at is not None
+        job = daemon.build_scheduler().get_job("compact")
+        assert job is not None and job.trigger.interval == dt.timedelta(seconds=120)
+    with running_daemon(config) as restarted:
+        assert dict(restarted.records.cases) == polled
+        assert restarted.compact_store() == journalled
+        assert restarted.store.journal_size() == 0
+        assert restarted.compact_store() == 0
+    with running_daemon(config) as compacted:
+        assert dict(compacted.records.cases) == polled
 
 
 def test_basic_auth_guards_every_path(sqlite_hall: str, tmp_path: Path) -> None:

@@ -46,11 +46,20 @@ def test_jobs_have_explicit_ids_and_never_overlap(tmp_path: Path) -> None:
     daemon = _daemon(tmp_path, alerting=True)
     scheduler = daemon.build_scheduler()
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"poll:approval", "poll:bank", "evaluate", "alerts", "resync", "report"}
+    assert set(jobs) == {
+        "poll:approval",
+        "poll:bank",
+        "evaluate",
+        "alerts",
+        "resync",
+        "compact",
+        "report",
+    }
     for job in jobs.values():
         assert job.max_instances == 1
         assert job.coalesce is True
-    for job_id, seconds in (("poll:approval", 30), ("poll:bank", 300), ("evaluate", 45)):
+    intervals = (("poll:approval", 30), ("poll:bank", 300), ("evaluate", 45), ("compact", 300))
+    for job_id, seconds in intervals:
         trigger = jobs[job_id].trigger
         assert isinstance(trigger, IntervalTrigger)
         assert trigger.interval == dt.timedelta(seconds=seconds)

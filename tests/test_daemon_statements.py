@@ -20,7 +20,7 @@ from monitor.clock import Clock
 from monitor.config import parse_config
 from monitor.daemon import Daemon
 from monitor.settings import Settings
-from monitor.store import entities_table, files_table
+from monitor.store import StateStore, files_table
 from tests.example_hall import SHANGHAI
 
 AT = dt.datetime(2026, 10, 9, 10, 0, tzinfo=SHANGHAI)
@@ -68,15 +68,12 @@ def _daemon(tmp_path: Path) -> Daemon:
 
 
 def _stored(tmp_path: Path) -> tuple[dict[str, str], list[tuple[str, str, str | None]]]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    store = StateStore(url)  # the records as the store reads them: the journal's too
+    payments = {k: p for _, entity, k, p in store.load_payloads() if entity == "payments"}
+    store.close()
+    engine = create_engine(url)
     with engine.connect() as conn:
-        payments = dict(
-            conn.execute(
-                select(entities_table.c.key, entities_table.c.payload).where(
-                    entities_table.c.entity == "payments"
-                )
-            ).all()
-        )
         files = [
             (row.name, row.outcome, row.reason)
             for row in conn.execute(select(files_table).order_by(files_table.c.name))

@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from monitor.model import (
@@ -40,7 +40,9 @@ from monitor.store import (
     StoreError,
     decode_record,
     encode_record,
+    entities_table,
     findings_seen_view,
+    journal_table,
     metadata,
     record_key,
 )
@@ -394,7 +396,7 @@ def _revisions(store: StateStore) -> list[str]:
 
 
 def test_a_new_store_is_stamped_with_the_newest_revision(store: StateStore) -> None:
-    assert _revisions(store) == ["0005"]
+    assert _revisions(store) == ["0006"]
 
 
 def test_a_store_from_a_newer_version_is_refused(store: StateStore) -> None:
@@ -423,7 +425,7 @@ def test_tables_without_a_revision_are_not_taken_over(store: StateStore) -> None
 def test_opening_twice_keeps_one_revision(store: StateStore) -> None:
     again = _reopen(store)
     try:
-        assert _revisions(again) == ["0005"]
+        assert _revisions(again) == ["0006"]
         assert again.ping()
     finally:
         again.close()
@@ -666,6 +668,147 @@ def test_a_first_bulk_poll_copies_straight_in_like_an_upsert(store: StateStore) 
     )
     expected.update({("queue", "tickets", t.id): t for t in served})
     assert _records(store) == expected
+
+
+# --- the journal: later polls append versions, compaction merges them --------------------
+
+
+def _in_place(store: StateStore) -> dict[tuple[str, str, str], Any]:
+    """The records' table alone, without the journal."""
+    t = entities_table
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(t.c.source, t.c.entity, t.c.key, t.c.payload)).all()
+    return {(s, e, k): decode_record(e, p) for s, e, k, p in rows}
+
+
+def _tickets(*tickets: Ticket) -> list[tuple[str, Any]]:
+    return _upserts(*(("tickets", t) for t in tickets))
+
+
+def test_later_polls_append_versions_that_compaction_merges(store: StateStore) -> None:
+    """A first poll goes straight into the records' table; later ones append each
+    changed record and each deletion to the journal, which the store reads over the
+    records (its latest version winning, a deletion hiding the record). Compaction, in
+    batches, leaves the records' table as the store read it and the journal empty."""
+    t1, t2, t3 = (Ticket(id=f"T{n}", issued_at=T0) for n in (1, 2, 3))
+    store.apply_poll("queue", "tickets", _tickets(t1, t2, t3), [], T0, [], T0, True)
+    assert store.journal_size() == 0
+    first = {("queue", "tickets", t.id): t for t in (t1, t2, t3)}
+    assert _in_place(store) == first == _records(store)
+
+    called = t1.model_copy(update={"called_at": T0 + dt.timedelta(minutes=1)})
+    served = called.model_copy(update={"status": TicketStatus.SERVED})
+    t4 = Ticket(id="T4", issued_at=T0)
+    back = t2.model_copy(update={"number": "A002"})
+    later = T0 + dt.timedelta(minutes=1)
+    polls: list[tuple[list[tuple[str, Any]], list[str]]] = [
+        (_tickets(called, t4), ["T2"]),  # T2 deleted at the source
+        (_tickets(served), ["T4"]),  # T4 only ever in the journal, deleted
+        (_tickets(back), []),  # T2 back again
+    ]
+    for upserts, deletes in polls:
+        store.apply_poll("queue", "tickets", upserts, deletes, later, [], later, False)
+    expected = {("queue", "tickets", "T1"): served, ("queue", "tickets", "T2"): back}
+    expected[("queue", "tickets", "T3")] = t3
+    assert store.journal_size() == 6
+    assert _in_place(store) == first  # nothing updated in place
+    assert _records(store) == expected
+    assert {k: r for _, _, k, r in store.entities_of(["tickets"])} == {
+        k: r for (_, _, k), r in expected.items()
+    }
+    assert list(store.entities_of(["cases"])) == []
+
+    assert store.compact(batch=4) == 6  # two batches, in the order written
+    assert store.journal_size() == 0
+    assert _in_place(store) == expected == _records(store)
+    assert store.compact() == 0
+    again = _reopen(store)
+    try:
+        assert _records(again) == expected
+    finally:
+        again.close()
+
+
+def test_a_big_poll_of_what_only_the_journal_holds_is_journalled_too(store: StateStore) -> None:
+    """Once anything of a source's entity is stored, if only in the journal (a poll's
+    version committed while a compaction emptied the records' table of it), even a big
+    poll of it is appended: copied into the records' table, it would be overwritten by
+    the journal's older version at the next compaction."""
+    older = Ticket(id="T2", issued_at=T0)
+    with store.engine.begin() as conn:
+        conn.execute(
+            insert(journal_table),
+            [
+                {
+                    "source": "queue",
+                    "entity": "tickets",
+                    "key": "T2",
+                    "stored_at": T0,
+                    "payload": encode_record("tickets", older),
+                }
+            ],
+        )
+    many = [Ticket(id=f"T{n}", issued_at=T0, number="B") for n in range(COPY_UPSERT_ROWS + 3)]
+    store.apply_poll("queue", "tickets", _tickets(*many), [], T0, [], T0, True)
+    assert _in_place(store) == {}
+    assert store.journal_size() == 1 + len(many)
+    expected = {("queue", "tickets", t.id): t for t in many}
+    assert _records(store) == expected
+    store.compact()
+    assert _in_place(store) == expected
+
+
+@pytest.mark.postgres
+def test_compaction_leaves_a_version_committed_while_it_ran(
+    postgres_module_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two sources' polls commit in their own order: a version written earlier may
+    commit after a later one, and while a compaction runs. The compaction merges and
+    removes only the versions it read; the one committed meanwhile stays in the journal,
+    and is read."""
+    store = StateStore(postgres_module_url, "journal_race")
+    store.open()
+    try:
+        queued = Ticket(id="Q1", issued_at=T0)
+        store.apply_poll("queue", "tickets", _tickets(queued), [], T0, [], T0, True)
+        slow = Payment(id="P1", account="6222", amount_fen=100, paid_at=T0)
+        served = queued.model_copy(update={"status": TicketStatus.SERVED})
+        with store.engine.connect() as bank:
+            poll = bank.begin()  # the bank's poll: its version written first...
+            bank.execute(
+                insert(journal_table),
+                [
+                    {
+                        "source": "bank",
+                        "entity": "payments",
+                        "key": "P1",
+                        "payload": encode_record("payments", slow),
+                        "stored_at": T0,
+                    }
+                ],
+            )
+            store.apply_poll("queue", "tickets", _tickets(served), [], T0, [], T0, False)
+            merge = store._upsert
+
+            def committed_meanwhile(*args: Any) -> None:
+                if poll.is_active:
+                    poll.commit()  # ...and committed after the compaction read the journal
+                merge(*args)
+
+            monkeypatch.setattr(store, "_upsert", committed_meanwhile)
+            assert store.compact() == 1  # the ticket's version: all it could see
+        assert not poll.is_active
+        assert store.journal_size() == 1
+        assert _records(store) == {
+            ("queue", "tickets", "Q1"): served,
+            ("bank", "payments", "P1"): slow,
+        }
+        assert store.compact() == 1
+        assert _in_place(store) == _records(store)
+    finally:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql('DROP SCHEMA "journal_race" CASCADE')
+        store.close()
 
 
 def test_a_bulk_ledger_save_round_trips_times_and_flags(store: StateStore) -> None:

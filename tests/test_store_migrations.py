@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
 import monitor.store as store_module
 from monitor.calendar import WorkingCalendar
-from monitor.model import Finding, Severity
+from monitor.model import Finding, Item, Severity
 from monitor.store import (
     MIGRATIONS,
     OPEN,
@@ -31,11 +32,13 @@ from monitor.store import (
     LedgerEntry,
     StateStore,
     confirmations_table,
+    decode_record,
     entities_table,
     files_table,
     finding_events_table,
     findings_seen_view,
     findings_table,
+    journal_table,
     metadata,
     watermarks_table,
 )
@@ -94,14 +97,15 @@ def _columns(store: StateStore) -> set[str]:
         return {c["name"] for c in inspect(conn).get_columns("jiancha_findings")}
 
 
-def _tables(store: StateStore) -> set[str]:
+def _tables(store: StateStore, schema: str | None = None) -> set[str]:
     with store.engine.connect() as conn:
-        return set(inspect(conn).get_table_names())
+        return set(inspect(conn).get_table_names(schema=schema))
 
 
-def _revision(store: StateStore) -> str:
+def _revision(store: StateStore, schema: str | None = None) -> str:
+    versions = f'"{schema}".{VERSION_TABLE}' if schema else VERSION_TABLE
     with store.engine.connect() as conn:
-        return str(conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one())
+        return str(conn.execute(text(f"SELECT version_num FROM {versions}")).scalar_one())
 
 
 @pytest.fixture(
@@ -202,10 +206,18 @@ def test_the_ledger_and_the_records_leave_room_on_their_pages(schema: str | None
 
 
 def _as_0003_left_it(conn: Any, schema: str | None) -> None:
-    """Take away what revision 0004 adds: the confirmations and the view."""
+    """Take away what revisions 0004 and 0006 add: the confirmations and the view, the
+    journal."""
     prefix = f'"{schema}".' if schema else ""
     conn.execute(text(f"DROP VIEW {prefix}{findings_seen_view.name}"))
     conn.execute(text(f"DROP TABLE {prefix}{confirmations_table.name}"))
+    _as_0005_left_it(conn, schema)
+
+
+def _as_0005_left_it(conn: Any, schema: str | None) -> None:
+    """Take away what revision 0006 adds: the journal."""
+    prefix = f'"{schema}".' if schema else ""
+    conn.execute(text(f"DROP TABLE {prefix}{journal_table.name}"))
 
 
 @pytest.mark.parametrize(
@@ -300,3 +312,86 @@ def test_the_running_version_refuses_what_the_later_one_wrote(
     with pytest.raises(store_module.StoreError, match="revision 9001"):
         older.open()
     older.close()
+
+
+@pytest.mark.parametrize(
+    ("backend", "schema"),
+    [
+        ("sqlite", None),
+        pytest.param("postgres", None, marks=pytest.mark.postgres),
+        pytest.param("postgres", "shard_hz", marks=pytest.mark.postgres),
+    ],
+)
+def test_a_store_at_0005_gets_the_journal_and_keeps_its_records(
+    backend: str, schema: str | None, tmp_path: Path
+) -> None:
+    """Revision 0006: a store as 0005 left it, with records, gets the journal (in a
+    shard's schema too); its records read as they were, a poll's change goes to the
+    journal and a compaction merges it."""
+    if backend == "sqlite":
+        _upgraded_from_0005(f"sqlite:///{tmp_path / 'state.db'}", schema)
+    else:
+        with postgres_database() as url:
+            _upgraded_from_0005(url, schema)
+
+
+def _upgraded_from_0005(url: str, schema: str | None) -> None:
+    at = dt.datetime(2026, 10, 9, 10, tzinfo=dt.UTC)
+    first, second = _item("I1", 5), _item("I2", 3)
+    new = StateStore(url, schema=schema)
+    new.open()
+    new.apply_poll("approval", "items", [("I1", first), ("I2", second)], [], at, [], at, True)
+    with new.engine.begin() as conn:
+        _as_0005_left_it(conn, schema)
+        versions = f'"{schema}".{VERSION_TABLE}' if schema else VERSION_TABLE
+        conn.execute(text(f"UPDATE {versions} SET version_num = '0005'"))
+    assert journal_table.name not in _tables(new, schema)
+    new.close()
+    old = StateStore(url, schema=schema)
+    old.open()
+    try:
+        assert _revision(old, schema) == _head()
+        assert journal_table.name in _tables(old, schema)
+        assert dict((k, r) for _, _, k, r in old.load_entities()) == {"I1": first, "I2": second}
+        changed = first.model_copy(update={"promised_limit_days": 4})
+        old.apply_poll("approval", "items", [("I1", changed)], ["I2"], at, [], at, False)
+        assert old.journal_size() == 2
+        assert dict((k, r) for _, _, k, r in old.load_entities()) == {"I1": changed}
+        assert old.compact() == 2
+        assert old.journal_size() == 0
+        assert dict((k, r) for _, _, k, r in old.load_entities()) == {"I1": changed}
+    finally:
+        old.close()
+
+
+def _item(code: str, days: int) -> Item:
+    return Item(code=code, statutory_limit_days=days + 5, promised_limit_days=days)
+
+
+def test_going_back_to_0005_refuses_versions_not_merged(tmp_path: Path) -> None:
+    """Downgrading from 0006 drops the journal only once compaction has emptied it."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    store = StateStore(url)
+    store.open()
+    at = dt.datetime(2026, 10, 9, 10, tzinfo=dt.UTC)
+    store.apply_poll("approval", "items", [("I1", _item("I1", 5))], [], at, [], at, True)
+    store.apply_poll("approval", "items", [("I1", _item("I1", 4))], [], at, [], at, False)
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with store.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            with pytest.raises(RuntimeError, match="not merged"):
+                command.downgrade(config, "0005")
+        assert journal_table.name in _tables(store)
+        store.compact()
+        with store.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0005")
+        assert journal_table.name not in _tables(store)
+        assert _revision(store) == "0005"
+        with store.engine.connect() as conn:
+            (payload,) = conn.execute(text("SELECT payload FROM jiancha_entities")).scalars()
+        assert decode_record("items", payload).promised_limit_days == 4
+    finally:
+        store.close()
