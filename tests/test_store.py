@@ -840,6 +840,13 @@ def test_bulk_writes_of_a_shard_stay_in_its_schema(postgres_module_url: str) -> 
             "queue", "tickets", _upserts(*(("tickets", t) for t in tickets)), [], T0, [], T0, True
         )
         assert len(_records(shard)) == COPY_UPSERT_ROWS
+        served = [t.model_copy(update={"status": TicketStatus.SERVED}) for t in tickets]
+        shard.apply_poll(
+            "queue", "tickets", _upserts(*(("tickets", t) for t in served)), [], T0, [], T0, False
+        )  # a bulk append to the shard's journal
+        assert shard.journal_size() == COPY_UPSERT_ROWS
+        assert shard.compact() == COPY_UPSERT_ROWS
+        assert _in_place(shard) == {("queue", "tickets", t.id): t for t in served}
         entry = _entry(_finding("C1"))
         shard.save_ledger(LedgerChanges(entries={entry.fingerprint: entry}))
         seen = dataclasses.replace(entry, last_seen=T0 + dt.timedelta(hours=1))
