@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +205,26 @@ def test_the_ledger_and_the_records_leave_room_on_their_pages(schema: str | None
             assert _fillfactor(url, schema or "public", table) == options
 
 
+# SQLite, PostgreSQL, and PostgreSQL with the store in a shard's schema.
+EVERY_BACKEND = pytest.mark.parametrize(
+    ("backend", "schema"),
+    [
+        ("sqlite", None),
+        pytest.param("postgres", None, marks=pytest.mark.postgres),
+        pytest.param("postgres", "shard_hz", marks=pytest.mark.postgres),
+    ],
+)
+
+
+def _on(backend: str, tmp_path: Path, check: Callable[[str], None]) -> None:
+    """Run ``check`` on an empty database of the backend, given its URL."""
+    if backend == "sqlite":
+        check(f"sqlite:///{tmp_path / 'state.db'}")
+    else:
+        with postgres_database() as url:
+            check(url)
+
+
 def _as_0003_left_it(conn: Any, schema: str | None) -> None:
     """Take away what revisions 0004 and 0006 add: the confirmations and the view, the
     journal."""
@@ -220,25 +240,14 @@ def _as_0005_left_it(conn: Any, schema: str | None) -> None:
     conn.execute(text(f"DROP TABLE {prefix}{journal_table.name}"))
 
 
-@pytest.mark.parametrize(
-    ("backend", "schema"),
-    [
-        ("sqlite", None),
-        pytest.param("postgres", None, marks=pytest.mark.postgres),
-        pytest.param("postgres", "shard_hz", marks=pytest.mark.postgres),
-    ],
-)
+@EVERY_BACKEND
 def test_a_store_at_0003_gets_the_confirmations_and_their_view(
     backend: str, schema: str | None, tmp_path: Path
 ) -> None:
     """Revision 0004: a store as 0003 left it, with an open finding, gets the table of
     confirmations and the view of the ledger (in a shard's schema too); its rows read as
     written until an evaluation confirms them."""
-    if backend == "sqlite":
-        _upgraded_from_0003(f"sqlite:///{tmp_path / 'state.db'}", schema)
-    else:
-        with postgres_database() as url:
-            _upgraded_from_0003(url, schema)
+    _on(backend, tmp_path, lambda url: _upgraded_from_0003(url, schema))
 
 
 def _upgraded_from_0003(url: str, schema: str | None) -> None:
@@ -314,25 +323,14 @@ def test_the_running_version_refuses_what_the_later_one_wrote(
     older.close()
 
 
-@pytest.mark.parametrize(
-    ("backend", "schema"),
-    [
-        ("sqlite", None),
-        pytest.param("postgres", None, marks=pytest.mark.postgres),
-        pytest.param("postgres", "shard_hz", marks=pytest.mark.postgres),
-    ],
-)
+@EVERY_BACKEND
 def test_a_store_at_0005_gets_the_journal_and_keeps_its_records(
     backend: str, schema: str | None, tmp_path: Path
 ) -> None:
     """Revision 0006: a store as 0005 left it, with records, gets the journal (in a
     shard's schema too); its records read as they were, a poll's change goes to the
     journal and a compaction merges it."""
-    if backend == "sqlite":
-        _upgraded_from_0005(f"sqlite:///{tmp_path / 'state.db'}", schema)
-    else:
-        with postgres_database() as url:
-            _upgraded_from_0005(url, schema)
+    _on(backend, tmp_path, lambda url: _upgraded_from_0005(url, schema))
 
 
 def _upgraded_from_0005(url: str, schema: str | None) -> None:
