@@ -31,6 +31,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg import sql
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from exporters.http import EndpointSecurity, MetricsServer
 from monitor.clock import Clock
@@ -593,6 +594,28 @@ def test_a_polls_changes_are_journalled_compacted_and_held_across_restarts(
         assert restarted.compact_store() == 0
     with running_daemon(config) as compacted:
         assert dict(compacted.records.cases) == polled
+
+
+def test_a_failed_compaction_is_reported_and_its_versions_kept(
+    sqlite_hall: str, tmp_path: Path
+) -> None:
+    """A compaction the state store refuses marks the store down (what
+    JianchaStateStoreDown alerts on) and merges nothing; the next one merges it all."""
+    config = load_hall_config(hall_config(sqlite_hall, tmp_path))
+    with running_daemon(config) as daemon, serving(daemon) as server, httpx.Client() as client:
+        assert daemon.poll(SOURCE)
+        conclude(sqlite_hall, "BJ002", "20261009093000")
+        assert daemon.poll(SOURCE)
+        journalled = daemon.store.journal_size()
+        state = config.state.url
+        execute(state, "ALTER TABLE jiancha_entities RENAME TO jiancha_entities_away")
+        with pytest.raises(SQLAlchemyError):
+            daemon.compact_store()
+        assert sample(scrape(client, server), "jiancha_state_store_up") == 0
+        execute(state, "ALTER TABLE jiancha_entities_away RENAME TO jiancha_entities")
+        assert daemon.store.journal_size() == journalled
+        assert daemon.compact_store() == journalled
+        assert sample(scrape(client, server), "jiancha_state_store_up") == 1
 
 
 def test_basic_auth_guards_every_path(sqlite_hall: str, tmp_path: Path) -> None:
