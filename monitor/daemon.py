@@ -727,7 +727,9 @@ class Daemon:
                 log.debug("job_not_brought_forward", job=job_id)
 
     def build_scheduler(self) -> BlockingScheduler:
-        workers = len(self.sources) + 3
+        # A thread for each source's poll, the evaluation, the alerts, the resync and the
+        # compaction (the monthly report, in a process of its own, waits for one if need be).
+        workers = len(self.sources) + 4
         scheduler = BlockingScheduler(
             timezone=self.tz,
             executors={"default": ThreadPoolExecutor(max_workers=workers)},
