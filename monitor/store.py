@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
@@ -761,14 +762,17 @@ class StateStore:
     ) -> None:
         """Insert ``count`` records' versions (values of :data:`VERSION_COLUMNS`) into the
         records' table or the journal, in the caller's transaction: through COPY on
-        PostgreSQL from :data:`COPY_UPSERT_ROWS` rows, the rows taken one at a time."""
+        PostgreSQL from :data:`COPY_UPSERT_ROWS` rows, else a thousand rows a statement;
+        the rows taken as they are written (a first poll's are never all held at once)."""
         if not count:
             return
         if self.backend == "postgresql" and count >= COPY_UPSERT_ROWS:
             self._copy_rows(conn, self._target(table), table, VERSION_COLUMNS, rows)
-        else:
+            return
+        pending = iter(rows)
+        while chunk := list(itertools.islice(pending, 1000)):
             conn.execute(
-                insert(table), [dict(zip(VERSION_COLUMNS, row, strict=True)) for row in rows]
+                insert(table), [dict(zip(VERSION_COLUMNS, row, strict=True)) for row in chunk]
             )
 
     def journal_size(self) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import create_engine, event, insert, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from monitor.model import (
@@ -176,6 +176,7 @@ def postgres_module_url() -> Iterator[str]:
     params=[
         pytest.param("sqlite_url", id="sqlite"),
         pytest.param("postgres_module_url", id="postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb_url", id="mariadb", marks=pytest.mark.mariadb),
     ]
 )
 def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
@@ -756,6 +757,31 @@ def test_a_big_poll_of_what_only_the_journal_holds_is_journalled_too(store: Stat
     assert _records(store) == expected
     store.compact()
     assert _in_place(store) == expected
+
+
+def test_thousands_of_records_are_written_a_thousand_a_statement(store: StateStore) -> None:
+    """A big first poll and a big later one store every record; without COPY
+    (SQLite, MariaDB) a thousand rows a statement, taken as they are encoded."""
+    count = 2_345
+    tickets = [Ticket(id=f"T{n}", issued_at=T0) for n in range(count)]
+    inserts: list[str] = []
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def _seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO"):
+            inserts.append(statement.split()[2].strip('"`'))
+
+    store.apply_poll("queue", "tickets", _tickets(*tickets), [], T0, [], T0, True)
+    served = [t.model_copy(update={"status": TicketStatus.SERVED}) for t in tickets]
+    store.apply_poll("queue", "tickets", _tickets(*served), [], T0, [], T0, False)
+    event.remove(store.engine, "before_cursor_execute", _seen)
+    if store.backend == "postgresql":
+        assert "jiancha_entities" not in inserts and "jiancha_entity_journal" not in inserts
+    else:
+        assert inserts.count("jiancha_entities") == 3
+        assert inserts.count("jiancha_entity_journal") == 3
+    assert _in_place(store) == {("queue", "tickets", t.id): t for t in tickets}
+    assert _records(store) == {("queue", "tickets", t.id): t for t in served}
 
 
 @pytest.mark.postgres
