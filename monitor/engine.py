@@ -1610,8 +1610,9 @@ class Ratings:
             if rating is None or not rating.is_bad:
                 verdicts.drop(rating_id)
                 continue
-            finding = evaluation_rules.bad_rating_unresolved(rating, snapshot.cases, ctx)
-            due = evaluation_rules.followup(rating, snapshot.cases, ctx).due
+            known = evaluation_rules.followup(rating, snapshot.cases, ctx)
+            finding = evaluation_rules.bad_rating_unresolved(rating, snapshot.cases, ctx, known)
+            due = known.due
             boundary = _first_after(
                 at,
                 (

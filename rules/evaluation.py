@@ -49,7 +49,10 @@ def followup(evaluation: Evaluation, cases: Mapping[str, Case], ctx: RuleContext
 
 
 def bad_rating_unresolved(
-    evaluation: Evaluation, cases: Mapping[str, Case], ctx: RuleContext
+    evaluation: Evaluation,
+    cases: Mapping[str, Case],
+    ctx: RuleContext,
+    known: Followup | None = None,
 ) -> Finding | None:
     """``evaluation.bad_rating_unresolved``: a 差评 not followed up in time (国办发〔2019〕51号).
 
@@ -57,11 +60,12 @@ def bad_rating_unresolved(
     ``followup_working_days``-th (15) working day after the rating date has passed with
     no follow-up, or with one recorded only after that instant (then it stays, as a late
     follow-up). The limit may be set per department, or per item through the rated case.
+    ``known``: the rating's :func:`followup`, for a caller that has it already.
     """
     at = ctx.at
     if not evaluation.is_bad or evaluation.rated_at > at:
         return None
-    case, department, item, days, due = followup(evaluation, cases, ctx)
+    case, department, item, days, due = known or followup(evaluation, cases, ctx)
     if due is None or not past(at, due):
         return None  # (None: a rating outside the calendar's years cannot be judged)
     followed = evaluation.followed_up_at
