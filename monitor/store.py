@@ -655,7 +655,7 @@ class StateStore:
             result = conn.execution_options(stream_results=True, yield_per=5000).execute(stored)
             for source, entity, key, payload in result:
                 row = str(source), str(entity), str(key)
-                if not later or row not in later:
+                if row not in later:
                     yield (*row, str(payload))
             for (source, entity, key), payload in later.items():
                 if payload is not None:
@@ -794,30 +794,22 @@ class StateStore:
         while True:
             with self.engine.begin() as conn:
                 rows = conn.execute(
-                    select(j.c.id, j.c.source, j.c.entity, j.c.key, j.c.payload, j.c.stored_at)
+                    select(j.c.id, *(j.c[name] for name in VERSION_COLUMNS))
                     .order_by(j.c.id)
                     .limit(batch)
                 ).all()
                 if not rows:
                     return merged
-                latest: dict[tuple[str, str, str], tuple[str | None, dt.datetime]] = {}
-                for _, source, entity, key, payload, stored_at in rows:
-                    latest[(source, entity, key)] = (payload, stored_at)
+                # Each record's latest version: (source, entity, key, payload, stored_at).
+                latest = {tuple(row[1:4]): tuple(row[1:]) for row in rows}
                 gone: dict[tuple[str, str], list[str]] = {}
                 kept: list[dict[str, Any]] = []
-                for (source, entity, key), (payload, stored_at) in latest.items():
+                for version in latest.values():
+                    source, entity, key, payload, _ = version
                     if payload is None:
                         gone.setdefault((source, entity), []).append(key)
                     else:
-                        kept.append(
-                            {
-                                "source": source,
-                                "entity": entity,
-                                "key": key,
-                                "payload": payload,
-                                "stored_at": stored_at,
-                            }
-                        )
+                        kept.append(dict(zip(VERSION_COLUMNS, version, strict=True)))
                 for (source, entity), keys in gone.items():
                     for start in range(0, len(keys), 500):
                         conn.execute(
